@@ -1,0 +1,44 @@
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT   ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+LDFLAGS  := -s -w -X github.com/k3sctl/k3sctl/internal/buildinfo.Version=$(VERSION) \
+            -X github.com/k3sctl/k3sctl/internal/buildinfo.Commit=$(COMMIT)
+E2E_TIMEOUT ?= 25m
+
+.PHONY: all build test unit e2e lint bench deps golden clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/k3sctl ./cmd/k3sctl
+
+## test: everything — lint, unit tests and the end-to-end tests in the container test world.
+test: lint deps
+	$(GO) test -count=1 -timeout $(E2E_TIMEOUT) ./...
+
+## unit: tests that need no containers.
+unit:
+	$(GO) test -short -count=1 ./...
+
+## e2e: only the end-to-end tests (installs and starts what they need when run as root).
+e2e: deps
+	$(GO) test -count=1 -timeout $(E2E_TIMEOUT) -v ./test/e2e/...
+
+deps:
+	@scripts/testworld-deps.sh
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+## bench: throughput and wall-time tables (needs the test world).
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 30m ./bench/...
+
+## golden: rewrite golden files after an intended change.
+golden:
+	$(GO) test ./... -run Golden -update
+
+clean:
+	rm -rf bin dist
