@@ -113,4 +113,3 @@ func isCobraUsageError(err error) bool {
 	}
 	return false
 }
-

@@ -1,0 +1,102 @@
+package apply
+
+import (
+	"sync"
+	"time"
+)
+
+// EventType names what happened. The names are part of the JSON output
+// contract (docs/events.md); add new ones, never rename.
+type EventType string
+
+// Event types, in the order a host normally sees them.
+const (
+	EventPlan       EventType = "plan"        // the whole plan, before anything runs (Plan set)
+	EventHostQueued EventType = "host_queued" // a host waits for what it depends on
+	EventStepStart  EventType = "step_start"  // a step began on a host
+	EventProgress   EventType = "progress"    // bytes of an upload (Bytes, Total)
+	EventLog        EventType = "log"         // a line of remote output or a note (Message)
+	EventStepDone   EventType = "step_done"   // a step finished (Changed says whether it changed the host)
+	EventStepFailed EventType = "step_failed" // a step failed (Error, LogTail)
+	EventHostDone   EventType = "host_done"   // every step of a host finished
+	EventHostFailed EventType = "host_failed" // the host failed or was skipped because what it needs failed
+	EventSummary    EventType = "summary"     // the run ended (Results)
+)
+
+// Event is one thing that happened during apply. Renderers (terminal view,
+// plain log, JSON lines) consume events only.
+type Event struct {
+	Time    time.Time `json:"time"`
+	Type    EventType `json:"type"`
+	Cluster string    `json:"cluster,omitempty"`
+	Host    string    `json:"host,omitempty"` // the address k3sctl reaches the host on
+	Role    string    `json:"role,omitempty"` // server or agent
+	Step    string    `json:"step,omitempty"` // e.g. "upload k3s", "write config", "start k3s", "wait for ready"
+	Message string    `json:"message,omitempty"`
+	Changed bool      `json:"changed,omitempty"`
+	Bytes   int64     `json:"bytes,omitempty"`
+	Total   int64     `json:"total,omitempty"`
+	Error   string    `json:"error,omitempty"`
+	Hint    string    `json:"hint,omitempty"`
+	LogTail []string  `json:"logTail,omitempty"` // last service log lines of a failed host
+	// Plan is set on EventPlan.
+	Plan any `json:"plan,omitempty"`
+	// Results is set on EventSummary.
+	Results []HostResult `json:"results,omitempty"`
+}
+
+// HostStatus is where a host was left.
+type HostStatus string
+
+// Host statuses in a summary.
+const (
+	StatusDone      HostStatus = "done"      // every step succeeded
+	StatusUnchanged HostStatus = "unchanged" // nothing needed doing
+	StatusFailed    HostStatus = "failed"    // a step failed
+	StatusSkipped   HostStatus = "skipped"   // not started: something it depends on failed
+	StatusCancelled HostStatus = "cancelled" // interrupted
+	StatusRefused   HostStatus = "refused"   // the plan refused it (downgrade, minor skip)
+)
+
+// HostResult is one host's outcome in the summary.
+type HostResult struct {
+	Cluster string        `json:"cluster"`
+	Host    string        `json:"host"`
+	Role    string        `json:"role"`
+	Action  string        `json:"action"` // install, upgrade, reconfigure, start, nothing, refuse
+	Status  HostStatus    `json:"status"`
+	Changed bool          `json:"changed"`
+	Error   string        `json:"error,omitempty"`
+	Elapsed time.Duration `json:"elapsedNs"`
+}
+
+// Sink receives events. Implementations must be safe for concurrent use.
+type Sink interface {
+	Event(Event)
+}
+
+// SinkFunc adapts a function to Sink.
+type SinkFunc func(Event)
+
+// Event calls f.
+func (f SinkFunc) Event(e Event) { f(e) }
+
+// Recorder keeps every event; tests use it.
+type Recorder struct {
+	mu     sync.Mutex
+	events []Event
+}
+
+// Event records e.
+func (r *Recorder) Event(e Event) {
+	r.mu.Lock()
+	r.events = append(r.events, e)
+	r.mu.Unlock()
+}
+
+// Events returns a copy of what was recorded.
+func (r *Recorder) Events() []Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Event(nil), r.events...)
+}

@@ -1,0 +1,316 @@
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/k3sctl/k3sctl/internal/k3s"
+	"github.com/k3sctl/k3sctl/internal/plan"
+	"github.com/k3sctl/k3sctl/internal/secret"
+	"github.com/k3sctl/k3sctl/internal/ssh"
+)
+
+// host runs one host's steps. Every step checks before it acts, so a host
+// that is already right comes out unchanged.
+func (r *runner) host(ctx context.Context, j *job) (bool, error) {
+	hp := j.hp
+	conn := r.o.Conns[hp.Address]
+	if hp.Action == plan.ActionJoinSource && !j.cluster.currentToken().IsZero() {
+		return false, nil // the user gave the token: nothing to read
+	}
+	if conn == nil {
+		return false, fmt.Errorf("%s: no connection", hp.Address)
+	}
+	if hp.Action == plan.ActionJoinSource {
+		return false, r.readToken(ctx, j, conn)
+	}
+	cs := j.cluster
+	var spec plan.Host
+	found := false
+	for _, h := range append(append([]plan.Host{}, cs.spec.Servers...), cs.spec.Agents...) {
+		if h.Address == hp.Address {
+			spec, found = h, true
+		}
+	}
+	if !found {
+		return false, fmt.Errorf("%s: not in the spec", hp.Address)
+	}
+	service := k3s.ServiceName(hp.Role)
+	initSystem := r.o.InitSystems[hp.Address]
+	changed := false
+
+	if hp.Action != plan.ActionNothing {
+		if hp.Upload {
+			c, err := r.step(ctx, j, "upload k3s", func(ctx context.Context) (bool, error) {
+				return r.uploadBinary(ctx, j, conn)
+			})
+			if err != nil {
+				return changed, err
+			}
+			changed = changed || c
+		}
+
+		c, err := r.step(ctx, j, "write config", func(ctx context.Context) (bool, error) {
+			token := cs.currentToken()
+			files, pending := plan.Files(cs.spec, spec, hp.First, token, initSystem)
+			if pending {
+				return false, errors.New("the cluster token is not known: the first server did not report one")
+			}
+			any := false
+			for _, f := range files {
+				ch, err := conn.WriteFile(ctx, f.Path, f.Data, os.FileMode(f.Mode))
+				if err != nil {
+					return any, err
+				}
+				any = any || ch
+			}
+			for _, f := range cs.spec.Files {
+				if !f.For(hp.Role) {
+					continue
+				}
+				res, err := conn.Upload(ctx, f.Source, f.Dest(), ssh.UploadOptions{Mode: 0o600})
+				if err != nil {
+					return any, fmt.Errorf("deliver %s: %w", f.Source, err)
+				}
+				any = any || !res.Skipped
+			}
+			if _, err := conn.Run(ctx, linksCommand(), ssh.RunOptions{Sudo: true}); err != nil {
+				return any, fmt.Errorf("links: %w", err)
+			}
+			return any, nil
+		})
+		if err != nil {
+			return changed, err
+		}
+		changed = changed || c
+
+		started := false
+		_, err = r.step(ctx, j, "start "+service, func(ctx context.Context) (bool, error) {
+			cmd, act := serviceCommand(initSystem, service, changed)
+			res, err := conn.Run(ctx, cmd, ssh.RunOptions{Sudo: true})
+			if err != nil {
+				return false, err
+			}
+			started = act || strings.Contains(string(res.Stdout), "started")
+			return started, nil
+		})
+		if err != nil {
+			return changed, err
+		}
+		changed = changed || started
+		if started || hp.Action == plan.ActionStart || changed {
+			if _, err := r.step(ctx, j, "wait for ready", func(ctx context.Context) (bool, error) {
+				return false, r.waitReady(ctx, j, conn, service, initSystem)
+			}); err != nil {
+				return changed, err
+			}
+		}
+	}
+	if hp.First {
+		if err := r.readToken(ctx, j, conn); err != nil {
+			return changed, err
+		}
+		if r.o.Kubeconfig != nil {
+			if _, err := r.step(ctx, j, "kubeconfig", func(ctx context.Context) (bool, error) {
+				data, err := conn.ReadFile(ctx, k3s.KubeconfigPath)
+				if err != nil {
+					return false, err
+				}
+				return false, r.o.Kubeconfig(ctx, j.cplan.Name, data)
+			}); err != nil {
+				return changed, err
+			}
+		}
+	}
+	return changed, nil
+}
+
+func (cs *clusterState) currentToken() secret.Value {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.token
+}
+
+// readToken reads the cluster's full token from a server so that joining
+// hosts can verify the cluster CA.
+func (r *runner) readToken(ctx context.Context, j *job, conn Conn) error {
+	_, err := r.step(ctx, j, "read token", func(ctx context.Context) (bool, error) {
+		var data []byte
+		var err error
+		deadline := time.Now().Add(r.o.ReadyTimeout)
+		for {
+			data, err = conn.ReadFile(ctx, k3s.TokenPath)
+			if err == nil && len(strings.TrimSpace(string(data))) > 0 {
+				break
+			}
+			if time.Now().After(deadline) || ctx.Err() != nil {
+				return false, fmt.Errorf("read %s: %v (is K3s running as a server there?)", k3s.TokenPath, err)
+			}
+			sleep(ctx, r.o.PollInterval)
+		}
+		j.cluster.mu.Lock()
+		j.cluster.token = secret.New(strings.TrimSpace(string(data)))
+		j.cluster.mu.Unlock()
+		return false, nil
+	})
+	return err
+}
+
+func (r *runner) uploadBinary(ctx context.Context, j *job, conn Conn) (bool, error) {
+	progress := func(done, total int64) {
+		r.emit(j, Event{Type: EventProgress, Step: "upload k3s", Bytes: done, Total: total})
+	}
+	path, err := r.o.Binary(ctx, j.hp.Arch, progress)
+	if err != nil {
+		return false, err
+	}
+	select {
+	case r.uploads <- struct{}{}:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	defer func() { <-r.uploads }()
+	res, err := conn.Upload(ctx, path, k3s.BinaryPath, ssh.UploadOptions{Mode: k3s.BinaryMode, Progress: progress})
+	if err != nil {
+		return false, err
+	}
+	if res.Skipped {
+		r.emit(j, Event{Type: EventLog, Step: "upload k3s", Message: "already there (same sha256)"})
+	}
+	return !res.Skipped, nil
+}
+
+// linksCommand makes kubectl, crictl and ctr point at k3s, leaving any
+// existing command of that name alone.
+func linksCommand() string {
+	var b strings.Builder
+	for _, l := range k3s.Links() {
+		fmt.Fprintf(&b, "[ -e %[1]s ] || [ -L %[1]s ] || ln -s k3s %[1]s; ", ssh.Quote(l))
+	}
+	b.WriteString("true")
+	return b.String()
+}
+
+// serviceCommand enables the service and (re)starts it without waiting:
+// K3s's unit has TimeoutStartSec=0, so a blocking start never returns on a
+// node that cannot join. The returned command prints "started" when it
+// started or restarted the service.
+func serviceCommand(initSystem, service string, restart bool) (string, bool) {
+	q := ssh.Quote(service)
+	if initSystem == string(k3s.OpenRC) {
+		if restart {
+			return fmt.Sprintf("rc-update add %s default >/dev/null && rc-service %s restart >/dev/null && echo started", q, q), true
+		}
+		return fmt.Sprintf("rc-update add %s default >/dev/null; if rc-service %s status >/dev/null 2>&1; then echo running; else rc-service %s start >/dev/null && echo started; fi", q, q, q), false
+	}
+	if restart {
+		return fmt.Sprintf("systemctl daemon-reload && systemctl enable %s >/dev/null 2>&1 && systemctl restart --no-block %s && echo started", q, q), true
+	}
+	return fmt.Sprintf("systemctl daemon-reload && systemctl enable %s >/dev/null 2>&1; if systemctl is-active --quiet %s; then echo running; else systemctl reset-failed %s >/dev/null 2>&1; systemctl start --no-block %s && echo started; fi", q, q, q, q), false
+}
+
+// waitReady waits until the service reports ready (systemd: active, which a
+// Type=notify unit only becomes once K3s says so) and, for servers, until
+// the node is Ready in the API with the planned version.
+func (r *runner) waitReady(ctx context.Context, j *job, conn Conn, service, initSystem string) error {
+	ctx, cancel := context.WithTimeout(ctx, r.o.ReadyTimeout)
+	defer cancel()
+	node := r.o.Hostnames[j.hp.Address]
+	if h := specHost(j); h.NodeName != "" {
+		node = h.NodeName
+	}
+	statusCmd := "systemctl is-active " + ssh.Quote(service) + " || true"
+	if initSystem == string(k3s.OpenRC) {
+		statusCmd = "rc-service " + ssh.Quote(service) + " status >/dev/null 2>&1 && echo active || echo inactive"
+	}
+	lastState := ""
+	for {
+		res, err := conn.Run(ctx, statusCmd, ssh.RunOptions{Sudo: true})
+		state := strings.TrimSpace(string(res.Stdout))
+		if err == nil && state != lastState {
+			r.emit(j, Event{Type: EventLog, Step: "wait for ready", Message: service + " " + state})
+			lastState = state
+		}
+		if err == nil && state == "active" {
+			if j.hp.Role != k3s.Server || node == "" {
+				return nil
+			}
+			ready, version := nodeStatus(ctx, conn, node)
+			if ready && (j.hp.To == "" || version == "" || version == j.hp.To) {
+				return nil
+			}
+		}
+		if ctx.Err() != nil {
+			return r.notReady(j, conn, service, initSystem, lastState)
+		}
+		sleep(ctx, r.o.PollInterval)
+	}
+}
+
+func specHost(j *job) plan.Host {
+	for _, h := range append(append([]plan.Host{}, j.cluster.spec.Servers...), j.cluster.spec.Agents...) {
+		if h.Address == j.hp.Address {
+			return h
+		}
+	}
+	return plan.Host{}
+}
+
+// nodeStatus asks the server's own API about a node.
+func nodeStatus(ctx context.Context, conn Conn, node string) (ready bool, version string) {
+	res, err := conn.Run(ctx, "k3s kubectl get nodes", ssh.RunOptions{Sudo: true})
+	if err != nil {
+		return false, ""
+	}
+	for _, line := range strings.Split(string(res.Stdout), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 5 && f[0] == node {
+			return f[1] == "Ready", f[4]
+		}
+	}
+	return false, ""
+}
+
+// notReady builds the error for a host that missed its deadline, with the
+// service log and a hint for the causes people hit.
+func (r *runner) notReady(j *job, conn Conn, service, initSystem, state string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	logCmd := "journalctl -u " + ssh.Quote(service) + " --no-pager -n 30 -o cat"
+	if initSystem == string(k3s.OpenRC) {
+		logCmd = "tail -n 30 " + ssh.Quote(k3s.OpenRCLogPath(j.hp.Role))
+	}
+	res, _ := conn.Run(ctx, logCmd, ssh.RunOptions{Sudo: true})
+	var tail []string
+	for _, l := range strings.Split(strings.TrimSpace(string(res.Stdout)), "\n") {
+		if strings.TrimSpace(l) != "" {
+			tail = append(tail, l)
+		}
+	}
+	if len(tail) > 12 {
+		tail = tail[len(tail)-12:]
+	}
+	if state == "" {
+		state = "unknown"
+	}
+	return &StepError{
+		Host:    j.hp.Address,
+		Step:    "wait for ready",
+		Err:     fmt.Errorf("%s not ready after %s (state: %s)", service, r.o.ReadyTimeout, state),
+		Hint:    k3s.DiagnoseLog(tail),
+		LogTail: tail,
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}

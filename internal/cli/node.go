@@ -1,0 +1,166 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/k3sctl/k3sctl/internal/k3s"
+	"github.com/k3sctl/k3sctl/internal/kubeconfig"
+	"github.com/k3sctl/k3sctl/internal/ssh"
+	"github.com/spf13/cobra"
+)
+
+func init() {
+	extraCommands = append(extraCommands, newNodeTokenCmd, newKubeconfigCmd, newUninstallCmd)
+}
+
+// dialOne connects to the one host a command works on.
+func dialOne(ctx context.Context, sf *sshFlags, addr string) (*ssh.Client, error) {
+	return ssh.Dial(ctx, sf.resolver().options(addr))
+}
+
+func newNodeTokenCmd(io IO) *cobra.Command {
+	var (
+		ip, host string
+		sf       sshFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "node-token --ip <server> [flags]",
+		Short: "Print a server's join token",
+		Long:  "Print the cluster's join token, read from a server over SSH. Nothing else goes to stdout.",
+		Example: `  # Keep the token in a file readable only by you
+  $ (umask 077; k3sctl node-token --ip 192.168.1.50 > token)`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			addr, err := requireOne(cmd, ip, host)
+			if err != nil {
+				return err
+			}
+			c, err := dialOne(cmd.Context(), &sf, addr)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			data, err := c.ReadFile(cmd.Context(), k3s.TokenPath)
+			if err != nil {
+				return fmt.Errorf("%s: read token: %w\n  hint: is K3s installed as a server there? (k3sctl facts --ip %s)", addr, err, addr)
+			}
+			fmt.Fprintln(io.Out, strings.TrimSpace(string(data)))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&ip, "ip", "", "address of a server")
+	cmd.Flags().StringVar(&host, "host", "", "name of a server")
+	addSSHFlags(cmd.Flags(), &sf)
+	return cmd
+}
+
+func newKubeconfigCmd(io IO) *cobra.Command {
+	var (
+		ip, host string
+		sf       sshFlags
+		kf       k3sFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "kubeconfig --ip <server> [flags]",
+		Short: "Fetch a server's kubeconfig and merge it into yours",
+		Long: `Fetch the admin kubeconfig of a server, point it at the address you gave and
+merge it into your kubeconfig as one context. Other contexts, users, clusters
+and comments are kept; an older entry of the same name is replaced.`,
+		Example: `  # Use server B of an HA cluster, e.g. while A is down for maintenance
+  $ k3sctl kubeconfig --ip 10.0.0.11 --context edge
+
+  # Write to a separate file and leave the current context alone
+  $ k3sctl kubeconfig --ip 192.168.1.50 --kubeconfig ./pi.yaml --no-switch-context`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			addr, err := requireOne(cmd, ip, host)
+			if err != nil {
+				return err
+			}
+			c, err := dialOne(cmd.Context(), &sf, addr)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			data, err := c.ReadFile(cmd.Context(), k3s.KubeconfigPath)
+			if err != nil {
+				return fmt.Errorf("%s: read %s: %w\n  hint: is K3s installed as a server there? (k3sctl facts --ip %s)", addr, k3s.KubeconfigPath, err, addr)
+			}
+			name := contextName(kf.context, addr)
+			path := kf.kubeconfigFile()
+			server := "https://" + net.JoinHostPort(addr, fmt.Sprint(k3s.APIPort))
+			err = kubeconfig.Update(path, func(old []byte) ([]byte, error) {
+				return kubeconfig.Merge(old, data, kubeconfig.MergeOptions{Name: name, Server: server, SwitchContext: !kf.noSwitchContext})
+			})
+			if err != nil {
+				return fmt.Errorf("merge into %s: %w", path, err)
+			}
+			fmt.Fprintf(io.Err, "Merged context %q into %s: kubectl --context %s get nodes\n", name, path, name)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&ip, "ip", "", "address of a server")
+	cmd.Flags().StringVar(&host, "host", "", "name of a server")
+	addSSHFlags(cmd.Flags(), &sf)
+	addKubeconfigFlags(cmd.Flags(), &kf)
+	return cmd
+}
+
+func newUninstallCmd(io IO) *cobra.Command {
+	var (
+		ip, host string
+		sf       sshFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "uninstall --ip <address> [flags]",
+		Short: "Stop K3s on a host and remove it",
+		Long: `Stop K3s on a host and remove it with the node's own uninstall script
+(k3s-uninstall.sh or k3s-agent-uninstall.sh). /etc/rancher/node stays, as
+with K3s's own script, so the node keeps its identity if reinstalled.`,
+		Example: `  $ k3sctl uninstall --ip 192.168.1.51 --user pi`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			addr, err := requireOne(cmd, ip, host)
+			if err != nil {
+				return err
+			}
+			c, err := dialOne(cmd.Context(), &sf, addr)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			removed, err := Uninstall(cmd.Context(), c)
+			if err != nil {
+				return err
+			}
+			if !removed {
+				fmt.Fprintf(io.Err, "%s: K3s is not installed; nothing to do\n", addr)
+				return nil
+			}
+			fmt.Fprintf(io.Err, "%s: K3s removed\n", addr)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&ip, "ip", "", "address of the host")
+	cmd.Flags().StringVar(&host, "host", "", "name of the host")
+	addSSHFlags(cmd.Flags(), &sf)
+	return cmd
+}
+
+// Uninstall runs whichever uninstall scripts the node has. It reports
+// whether anything was removed.
+func Uninstall(ctx context.Context, c *ssh.Client) (bool, error) {
+	script := fmt.Sprintf(`found=0
+for s in %s %s; do
+  if [ -x "$s" ]; then found=1; "$s" || exit $?; fi
+done
+[ $found = 1 ] && echo removed || true`, ssh.Quote(k3s.UninstallPath(k3s.Agent)), ssh.Quote(k3s.UninstallPath(k3s.Server)))
+	res, err := c.Run(ctx, script, ssh.RunOptions{Sudo: true})
+	if err != nil {
+		return false, fmt.Errorf("%s: uninstall: %w", c.Host(), err)
+	}
+	return strings.Contains(string(res.Stdout), "removed"), nil
+}

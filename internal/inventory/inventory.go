@@ -1,0 +1,195 @@
+package inventory
+
+import (
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/k3sctl/k3sctl/internal/secret"
+)
+
+// The format this package reads.
+const (
+	APIVersion = "k3sctl.io/v1alpha1"
+	Kind       = "Inventory"
+)
+
+// Host roles.
+const (
+	RoleServer = "server"
+	RoleAgent  = "agent"
+)
+
+// Kinds of files delivered to nodes.
+const (
+	FileManifest   = "manifest"
+	FileImages     = "images"
+	FileRegistries = "registries"
+)
+
+// Where K3s looks for delivered files on a node.
+const (
+	ManifestsDir   = "/var/lib/rancher/k3s/server/manifests"
+	ImagesDir      = "/var/lib/rancher/k3s/agent/images"
+	RegistriesPath = "/etc/rancher/k3s/registries.yaml"
+)
+
+// Defaults for what an inventory leaves out.
+const (
+	DefaultSSHPort         = 22
+	DefaultChannel         = "stable"
+	DefaultHostKeyChecking = HostKeyAcceptNew
+)
+
+// Host key policies. There is deliberately no policy that skips the check.
+const (
+	// HostKeyAcceptNew records an unknown key on first contact and refuses a
+	// changed one, like OpenSSH StrictHostKeyChecking=accept-new.
+	HostKeyAcceptNew = "accept-new"
+	// HostKeyStrict refuses any host whose key is not already known.
+	HostKeyStrict = "strict"
+)
+
+// Inventory is a loaded inventory with every default applied.
+type Inventory struct {
+	Path     string
+	Clusters []Cluster
+}
+
+// Cluster is one K3s cluster.
+//
+// Exactly one of Version and Channel is set. ServerConfig and AgentConfig
+// are the K3s config.yaml settings for every server and every agent (per-host
+// settings are in Host.Config; NodeConfig merges the two). Values are what
+// YAML decodes to (string, int, float64, bool, []any, map[string]any), except
+// that string values of keys naming a token, password or secret are
+// secret.Value; RevealConfig turns them back into strings for the one place
+// that writes config.yaml. When APIAddress is set it is already in
+// ServerConfig["tls-san"].
+type Cluster struct {
+	Name         string
+	APIAddress   string
+	Version      string
+	Channel      string
+	Token        secret.Value
+	Servers      []Host
+	Agents       []Host
+	ServerConfig map[string]any
+	AgentConfig  map[string]any
+	Files        []File
+	Pos          Position
+}
+
+// Host is one node. Servers[0] of a cluster is the one that bootstraps it.
+type Host struct {
+	Address string
+	// Name is the Kubernetes node name; empty means the host's hostname.
+	Name   string
+	Role   string
+	SSH    SSHSettings
+	Labels map[string]string
+	// Taints are key=value:Effect or key:Effect.
+	Taints []string
+	Config map[string]any
+	Pos    Position
+}
+
+// SSHSettings is how to reach a host. Empty strings mean "whatever the SSH
+// config file and the current user say".
+type SSHSettings struct {
+	User string
+	// KeyFile and ConfigFile are made relative to the working directory
+	// when written relative to the inventory; "~/" is left for the SSH layer.
+	KeyFile string
+	Port    int
+	// Jump is a ProxyJump value: [user@]host[:port], comma-separated hops.
+	Jump            string
+	ConfigFile      string
+	HostKeyChecking string
+}
+
+// File is a local file delivered to nodes.
+type File struct {
+	// Src is the local path, relative to the working directory when the
+	// inventory gave it relative to its own directory.
+	Src  string
+	Kind string
+	// Dst is the absolute path on the node.
+	Dst string
+	Pos Position
+}
+
+// ForRole reports whether nodes of role receive f: manifests are read only
+// by servers; images and registries.yaml are used by every node.
+func (f File) ForRole(role string) bool {
+	return f.Kind != FileManifest || role == RoleServer
+}
+
+// Hosts is every host of the cluster, servers first, in file order.
+func (c *Cluster) Hosts() []Host {
+	return append(append(make([]Host, 0, len(c.Servers)+len(c.Agents)), c.Servers...), c.Agents...)
+}
+
+// NodeConfig is the K3s configuration of h: its role's cluster settings with
+// its own settings on top. The result is a fresh map.
+func (c *Cluster) NodeConfig(h Host) map[string]any {
+	base := c.AgentConfig
+	if h.Role == RoleServer {
+		base = c.ServerConfig
+	}
+	out := make(map[string]any, len(base)+len(h.Config))
+	maps.Copy(out, base)
+	maps.Copy(out, h.Config)
+	return out
+}
+
+// RevealConfig returns a copy of a config map with secret values as plain
+// strings, for writing config.yaml to a node (mode 0600). Nothing else should
+// need it.
+func RevealConfig(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		if s, ok := v.(secret.Value); ok {
+			v = s.Reveal()
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// Load reads and validates the inventory at path; ${VAR} references are
+// taken from the process environment. A *ValidationError lists every problem.
+func Load(path string) (*Inventory, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read inventory: %w", err)
+	}
+	return Parse(path, data, os.LookupEnv)
+}
+
+// Parse validates data as the inventory file name. Relative paths inside it
+// (files: src, ssh keyFile and configFile) are relative to name's directory,
+// and files: sources must exist. env looks up ${VAR} references; nil means
+// no variable is set. A *ValidationError lists every problem.
+func Parse(name string, data []byte, env func(string) (string, bool)) (*Inventory, error) {
+	if env == nil {
+		env = func(string) (string, bool) { return "", false }
+	}
+	d := newDecoder(name, data, env)
+	inv := d.inventory()
+	if len(d.problems) > 0 {
+		sortProblems(d.problems)
+		return nil, &ValidationError{Problems: d.problems}
+	}
+	inv.Path = name
+	return inv, nil
+}
+
+// defaultClusterName is what a lone cluster without a name is called: the
+// inventory file's base name without its extension.
+func defaultClusterName(file string) string {
+	base := filepath.Base(file)
+	return strings.TrimSuffix(base, filepath.Ext(base))
+}

@@ -1,0 +1,92 @@
+package k3s
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// logCause is one known way a K3s service fails, recognised in its log.
+type logCause struct {
+	match *regexp.Regexp
+	// hint turns the submatches of the last matching line into advice.
+	hint func(m []string) string
+}
+
+// logCauses are tried in order, most specific first: a node that cannot
+// join often logs connection errors too, but those are the symptom.
+var logCauses = []logCause{
+	{
+		match: regexp.MustCompile(`token CA hash does not match the Cluster CA certificate hash`),
+		hint: func([]string) string {
+			return "the join token belongs to another cluster: its CA hash does not match this server's CA. " +
+				"Use the token from " + TokenPath + " on a server of this cluster."
+		},
+	},
+	{
+		match: regexp.MustCompile(`bootstrap data already found and encrypted with different token`),
+		hint: func([]string) string {
+			return "this server already holds cluster data encrypted with another token. " +
+				"Pass the cluster's original token (" + TokenPath + " on a server), " +
+				"or uninstall K3s on this node if its data should be thrown away."
+		},
+	},
+	{
+		match: regexp.MustCompile(`critical configuration value mismatch between servers:?\s*(.*)`),
+		hint: func(m []string) string {
+			what := strings.TrimSpace(m[1])
+			if what != "" {
+				what = " (" + what + ")"
+			}
+			return "this server's config differs from the cluster's in a setting all servers must share" + what +
+				". Make the critical settings (cluster-cidr, service-cidr, cluster-dns, cluster-domain, flannel-backend, " +
+				"disable, disable-network-policy, secrets-encryption, …) the same on every server."
+		},
+	},
+	{
+		match: regexp.MustCompile(`Node password rejected, duplicate hostname`),
+		hint: func([]string) string {
+			return "a node with this name is already in the cluster. Give the node a unique node-name or set with-node-id: true; " +
+				"if it is the same machine reinstalled, delete the old node (kubectl delete node <name>) and run again."
+		},
+	},
+	{
+		match: regexp.MustCompile(`too many learner members in cluster`),
+		hint: func([]string) string {
+			return "another server is still joining etcd. Servers must join one at a time: wait for it to become ready, then run again."
+		},
+	},
+	{
+		match: regexp.MustCompile(`x509: certificate is valid for (.*?), not ([^\s"',]+)`),
+		hint: func(m []string) string {
+			return fmt.Sprintf("the server's certificate does not cover %s (it covers %s). "+
+				"Add %s to tls-san on every server and run again.", m[2], m[1], m[2])
+		},
+	},
+	{
+		match: regexp.MustCompile(`401 Unauthorized`),
+		hint: func([]string) string {
+			return "the server rejected the token. Use the cluster's token from " + TokenPath + " on a server."
+		},
+	},
+	{
+		match: regexp.MustCompile(`((?:\[[0-9a-fA-F:.]+\]|[\w.\-]+):6443)\b.*?(connection refused|i/o timeout|no route to host|connection reset by peer|network is unreachable)`),
+		hint: func(m []string) string {
+			return fmt.Sprintf("cannot reach %s (%s). Check that K3s runs on that server and that port %d/tcp is open from this node.",
+				m[1], m[2], APIPort)
+		},
+	},
+}
+
+// DiagnoseLog looks through a K3s service log for a known cause of failure
+// and says what to do about it; "" when it recognises none.
+func DiagnoseLog(lines []string) string {
+	for _, c := range logCauses {
+		for i := len(lines) - 1; i >= 0; i-- {
+			if m := c.match.FindStringSubmatch(lines[i]); m != nil {
+				return c.hint(m)
+			}
+		}
+	}
+	return ""
+}

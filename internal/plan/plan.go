@@ -1,0 +1,480 @@
+package plan
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/k3sctl/k3sctl/internal/k3s"
+	"github.com/k3sctl/k3sctl/internal/secret"
+	"gopkg.in/yaml.v3"
+)
+
+// Action is what happens to a host.
+type Action string
+
+// Actions, from most to least work.
+const (
+	ActionInstall     Action = "install"
+	ActionUpgrade     Action = "upgrade"
+	ActionDowngrade   Action = "downgrade" // only with AllowDowngrade
+	ActionReconfigure Action = "reconfigure"
+	ActionStart       Action = "start"
+	ActionNothing     Action = "nothing"
+	ActionRefuse      Action = "refuse"
+	ActionUnreachable Action = "unreachable"
+	// ActionJoinSource marks a running server that is only read from
+	// (its token), never changed.
+	ActionJoinSource Action = "use"
+)
+
+// Plan is what apply will do, cluster by cluster, in order.
+type Plan struct {
+	Clusters []ClusterPlan `json:"clusters"`
+}
+
+// ClusterPlan is one cluster's hosts in the order they run.
+type ClusterPlan struct {
+	Name       string     `json:"name"`
+	Version    string     `json:"version"`
+	APIAddress string     `json:"apiAddress"`
+	JoinURL    string     `json:"joinURL"`
+	Hosts      []HostPlan `json:"hosts"`
+}
+
+// HostPlan is one host's part of a plan.
+type HostPlan struct {
+	Address string   `json:"address"`
+	Role    k3s.Role `json:"role"`
+	First   bool     `json:"first,omitempty"` // the server the others join
+	Action  Action   `json:"action"`
+	From    string   `json:"from,omitempty"`
+	To      string   `json:"to,omitempty"`
+	Reasons []string `json:"reasons,omitempty"`
+	Upload  bool     `json:"upload,omitempty"`
+	Arch    k3s.Arch `json:"arch,omitempty"`
+	Changes []string `json:"changes,omitempty"` // remote paths that will be written
+	// After lists the hosts that must finish first.
+	After []string `json:"after,omitempty"`
+	// Step is the position in the cluster's order: hosts with the same
+	// step run in parallel.
+	Step int `json:"step"`
+	// TokenPending: the cluster's token is only known once its first
+	// server runs, so this host's config is rendered then.
+	TokenPending bool `json:"tokenPending,omitempty"`
+}
+
+// Changes reports whether the plan changes anything.
+func (p *Plan) Changes() bool {
+	for _, c := range p.Clusters {
+		for _, h := range c.Hosts {
+			switch h.Action {
+			case ActionNothing, ActionJoinSource:
+			default:
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Refused lists hosts the plan will not touch and why.
+func (p *Plan) Refused() []HostPlan {
+	var out []HostPlan
+	for _, c := range p.Clusters {
+		for _, h := range c.Hosts {
+			if h.Action == ActionRefuse || h.Action == ActionUnreachable {
+				out = append(out, h)
+			}
+		}
+	}
+	return out
+}
+
+// Build computes the plan. It is a pure function of its input.
+func Build(in Input) (*Plan, error) {
+	p := &Plan{}
+	for i := range in.Spec.Clusters {
+		c := &in.Spec.Clusters[i]
+		cp, err := buildCluster(in, c)
+		if err != nil {
+			return nil, fmt.Errorf("cluster %s: %w", c.Name, err)
+		}
+		p.Clusters = append(p.Clusters, cp)
+	}
+	return p, nil
+}
+
+func buildCluster(in Input, c *Cluster) (ClusterPlan, error) {
+	cp := ClusterPlan{Name: c.Name, Version: c.Version}
+	if len(c.Servers) == 0 && c.JoinServer == "" {
+		return cp, fmt.Errorf("no server: a cluster needs at least one server")
+	}
+	first := c.JoinServer
+	if first == "" {
+		first = c.Servers[0].Address
+	}
+	cp.JoinURL = ServerURL(first)
+	cp.APIAddress = c.APIAddress
+	if cp.APIAddress == "" {
+		cp.APIAddress = first
+	}
+	token := in.Tokens[c.Name]
+	step := 0
+	if c.JoinServer != "" {
+		cp.Hosts = append(cp.Hosts, HostPlan{Address: c.JoinServer, Role: k3s.Server, First: true, Action: ActionJoinSource,
+			Reasons: []string{"running server: its token is read, nothing is changed"}})
+	}
+	prev := ""
+	if c.JoinServer != "" {
+		prev = c.JoinServer
+	}
+	var lastServer string
+	for i, h := range c.Servers {
+		hp := planHost(in, c, h, token, c.JoinServer == "" && i == 0)
+		if c.JoinServer == "" && i == 0 {
+			hp.First = true
+		}
+		if prev != "" {
+			hp.After = []string{prev}
+		}
+		step++
+		hp.Step = step
+		cp.Hosts = append(cp.Hosts, hp)
+		prev = h.Address
+		lastServer = h.Address
+	}
+	if lastServer == "" {
+		lastServer = c.JoinServer
+	}
+	step++
+	for _, h := range c.Agents {
+		hp := planHost(in, c, h, token, false)
+		hp.After = []string{lastServer}
+		hp.Step = step
+		cp.Hosts = append(cp.Hosts, hp)
+	}
+	return cp, nil
+}
+
+// ServerURL is the registration address of a server.
+func ServerURL(addr string) string {
+	return "https://" + net.JoinHostPort(addr, fmt.Sprint(k3s.APIPort))
+}
+
+func planHost(in Input, c *Cluster, h Host, token secret.Value, first bool) HostPlan {
+	hp := HostPlan{Address: h.Address, Role: h.Role, To: c.Version}
+	f := in.Facts[h.Address]
+	if f == nil || f.Err != "" {
+		hp.Action = ActionUnreachable
+		if f != nil {
+			hp.Reasons = []string{f.Err}
+		}
+		return hp
+	}
+	if f.ArchErr != "" {
+		return refuse(hp, f.ArchErr)
+	}
+	hp.Arch = f.Arch
+	if f.InitSystem == "" {
+		return refuse(hp, "no systemd or openrc found")
+	}
+	other := k3s.Agent
+	if h.Role == k3s.Agent {
+		other = k3s.Server
+	}
+	if f.Installed[other] {
+		return refuse(hp, fmt.Sprintf("runs K3s as %s (%s service); uninstall it first (k3sctl uninstall --ip %s)", other, k3s.ServiceName(other), h.Address))
+	}
+	bin, ok := in.Binaries[f.Arch]
+	if !ok {
+		return refuse(hp, fmt.Sprintf("no k3s binary for %s", f.Arch))
+	}
+	hp.From = f.K3sVersion
+	switch {
+	case f.K3sVersion == "" || !f.Installed[h.Role]:
+		hp.Action = ActionInstall
+		hp.Upload = f.K3sSHA256 != bin.SHA256
+	case f.K3sSHA256 != bin.SHA256:
+		hp.Upload = true
+		hp.Action = ActionUpgrade
+		if bin.Local == "" {
+			from, err1 := k3s.ParseVersion(f.K3sVersion)
+			to, err2 := k3s.ParseVersion(bin.Version)
+			if err1 == nil && err2 == nil {
+				switch c := k3s.Compare(from, to); {
+				case c > 0 && !in.Spec.AllowDowngrade:
+					return refuse(hp, fmt.Sprintf("installed %s is newer than %s: downgrades are not supported (use --allow-downgrade to force)", f.K3sVersion, bin.Version))
+				case c > 0:
+					hp.Action = ActionDowngrade
+				case c == 0:
+					hp.Reasons = append(hp.Reasons, "installed binary differs from the release's checksum")
+				default:
+					if k3s.MinorSkip(from, to) > 0 && !in.Spec.Force {
+						return refuse(hp, fmt.Sprintf("upgrade %s → %s skips a minor version; upgrade to v%d.%d first (or use --force)", f.K3sVersion, bin.Version, from.Major, from.Minor+1))
+					}
+				}
+			}
+		}
+		if hp.Action != ActionUpgrade || len(hp.Reasons) == 0 {
+			hp.Reasons = append(hp.Reasons, fmt.Sprintf("k3s %s → %s", orNone(f.K3sVersion), bin.Version))
+		}
+	}
+	files, pending := Files(c, h, first, token, f.InitSystem)
+	hp.TokenPending = pending
+	for _, rf := range files {
+		if f.FileHashes[rf.Path] != rf.SHA256() {
+			hp.Changes = append(hp.Changes, rf.Path)
+		}
+	}
+	if pending && f.FileHashes[k3s.ConfigPath] != "" {
+		// Without the token the new config cannot be compared: assume it
+		// changes, apply checks again before writing.
+		if !slices.Contains(hp.Changes, k3s.ConfigPath) {
+			hp.Changes = append(hp.Changes, k3s.ConfigPath)
+		}
+	}
+	sort.Strings(hp.Changes)
+	if hp.Action == "" {
+		switch {
+		case len(hp.Changes) > 0:
+			hp.Action = ActionReconfigure
+			hp.Reasons = append(hp.Reasons, "changes "+strings.Join(hp.Changes, ", "))
+		case !f.Active[h.Role]:
+			hp.Action = ActionStart
+			hp.Reasons = append(hp.Reasons, k3s.ServiceName(h.Role)+" is not running")
+		default:
+			hp.Action = ActionNothing
+		}
+	}
+	if !f.MemoryCgroup && hp.Action != ActionNothing {
+		hp.Reasons = append(hp.Reasons, "warning: memory cgroup disabled (on a Raspberry Pi add cgroup_memory=1 cgroup_enable=memory to cmdline.txt)")
+	}
+	return hp
+}
+
+func refuse(hp HostPlan, why string) HostPlan {
+	hp.Action = ActionRefuse
+	hp.Reasons = []string{why}
+	hp.Upload = false
+	return hp
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// RemoteFile is a small file k3sctl writes on a node.
+type RemoteFile struct {
+	Path string
+	Mode uint32
+	Data []byte
+}
+
+// SHA256 is the hex sha256 of the content.
+func (f RemoteFile) SHA256() string {
+	s := sha256.Sum256(f.Data)
+	return hex.EncodeToString(s[:])
+}
+
+// Files renders every file k3sctl manages on host h. pending is true when
+// the config needs the cluster token and the token is not known yet; the
+// returned files then leave config.yaml out.
+func Files(c *Cluster, h Host, first bool, token secret.Value, initSystem string) (files []RemoteFile, pending bool) {
+	cfg, pending := NodeConfig(c, h, first, token)
+	if !pending {
+		files = append(files, RemoteFile{Path: k3s.ConfigPath, Mode: k3s.SecretFileMode, Data: cfg})
+	}
+	if initSystem == string(k3s.OpenRC) {
+		files = append(files,
+			RemoteFile{Path: k3s.OpenRCScriptPath(h.Role), Mode: k3s.ScriptMode, Data: k3s.OpenRCScript(h.Role)},
+			RemoteFile{Path: k3s.OpenRCEnvPath, Mode: k3s.SecretFileMode, Data: envFile(h.Role)},
+		)
+	} else {
+		files = append(files,
+			RemoteFile{Path: k3s.UnitPath(h.Role), Mode: k3s.UnitMode, Data: k3s.SystemdUnit(h.Role)},
+			RemoteFile{Path: k3s.EnvPath(h.Role), Mode: k3s.SecretFileMode, Data: envFile(h.Role)},
+		)
+	}
+	files = append(files,
+		RemoteFile{Path: k3s.KillallPath, Mode: k3s.ScriptMode, Data: k3s.KillallScript()},
+		RemoteFile{Path: k3s.UninstallPath(h.Role), Mode: k3s.ScriptMode, Data: k3s.UninstallScript(h.Role)},
+	)
+	return files, pending
+}
+
+// HashPaths lists the remote files whose hashes planning compares, for the
+// facts gathering.
+func HashPaths(r k3s.Role, initSystem string) []string {
+	files, _ := Files(&Cluster{}, Host{Role: r}, true, secret.Value{}, initSystem)
+	paths := []string{k3s.ConfigPath}
+	for _, f := range files {
+		if f.Path != k3s.ConfigPath {
+			paths = append(paths, f.Path)
+		}
+	}
+	return paths
+}
+
+// NodeConfig renders /etc/rancher/k3s/config.yaml for h. Keys k3sctl sets
+// itself (server, token, cluster-init, tls-san, labels, taints, node-name)
+// come first; then the cluster's and the host's own keys, the host's winning.
+// pending is true when the host needs the cluster token and it is unknown.
+func NodeConfig(c *Cluster, h Host, first bool, token secret.Value) (data []byte, pending bool) {
+	var keys []kv
+	set := func(k string, v any) { keys = append(keys, kv{k, v}) }
+	if first {
+		if c.HA {
+			set("cluster-init", true)
+		}
+		if !c.Token.IsZero() {
+			set("token", c.Token.Reveal())
+		}
+	} else {
+		join := c.JoinServer
+		if join == "" && len(c.Servers) > 0 {
+			join = c.Servers[0].Address
+		}
+		set("server", ServerURL(join))
+		t := token
+		if t.IsZero() {
+			t = c.Token
+		}
+		if t.IsZero() {
+			pending = true
+		} else {
+			set("token", t.Reveal())
+		}
+	}
+	if h.NodeName != "" {
+		set("node-name", h.NodeName)
+	}
+	user := map[string]any{}
+	shared := c.AgentConfig
+	if h.Role == k3s.Server {
+		shared = c.ServerConfig
+	}
+	for k, v := range shared {
+		user[k] = v
+	}
+	for k, v := range h.Config {
+		user[k] = v
+	}
+	if h.Role == k3s.Server {
+		sans := []string{h.Address}
+		if c.APIAddress != "" {
+			sans = append(sans, c.APIAddress)
+		}
+		sans = append(sans, c.TLSSANs...)
+		sans = append(sans, stringList(user["tls-san"])...)
+		delete(user, "tls-san")
+		set("tls-san", dedupe(sans))
+	}
+	var labels []string
+	for _, k := range sortedKeys(h.Labels) {
+		labels = append(labels, k+"="+h.Labels[k])
+	}
+	labels = append(labels, stringList(user["node-label"])...)
+	delete(user, "node-label")
+	if len(labels) > 0 {
+		set("node-label", dedupe(labels))
+	}
+	taints := append(append([]string{}, h.Taints...), stringList(user["node-taint"])...)
+	delete(user, "node-taint")
+	if len(taints) > 0 {
+		set("node-taint", dedupe(taints))
+	}
+	// k3sctl owns these: a user value would break joins or re-runs.
+	for _, k := range []string{"server", "token", "cluster-init"} {
+		delete(user, k)
+	}
+	if h.NodeName != "" {
+		delete(user, "node-name")
+	}
+	for _, k := range sortedKeys(user) {
+		set(k, user[k])
+	}
+	return renderConfig(keys), pending
+}
+
+type kv struct {
+	k string
+	v any
+}
+
+const configHeader = "# Managed by k3sctl: changes here are replaced on the next k3sctl run.\n" +
+	"# Put your own settings in the inventory, --k3s-config or config.yaml.d/.\n"
+
+func renderConfig(keys []kv) []byte {
+	doc := &yaml.Node{Kind: yaml.MappingNode}
+	for _, p := range keys {
+		var vn yaml.Node
+		if err := vn.Encode(p.v); err != nil {
+			vn = yaml.Node{Kind: yaml.ScalarNode, Value: fmt.Sprint(p.v)}
+		}
+		doc.Content = append(doc.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: p.k}, &vn)
+	}
+	var b strings.Builder
+	b.WriteString(configHeader)
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	_ = enc.Encode(doc)
+	_ = enc.Close()
+	return []byte(b.String())
+}
+
+func stringList(v any) []string {
+	switch t := v.(type) {
+	case nil:
+		return nil
+	case string:
+		return []string{t}
+	case []string:
+		return t
+	case []any:
+		var out []string
+		for _, x := range t {
+			out = append(out, fmt.Sprint(x))
+		}
+		return out
+	}
+	return []string{fmt.Sprint(v)}
+}
+
+func dedupe(in []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range in {
+		if s != "" && !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// envFile is the service's environment file; k3sctl keeps everything in
+// config.yaml, so it holds only the header.
+func envFile(r k3s.Role) []byte {
+	b, err := k3s.EnvFile(r, nil)
+	if err != nil {
+		panic(err) // no variables: cannot fail
+	}
+	return b
+}

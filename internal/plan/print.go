@@ -1,0 +1,71 @@
+package plan
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+var actionWords = map[Action]string{
+	ActionInstall:     "install",
+	ActionUpgrade:     "upgrade",
+	ActionDowngrade:   "downgrade",
+	ActionReconfigure: "reconfigure",
+	ActionStart:       "start",
+	ActionNothing:     "no changes",
+	ActionRefuse:      "REFUSED",
+	ActionUnreachable: "UNREACHABLE",
+	ActionJoinSource:  "read token",
+}
+
+// Print writes the plan for people: per cluster, the hosts in the order
+// they run, what happens to each and why. It never shows secrets: the plan
+// holds none.
+func Print(w io.Writer, p *Plan) {
+	for i, c := range p.Clusters {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "cluster %s (K3s %s, API %s)\n", c.Name, orNone(c.Version), c.APIAddress)
+		for _, h := range c.Hosts {
+			role := string(h.Role)
+			if h.First && h.Action != ActionJoinSource {
+				role += ", first"
+			}
+			what := actionWords[h.Action]
+			switch h.Action {
+			case ActionInstall:
+				what += " " + h.To
+			case ActionUpgrade, ActionDowngrade:
+				what += " " + orNone(h.From) + " → " + h.To
+			}
+			fmt.Fprintf(w, "  %d. %-22s %-14s %s\n", h.Step, h.Address, "("+role+")", what)
+			for _, r := range h.Reasons {
+				fmt.Fprintf(w, "       - %s\n", r)
+			}
+			if h.Upload && h.Action != ActionUpgrade && h.Action != ActionDowngrade && h.Action != ActionInstall {
+				fmt.Fprintf(w, "       - upload k3s %s (%s)\n", h.To, h.Arch)
+			}
+			if len(h.After) > 0 && h.Action != ActionNothing {
+				fmt.Fprintf(w, "       - after %s\n", strings.Join(h.After, ", "))
+			}
+		}
+	}
+	n, changes := 0, 0
+	for _, c := range p.Clusters {
+		for _, h := range c.Hosts {
+			if h.Action == ActionJoinSource {
+				continue
+			}
+			n++
+			if h.Action != ActionNothing {
+				changes++
+			}
+		}
+	}
+	if changes == 0 {
+		fmt.Fprintf(w, "\nNo changes: %d host(s) already as wanted.\n", n)
+	} else {
+		fmt.Fprintf(w, "\n%d of %d host(s) to change.\n", changes, n)
+	}
+}

@@ -1,0 +1,116 @@
+package plan
+
+import (
+	"github.com/k3sctl/k3sctl/internal/k3s"
+	"github.com/k3sctl/k3sctl/internal/secret"
+)
+
+// Spec is what the user wants: clusters of hosts at a K3s version.
+// install, join and apply all build one.
+type Spec struct {
+	Clusters []Cluster
+	// AllowDowngrade lets a host go to an older K3s version.
+	AllowDowngrade bool
+	// Force allows skipping minor versions on upgrade.
+	Force bool
+}
+
+// Cluster is one K3s cluster.
+type Cluster struct {
+	Name    string
+	Version string // exact version, channels already resolved
+	// Token is the user's token (short or full). Empty: the first server
+	// generates one and joining hosts use what it wrote.
+	Token secret.Value
+	// HA gives the first server cluster-init (embedded etcd) so that more
+	// servers can join.
+	HA bool
+	// APIAddress is put in the kubeconfig and in every server's tls-san; the
+	// first server's address when empty.
+	APIAddress string
+	// TLSSANs are extra names for every server's certificate.
+	TLSSANs []string
+	// JoinServer is the address of a server that already runs and is not
+	// managed here (k3sctl join): joining hosts use it and its token.
+	JoinServer string
+	Servers    []Host
+	Agents     []Host
+	// ServerConfig and AgentConfig are config.yaml keys for every server / agent.
+	ServerConfig map[string]any
+	AgentConfig  map[string]any
+	Files        []File
+}
+
+// Host is one node of a cluster.
+type Host struct {
+	Address  string // what k3sctl connects to and how the node is named in output
+	Role     k3s.Role
+	NodeName string
+	Labels   map[string]string
+	Taints   []string
+	// Config holds config.yaml keys for this host only; they win over the
+	// cluster's.
+	Config map[string]any
+}
+
+// FileKind says where a delivered file goes on a node.
+type FileKind string
+
+// Kinds of delivered files.
+const (
+	FileManifest   FileKind = "manifest"   // servers: server/manifests/
+	FileImages     FileKind = "images"     // every node: agent/images/
+	FileRegistries FileKind = "registries" // every node: /etc/rancher/k3s/registries.yaml
+)
+
+// File is a local file to deliver to the nodes of a cluster.
+type File struct {
+	Kind   FileKind
+	Source string // local path
+	Name   string // name on the node
+	SHA256 string // of Source, filled in before planning
+}
+
+// Dest is where the file goes on a node.
+func (f File) Dest() string {
+	switch f.Kind {
+	case FileManifest:
+		return k3s.ManifestsDir + "/" + f.Name
+	case FileImages:
+		return k3s.ImagesDir + "/" + f.Name
+	}
+	return k3s.RegistriesPath
+}
+
+// For says whether a host of role r gets the file.
+func (f File) For(r k3s.Role) bool { return f.Kind != FileManifest || r == k3s.Server }
+
+// HostFacts is what a host is now, as far as planning needs.
+type HostFacts struct {
+	Err          string // the host could not be reached or inspected
+	Hostname     string
+	Arch         k3s.Arch
+	ArchErr      string
+	InitSystem   string // systemd or openrc; empty: neither
+	K3sVersion   string // installed binary's version; empty: none
+	K3sSHA256    string
+	Installed    map[k3s.Role]bool // service files present
+	Active       map[k3s.Role]bool // service running
+	FileHashes   map[string]string // sha256 of remote files; "" when missing
+	MemoryCgroup bool
+}
+
+// Binary is the k3s binary to install for one architecture.
+type Binary struct {
+	Version string
+	SHA256  string
+	Local   string // a local file (air-gapped); empty: downloaded
+}
+
+// Input is everything Build needs. It is plain data: planning does no I/O.
+type Input struct {
+	Spec     Spec
+	Facts    map[string]*HostFacts // by host address
+	Tokens   map[string]secret.Value
+	Binaries map[k3s.Arch]Binary
+}

@@ -1,0 +1,363 @@
+package ssh
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/k3sctl/k3sctl/internal/k3s"
+)
+
+// Facts is what a host is now, gathered read-only.
+type Facts struct {
+	Host              string            `json:"host"`
+	Hostname          string            `json:"hostname"`
+	OS                OSRelease         `json:"os"`
+	Machine           string            `json:"machine"`             // uname -m
+	Arch              k3s.Arch          `json:"arch"`                // "" when K3s has no release for Machine
+	ArchError         string            `json:"archError,omitempty"` // why Arch is ""
+	Kernel            string            `json:"kernel"`
+	InitSystem        string            `json:"initSystem"` // "systemd", "openrc" or ""
+	Sudo              SudoMode          `json:"sudo"`
+	User              string            `json:"user"`
+	K3sVersion        string            `json:"k3sVersion"` // "" when /usr/local/bin/k3s is absent
+	K3sBinarySHA256   string            `json:"k3sBinarySha256"`
+	Services          Services          `json:"services"`
+	ServerTokenExists bool              `json:"serverTokenExists"`
+	KubeconfigExists  bool              `json:"kubeconfigExists"`
+	FileHashes        map[string]string `json:"fileHashes,omitempty"` // path → sha256, "" when missing
+	MemTotalBytes     int64             `json:"memTotalBytes"`
+	DiskFreeBytes     int64             `json:"diskFreeBytes"`
+	DiskFreePath      string            `json:"diskFreePath"` // /var/lib/rancher or its nearest existing parent
+	MemoryCgroup      bool              `json:"memoryCgroup"`
+	PrimaryIP         string            `json:"primaryIp"`
+	// Privileged is false when the root-only facts (token, kubeconfig,
+	// hashes) could not be read: no sudo, or no sudo password.
+	Privileged bool `json:"privileged"`
+}
+
+// OSRelease is the part of /etc/os-release k3sctl uses.
+type OSRelease struct {
+	ID         string `json:"id"`
+	VersionID  string `json:"versionId"`
+	PrettyName string `json:"prettyName"`
+}
+
+// Services is the state of the K3s services.
+type Services struct {
+	K3s      ServiceState `json:"k3s"`
+	K3sAgent ServiceState `json:"k3sAgent"`
+}
+
+// ServiceState is one service's state.
+type ServiceState struct {
+	Installed bool `json:"installed"`
+	Active    bool `json:"active"`
+}
+
+// FactsOptions asks for more than the fixed facts.
+type FactsOptions struct {
+	HashFiles []string // sha256 of these paths; "" for a missing file
+}
+
+// MemoryCgroupHint is the fix for the most common K3s failure on a
+// Raspberry Pi.
+const MemoryCgroupHint = "the memory cgroup is disabled, and K3s will not start without it: " +
+	"on a Raspberry Pi add `cgroup_memory=1 cgroup_enable=memory` to the single line in " +
+	"/boot/firmware/cmdline.txt (/boot/cmdline.txt on older systems) and reboot"
+
+// Hints are problems visible in the facts, with their fix.
+func (f *Facts) Hints() []string {
+	var h []string
+	if f.ArchError != "" {
+		h = append(h, f.ArchError)
+	}
+	if !f.MemoryCgroup {
+		h = append(h, MemoryCgroupHint)
+	}
+	if f.InitSystem == "" {
+		h = append(h, "no systemd or openrc found: k3sctl can only install K3s as a systemd or OpenRC service")
+	}
+	if f.Sudo == SudoNone {
+		h = append(h, "user "+f.User+" is not root and has no sudo: log in as root or install sudo")
+	}
+	return h
+}
+
+// Facts gathers the facts in one round trip. With a password-sudo user
+// whose password is not known yet, a second one follows after asking.
+func (c *Client) Facts(ctx context.Context, o FactsOptions) (*Facts, error) {
+	c.sudoMu.Lock()
+	pass := c.sudoPass
+	c.sudoMu.Unlock()
+
+	script := factsScript(o.HashFiles)
+	cmd := "sh -c " + Quote(script) + " sh"
+	var stdinPass bool
+	if !pass.IsZero() {
+		cmd += " pw"
+		stdinPass = true
+	}
+	run := RunOptions{}
+	if stdinPass {
+		run.Stdin = withPassword(pass, nil)
+	}
+	res, err := c.Run(ctx, cmd, run)
+	if err != nil {
+		return nil, err
+	}
+	f, kv := parseFacts(string(res.Stdout), o.HashFiles)
+	f.Host = c.host
+
+	c.sudoMu.Lock()
+	if f.Sudo != "" {
+		c.sudoMode = f.Sudo
+	}
+	if kv["privileged"] == "done" && f.Sudo == SudoWithPassword {
+		c.sudoVerified = true
+	}
+	c.sudoMu.Unlock()
+
+	switch kv["privileged"] {
+	case "done":
+	case "needs-password", "failed":
+		// Asks (or fails clearly), then reads the root-only part alone.
+		pres, err := c.Run(ctx, factsPrivilegedScript(o.HashFiles), RunOptions{Sudo: true})
+		if err != nil {
+			return f, err
+		}
+		p, pkv := parseFacts(string(pres.Stdout), o.HashFiles)
+		mergePrivileged(f, p, pkv)
+	default:
+		return f, &Error{Host: c.host, Op: "facts", Err: fmt.Errorf("incomplete answer from the facts script: %s", lastLine(string(res.Stderr)))}
+	}
+	return f, nil
+}
+
+func mergePrivileged(f, p *Facts, kv map[string]string) {
+	f.K3sBinarySHA256 = p.K3sBinarySHA256
+	f.ServerTokenExists = p.ServerTokenExists
+	f.KubeconfigExists = p.KubeconfigExists
+	f.Services = p.Services
+	f.FileHashes = p.FileHashes
+	f.Privileged = kv["privileged"] == "done"
+}
+
+// factsScript runs as the login user. It prints "key<TAB>value" lines; the
+// root-only part goes through sudo within the same command, with the
+// password (when "pw" is the first argument) read by sudo from stdin.
+func factsScript(hashFiles []string) string {
+	return `export LC_ALL=C
+p() { printf '%s\t%s\n' "$1" "$2"; }
+p user "$(id -un)"
+p hostname "$(uname -n)"
+p machine "$(uname -m)"
+p kernel "$(uname -r)"
+for f in /etc/os-release /usr/lib/os-release; do
+  if [ -r "$f" ]; then while IFS= read -r l; do p os "$l"; done < "$f"; break; fi
+done
+if [ -x /sbin/openrc-run ]; then p init openrc
+elif command -v systemctl >/dev/null 2>&1; then p init systemd
+else p init ""; fi
+if [ -x /usr/local/bin/k3s ]; then p k3sversion "$(/usr/local/bin/k3s --version 2>/dev/null | head -n 1)"; fi
+while read -r k v _; do [ "$k" = MemTotal: ] && p memtotal "$v"; done < /proc/meminfo
+d=/var/lib/rancher
+while [ ! -e "$d" ]; do d=$(dirname -- "$d"); done
+p diskpath "$d"
+df -Pk -- "$d" 2>/dev/null | { read -r _; read -r _ _ _ a _; p diskfree "$a"; }
+if [ -r /proc/cgroups ]; then
+  while read -r n _ _ e; do [ "$n" = memory ] && p cgroupmem "$e"; done < /proc/cgroups
+fi
+if [ -r /sys/fs/cgroup/cgroup.controllers ]; then p cgroup2 "$(cat /sys/fs/cgroup/cgroup.controllers)"; fi
+if command -v ip >/dev/null 2>&1; then
+  p route "$(ip -o route get 1.1.1.1 2>/dev/null | head -n 1)"
+  p addr "$(ip -o -4 addr show scope global 2>/dev/null | head -n 1)"
+fi
+m=$(` + sudoDetectCmd + `)
+p sudo "$m"
+P=` + Quote(factsPrivilegedScript(hashFiles)) + `
+case $m in
+root) sh -c "$P" ;;
+nopasswd) sudo -n -- sh -c "$P" || p privileged failed ;;
+password)
+  if [ "$1" = pw ]; then sudo -S -k -p '' -- sh -c "$P" || p privileged failed
+  else p privileged needs-password; fi ;;
+*) sh -c "$P" | grep -v '^privileged' ; p privileged unprivileged ;;
+esac
+`
+}
+
+// factsPrivilegedScript is the root-only part.
+func factsPrivilegedScript(hashFiles []string) string {
+	var b strings.Builder
+	b.WriteString(`export LC_ALL=C
+p() { printf '%s\t%s\n' "$1" "$2"; }
+h() { if [ -f "$2" ]; then s=$(sha256sum < "$2") && p "$1" "${s%% *}"; fi; }
+h k3ssha /usr/local/bin/k3s
+[ -e /var/lib/rancher/k3s/server/token ] && p token 1
+[ -e /etc/rancher/k3s/k3s.yaml ] && p kubeconfig 1
+if [ -x /sbin/openrc-run ]; then
+  for s in k3s k3s-agent; do
+    [ -f /etc/init.d/$s ] && p svc.$s.installed 1
+    rc-service $s status >/dev/null 2>&1 && p svc.$s.active 1
+  done
+elif command -v systemctl >/dev/null 2>&1; then
+  systemctl show -p Id -p LoadState -p ActiveState k3s.service k3s-agent.service 2>/dev/null | while IFS= read -r l; do p systemd "$l"; done
+fi
+`)
+	for i, f := range hashFiles {
+		fmt.Fprintf(&b, "h hash.%d %s\n", i, Quote(f))
+	}
+	b.WriteString("p privileged done\n")
+	return b.String()
+}
+
+// parseFacts reads the key<TAB>value lines.
+func parseFacts(out string, hashFiles []string) (*Facts, map[string]string) {
+	f := &Facts{}
+	kv := map[string]string{}
+	var unit string
+	var cgroupV1, cgroupV2 string
+	for _, line := range strings.Split(out, "\n") {
+		k, v, ok := strings.Cut(line, "\t")
+		if !ok {
+			continue
+		}
+		switch k {
+		case "os":
+			key, val, _ := strings.Cut(v, "=")
+			val = unquoteOSRelease(val)
+			switch key {
+			case "ID":
+				f.OS.ID = val
+			case "VERSION_ID":
+				f.OS.VersionID = val
+			case "PRETTY_NAME":
+				f.OS.PrettyName = val
+			}
+		case "systemd":
+			// Blocks of Id=, LoadState=, ActiveState= per unit.
+			key, val, _ := strings.Cut(v, "=")
+			switch key {
+			case "Id":
+				unit = val
+			case "LoadState":
+				if s := f.Services.unit(unit); s != nil {
+					s.Installed = val == "loaded"
+				}
+			case "ActiveState":
+				if s := f.Services.unit(unit); s != nil {
+					s.Active = val == "active" || val == "activating" || val == "reloading"
+				}
+			}
+		default:
+			kv[k] = v
+		}
+	}
+	f.User = kv["user"]
+	f.Hostname = kv["hostname"]
+	f.Machine = kv["machine"]
+	f.Kernel = kv["kernel"]
+	f.InitSystem = kv["init"]
+	f.Sudo = SudoMode(kv["sudo"])
+	if w := strings.Fields(kv["k3sversion"]); len(w) >= 3 {
+		f.K3sVersion = w[2]
+	}
+	f.K3sBinarySHA256 = kv["k3ssha"]
+	f.ServerTokenExists = kv["token"] == "1"
+	f.KubeconfigExists = kv["kubeconfig"] == "1"
+	for _, s := range []string{"k3s", "k3s-agent"} {
+		if st := f.Services.unit(s + ".service"); st != nil {
+			if kv["svc."+s+".installed"] == "1" {
+				st.Installed = true
+			}
+			if kv["svc."+s+".active"] == "1" {
+				st.Active = true
+			}
+		}
+	}
+	if n, err := strconv.ParseInt(kv["memtotal"], 10, 64); err == nil {
+		f.MemTotalBytes = n * 1024
+	}
+	if n, err := strconv.ParseInt(kv["diskfree"], 10, 64); err == nil {
+		f.DiskFreeBytes = n * 1024
+	}
+	f.DiskFreePath = kv["diskpath"]
+	cgroupV1, cgroupV2 = kv["cgroupmem"], kv["cgroup2"]
+	f.MemoryCgroup = cgroupV1 == "1" || (cgroupV1 == "" && containsWord(cgroupV2, "memory"))
+	f.PrimaryIP = primaryIP(kv["route"], kv["addr"])
+	if f.Machine != "" {
+		if a, err := k3s.ArchFromUname(f.Machine); err != nil {
+			f.ArchError = err.Error()
+		} else {
+			f.Arch = a
+		}
+	}
+	if len(hashFiles) > 0 {
+		f.FileHashes = make(map[string]string, len(hashFiles))
+		for i, p := range hashFiles {
+			f.FileHashes[p] = kv[fmt.Sprintf("hash.%d", i)]
+		}
+	}
+	f.Privileged = kv["privileged"] == "done"
+	return f, kv
+}
+
+func (s *Services) unit(name string) *ServiceState {
+	switch name {
+	case "k3s.service":
+		return &s.K3s
+	case "k3s-agent.service":
+		return &s.K3sAgent
+	}
+	return nil
+}
+
+func containsWord(s, w string) bool {
+	for _, f := range strings.Fields(s) {
+		if f == w {
+			return true
+		}
+	}
+	return false
+}
+
+// primaryIP is the source address of the default route, else the first
+// global IPv4 address.
+func primaryIP(route, addr string) string {
+	w := strings.Fields(route)
+	for i := 0; i+1 < len(w); i++ {
+		if w[i] == "src" {
+			return w[i+1]
+		}
+	}
+	// "2: eth0    inet 10.0.0.5/24 brd ..."
+	w = strings.Fields(addr)
+	for i := 0; i+1 < len(w); i++ {
+		if w[i] == "inet" {
+			ip, _, _ := strings.Cut(w[i+1], "/")
+			return ip
+		}
+	}
+	return ""
+}
+
+func unquoteOSRelease(v string) string {
+	v = strings.TrimSpace(v)
+	if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
+		inner := v[1 : len(v)-1]
+		if v[0] == '"' {
+			var b strings.Builder
+			for i := 0; i < len(inner); i++ {
+				if inner[i] == '\\' && i+1 < len(inner) {
+					i++
+				}
+				b.WriteByte(inner[i])
+			}
+			return b.String()
+		}
+		return inner
+	}
+	return v
+}

@@ -1,0 +1,247 @@
+package ssh
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/k3sctl/k3sctl/internal/secret"
+)
+
+// SudoMode is how a user on a host becomes root.
+type SudoMode string
+
+// Sudo modes.
+const (
+	SudoRoot         SudoMode = "root"     // already root
+	SudoNoPassword   SudoMode = "nopasswd" // sudo -n works
+	SudoWithPassword SudoMode = "password" // sudo asks for a password
+	SudoNone         SudoMode = "none"     // no sudo on the host
+)
+
+// RunOptions changes how a command runs.
+type RunOptions struct {
+	Sudo   bool      // run as root (through sudo unless the user is root)
+	Stdin  io.Reader // nil: empty
+	OnLine func(stream, line string)
+}
+
+// Result is what a command printed and how it exited.
+type Result struct {
+	Stdout, Stderr []byte
+	ExitCode       int
+}
+
+// Run runs cmd, a POSIX shell command line (build it with Quote and Join).
+// A non-zero exit is an *ExitError; the Result is filled either way.
+// Cancelling ctx signals the remote command and closes its session.
+func (c *Client) Run(ctx context.Context, cmd string, o RunOptions) (Result, error) {
+	line, stdin := cmd, o.Stdin
+	if o.Sudo {
+		prefix, pass, err := c.sudoPrefix(ctx)
+		if err != nil {
+			return Result{ExitCode: -1}, err
+		}
+		if prefix != "" {
+			line = prefix + " sh -c " + Quote(cmd)
+		}
+		if !pass.IsZero() {
+			stdin = withPassword(pass, stdin)
+		}
+	}
+	res, err := c.exec(ctx, line, stdin, o.OnLine)
+	if err != nil {
+		return res, &Error{Host: c.host, Op: shortCmd(cmd), Err: err}
+	}
+	if res.ExitCode != 0 {
+		return res, &ExitError{Host: c.host, Cmd: cmd, ExitCode: res.ExitCode, Stderr: string(res.Stderr)}
+	}
+	return res, nil
+}
+
+// withPassword puts the sudo password line before the command's own input:
+// sudo -S reads exactly one line and leaves the rest to the command.
+func withPassword(pass secret.Value, stdin io.Reader) io.Reader {
+	pw := strings.NewReader(pass.Reveal() + "\n")
+	if stdin == nil {
+		return pw
+	}
+	return io.MultiReader(pw, stdin)
+}
+
+// exec runs line as given and reports a non-zero exit in Result only.
+func (c *Client) exec(ctx context.Context, line string, stdin io.Reader, onLine func(stream, line string)) (Result, error) {
+	res := Result{ExitCode: -1}
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+	sess, err := c.conn.NewSession()
+	if err != nil {
+		return res, fmt.Errorf("open session: %w", err)
+	}
+	defer sess.Close()
+	if stdin != nil {
+		sess.Stdin = stdin
+	}
+	stdout, err := sess.StdoutPipe()
+	if err != nil {
+		return res, err
+	}
+	stderr, err := sess.StderrPipe()
+	if err != nil {
+		return res, err
+	}
+	if err := sess.Start(line); err != nil {
+		return res, fmt.Errorf("start: %w", err)
+	}
+	// A signal alone may be ignored or not forwarded by sudo; closing the
+	// channel also takes the remote command's output pipes away.
+	stop := context.AfterFunc(ctx, func() {
+		_ = sess.Signal(ssh.SIGTERM)
+		_ = sess.Close()
+	})
+	defer stop()
+
+	var outBuf, errBuf bytes.Buffer
+	var mu sync.Mutex // OnLine is called from one goroutine at a time
+	var wg sync.WaitGroup
+	read := func(r io.Reader, buf *bytes.Buffer, stream string) {
+		defer wg.Done()
+		br := bufio.NewReaderSize(r, 64<<10)
+		for {
+			l, err := br.ReadBytes('\n')
+			if len(l) > 0 {
+				buf.Write(l)
+				if onLine != nil {
+					mu.Lock()
+					onLine(stream, strings.TrimRight(string(l), "\r\n"))
+					mu.Unlock()
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}
+	wg.Add(2)
+	go read(stdout, &outBuf, "stdout")
+	go read(stderr, &errBuf, "stderr")
+	wg.Wait()
+	werr := sess.Wait()
+	res.Stdout, res.Stderr = outBuf.Bytes(), errBuf.Bytes()
+	if ctx.Err() != nil {
+		return res, ctx.Err()
+	}
+	var exit *ssh.ExitError
+	switch {
+	case werr == nil:
+		res.ExitCode = 0
+	case errors.As(werr, &exit):
+		res.ExitCode = exit.ExitStatus()
+		if exit.Signal() != "" && res.ExitCode == 0 {
+			res.ExitCode = 128
+		}
+	default:
+		return res, werr
+	}
+	return res, nil
+}
+
+const sudoDetectCmd = `if [ "$(id -u)" = 0 ]; then echo root; ` +
+	`elif ! command -v sudo >/dev/null 2>&1; then echo none; ` +
+	`elif sudo -n true >/dev/null 2>&1; then echo nopasswd; ` +
+	`else echo password; fi`
+
+const (
+	sudoNoPasswordPrefix = "sudo -n --"
+	// -k makes sudo ask even with a cached credential, so the password
+	// line is always consumed by sudo and never reaches the command.
+	sudoPasswordPrefix = "sudo -S -k -p '' --"
+)
+
+// sudoPrefix detects the sudo mode once per connection and returns what to
+// put before "sh -c", and the password to send first on stdin.
+func (c *Client) sudoPrefix(ctx context.Context) (string, secret.Value, error) {
+	c.sudoMu.Lock()
+	defer c.sudoMu.Unlock()
+	if c.sudoMode == "" {
+		res, err := c.exec(ctx, sudoDetectCmd, nil, nil)
+		if err != nil {
+			return "", secret.Value{}, &Error{Host: c.host, Op: "sudo", Err: err}
+		}
+		mode := SudoMode(strings.TrimSpace(string(res.Stdout)))
+		switch mode {
+		case SudoRoot, SudoNoPassword, SudoWithPassword, SudoNone:
+			c.sudoMode = mode
+		default:
+			return "", secret.Value{}, &Error{Host: c.host, Op: "sudo", Err: fmt.Errorf("cannot tell whether user %s may use sudo: %q", c.route.target.user, res.Stdout)}
+		}
+	}
+	switch c.sudoMode {
+	case SudoRoot:
+		return "", secret.Value{}, nil
+	case SudoNoPassword:
+		return sudoNoPasswordPrefix, secret.Value{}, nil
+	case SudoNone:
+		return "", secret.Value{}, &Error{Host: c.host, Op: "sudo",
+			Err:  fmt.Errorf("user %s is not root and sudo is not installed", c.route.target.user),
+			Hint: "log in as root (--user root) or install sudo on the host"}
+	}
+	if err := c.verifySudoPassword(ctx); err != nil {
+		return "", secret.Value{}, err
+	}
+	return sudoPasswordPrefix, c.sudoPass, nil
+}
+
+const sudoPasswordTries = 3
+
+// verifySudoPassword asks for the password if needed and checks it once, so
+// that a wrong one fails here and not halfway through a step.
+func (c *Client) verifySudoPassword(ctx context.Context) error {
+	if c.sudoVerified {
+		return nil
+	}
+	user := c.route.target.user
+	prompt := fmt.Sprintf("[sudo] password for %s@%s: ", user, c.host)
+	asked := false
+	for try := 0; try < sudoPasswordTries; try++ {
+		if c.sudoPass.IsZero() || asked {
+			if c.opts.Prompter == nil {
+				return &Error{Host: c.host, Op: "sudo",
+					Err:  fmt.Errorf("user %s needs a password for sudo and there is no terminal to ask for it", user),
+					Hint: "set K3SCTL_SUDO_PASSWORD, or allow passwordless sudo for " + user + " on the host (NOPASSWD in /etc/sudoers.d)"}
+			}
+			p, err := c.opts.Prompter.Secret(prompt)
+			if err != nil {
+				return &Error{Host: c.host, Op: "sudo", Err: fmt.Errorf("sudo password for %s: %w", user, err)}
+			}
+			c.sudoPass, asked = p, true
+		}
+		res, err := c.exec(ctx, sudoPasswordPrefix+" true", withPassword(c.sudoPass, nil), nil)
+		if err != nil {
+			return &Error{Host: c.host, Op: "sudo", Err: err}
+		}
+		if res.ExitCode == 0 {
+			c.sudoVerified = true
+			return nil
+		}
+		msg := string(res.Stderr)
+		if !strings.Contains(msg, "incorrect password") && !strings.Contains(msg, "try again") {
+			return &Error{Host: c.host, Op: "sudo", Err: fmt.Errorf("user %s cannot use sudo: %s", user, lastLine(msg)),
+				Hint: "allow " + user + " to use sudo on the host, or log in as a user who can (--user)"}
+		}
+		forget(c.opts.Prompter, prompt)
+		c.sudoPass = secret.Value{}
+		if c.opts.Prompter == nil {
+			break
+		}
+	}
+	return &Error{Host: c.host, Op: "sudo", Err: fmt.Errorf("sudo password for %s was not accepted", user)}
+}

@@ -1,0 +1,304 @@
+package ui
+
+import (
+	"strings"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/colorprofile"
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/k3sctl/k3sctl/internal/apply"
+)
+
+// Messages the live view reacts to besides Bubble Tea's own.
+type (
+	eventMsg     struct{ apply.Event }
+	tickMsg      time.Time
+	printedMsg   struct{} // the text handed to Println reached the terminal
+	noMoreMsg    struct{} // the apply returned: nothing more will come
+	interruptMsg struct{} // ctrl+c from a signal rather than a key
+)
+
+// tickEvery redraws spinners and elapsed times; ten times a second looks
+// alive without keeping a remote terminal busy.
+const tickEvery = 100 * time.Millisecond
+
+type phase int
+
+const (
+	phaseQueued  phase = iota
+	phaseRunning       // a step started and the host has not finished
+	phaseFailing       // a step failed; the host-level verdict is still to come
+	phaseDone
+	phaseFailed
+)
+
+// hostRow is what the live view knows of one host.
+type hostRow struct {
+	key     hostKey
+	role    string
+	phase   phase
+	step    string
+	started time.Time // first step start
+	changed bool
+
+	uploading    bool
+	bytes, total int64
+	meter        rateMeter
+
+	note string // the last line the host said, shown while a step runs
+
+	failedStep, err, hint string
+	logTail               []string
+	printed               bool
+}
+
+// model is the live view: rows of running and waiting hosts, with finished
+// hosts printed above it so they stay in the scrollback.
+type model struct {
+	now     func() time.Time
+	cancel  func()
+	profile colorprofile.Profile
+	st      styles
+
+	width, height int
+
+	hosts    map[hostKey]*hostRow
+	order    []*hostRow
+	clusters []string
+	labelW   int
+	first    time.Time
+
+	// outbox holds text for above the view until the previous print was
+	// written: Bubble Tea runs commands concurrently, and finished hosts
+	// must keep their order in the scrollback.
+	outbox   []string
+	flushing bool
+	printed  []string
+
+	cancelling bool
+	left       bool // the person left with ctrl+c; Wait reports it
+	finished   bool // the summary came, or the apply returned
+}
+
+var _ tea.Model = (*model)(nil)
+
+func newModel(o Options, profile colorprofile.Profile) *model {
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	w, h := o.Width, o.Height
+	if w <= 0 {
+		w = 80
+	}
+	if h <= 0 {
+		h = 24
+	}
+	return &model{
+		now:     now,
+		cancel:  o.Cancel,
+		profile: profile,
+		st:      newStyles(),
+		width:   w,
+		height:  h,
+		hosts:   map[hostKey]*hostRow{},
+	}
+}
+
+// filter keeps ctrl+c from ending the program behind the apply's back: a
+// SIGINT or SIGTERM that Bubble Tea catches becomes the same cancel request
+// as the key, and the view stays up for the summary.
+func filter(tm tea.Model, msg tea.Msg) tea.Msg {
+	m, ok := tm.(*model)
+	if !ok || m.left || m.finished {
+		return msg
+	}
+	switch msg.(type) {
+	case tea.InterruptMsg, tea.QuitMsg:
+		return interruptMsg{}
+	}
+	return msg
+}
+
+func (m *model) Init() tea.Cmd { return tick() }
+
+func tick() tea.Cmd {
+	return tea.Tick(tickEvery, func(t time.Time) tea.Msg { return tickMsg(t) })
+}
+
+func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.width, m.height = msg.Width, msg.Height
+	case tickMsg:
+		if !m.finished && !m.left {
+			return m, tick()
+		}
+	case tea.KeyPressMsg:
+		if msg.String() == "ctrl+c" {
+			return m, m.interrupt()
+		}
+	case interruptMsg:
+		return m, m.interrupt()
+	case eventMsg:
+		m.apply(msg.Event)
+		return m, m.flush()
+	case noMoreMsg:
+		m.finish()
+		return m, m.flush()
+	case printedMsg:
+		m.flushing = false
+		return m, m.flush()
+	}
+	return m, nil
+}
+
+// interrupt asks the apply to stop and keeps showing it stopping; a second
+// ctrl+c, or one with nobody to ask, leaves the view.
+func (m *model) interrupt() tea.Cmd {
+	if m.cancel != nil && !m.cancelling {
+		m.cancelling = true
+		cancel := m.cancel
+		return func() tea.Msg {
+			cancel()
+			return nil
+		}
+	}
+	m.left = true
+	return tea.Sequence(m.takeOutbox(), tea.Quit)
+}
+
+// flush prints what waits in the outbox, one print at a time, and quits once
+// the summary is out.
+func (m *model) flush() tea.Cmd {
+	if m.flushing {
+		return nil
+	}
+	if print := m.takeOutbox(); print != nil {
+		m.flushing = true
+		return tea.Sequence(print, func() tea.Msg { return printedMsg{} })
+	}
+	if m.finished {
+		return tea.Quit
+	}
+	return nil
+}
+
+func (m *model) takeOutbox() tea.Cmd {
+	if len(m.outbox) == 0 {
+		return nil
+	}
+	text := downsample(strings.Join(m.outbox, "\n"), m.profile)
+	m.outbox = nil
+	return tea.Println(text)
+}
+
+func (m *model) print(lines ...string) {
+	m.outbox = append(m.outbox, lines...)
+	m.printed = append(m.printed, lines...)
+}
+
+func (m *model) host(e apply.Event) *hostRow {
+	k := keyOf(e)
+	h := m.hosts[k]
+	if h == nil {
+		h = &hostRow{key: k}
+		m.hosts[k] = h
+		m.order = append(m.order, h)
+		if !containsString(m.clusters, k.cluster) {
+			m.clusters = append(m.clusters, k.cluster)
+		}
+		m.labelW = max(m.labelW, ansi.StringWidth(k.String()))
+	}
+	if e.Role != "" {
+		h.role = cleanLine(e.Role)
+	}
+	return h
+}
+
+func containsString(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *model) apply(e apply.Event) {
+	at := eventTime(e, m.now)
+	if m.first.IsZero() {
+		m.first = at
+	}
+	if e.Type == apply.EventSummary {
+		m.finish()
+		m.printSummary(e, at)
+		return
+	}
+	if e.Host == "" {
+		return
+	}
+	h := m.host(e)
+	switch e.Type {
+	case apply.EventHostQueued:
+		// host() added it; a new host starts out waiting.
+	case apply.EventStepStart:
+		if h.started.IsZero() {
+			h.started = at
+		}
+		h.phase = phaseRunning
+		h.step = cleanLine(e.Step)
+		h.uploading, h.bytes, h.total, h.note = false, 0, 0, ""
+		h.meter.reset()
+		h.failedStep, h.err, h.hint, h.logTail = "", "", "", nil
+	case apply.EventProgress:
+		if h.started.IsZero() {
+			h.started = at
+		}
+		if h.phase == phaseQueued {
+			h.phase = phaseRunning
+		}
+		if e.Step != "" {
+			h.step = cleanLine(e.Step)
+		}
+		h.uploading, h.bytes, h.total = true, e.Bytes, e.Total
+		h.meter.add(at, e.Bytes)
+	case apply.EventLog:
+		if lines := cleanLines(e.Message); len(lines) > 0 {
+			h.note = lines[len(lines)-1]
+		}
+	case apply.EventStepDone:
+		h.changed = h.changed || e.Changed
+		h.uploading, h.note = false, ""
+	case apply.EventStepFailed:
+		h.phase = phaseFailing
+		h.failedStep = cleanLine(e.Step)
+		h.err, h.hint, h.logTail = e.Error, e.Hint, e.LogTail
+	case apply.EventHostDone:
+		h.phase = phaseDone
+		h.changed = h.changed || e.Changed
+		m.printDone(h, at)
+	case apply.EventHostFailed:
+		h.phase = phaseFailed
+		if h.err == "" {
+			h.err, h.hint, h.logTail = e.Error, e.Hint, e.LogTail
+		}
+		m.printFailure(h, at)
+	}
+}
+
+// finish prints what the failed hosts said before the view goes: a host
+// whose verdict never came still has its error shown.
+func (m *model) finish() {
+	if m.finished {
+		return
+	}
+	m.finished = true
+	for _, h := range m.order {
+		if h.phase == phaseFailing && !h.printed {
+			m.printFailure(h, m.now())
+		}
+	}
+}

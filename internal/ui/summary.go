@@ -1,0 +1,63 @@
+package ui
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/k3sctl/k3sctl/internal/apply"
+)
+
+// statusOrder is the order counts are given in: good news first, then what
+// needs a look.
+var statusOrder = []apply.HostStatus{
+	apply.StatusDone,
+	apply.StatusUnchanged,
+	apply.StatusFailed,
+	apply.StatusSkipped,
+	apply.StatusCancelled,
+	apply.StatusRefused,
+}
+
+// summaryHeader names the columns of the summary table in every mode.
+var summaryHeader = []string{"CLUSTER", "HOST", "ROLE", "ACTION", "STATUS", "ELAPSED", "ERROR"}
+
+func summaryRow(r apply.HostResult) []string {
+	return []string{
+		r.Cluster, r.Host, r.Role, r.Action, string(r.Status),
+		formatElapsed(r.Elapsed), cleanLine(r.Error),
+	}
+}
+
+// summaryTotals reads like "5 hosts: 2 done, 1 failed, 2 skipped".
+func summaryTotals(results []apply.HostResult, took time.Duration) string {
+	counts := map[apply.HostStatus]int{}
+	for _, r := range results {
+		counts[r.Status]++
+	}
+	var parts []string
+	for _, s := range statusOrder {
+		if counts[s] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
+			delete(counts, s)
+		}
+	}
+	// Statuses added to the contract later still get counted.
+	for _, s := range slices.Sorted(maps.Keys(counts)) {
+		parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
+	}
+	noun := "hosts"
+	if len(results) == 1 {
+		noun = "host"
+	}
+	line := fmt.Sprintf("%d %s", len(results), noun)
+	if len(parts) > 0 {
+		line += ": " + strings.Join(parts, ", ")
+	}
+	if took > 0 {
+		line += " in " + formatElapsed(took)
+	}
+	return line
+}

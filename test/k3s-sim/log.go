@@ -1,0 +1,64 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+)
+
+// The journal is what users and k3sctl read, so lines follow logrus's text
+// format as k3s prints it when stderr is not a terminal.
+
+var (
+	logMu    sync.Mutex
+	logDebug bool
+	logOut   = os.Stderr
+	// exitFunc is replaced in tests so that a fatal line can be asserted.
+	exitFunc = os.Exit
+)
+
+func logLine(level, msg string) {
+	var b strings.Builder
+	b.WriteString(`time="`)
+	b.WriteString(time.Now().Format(time.RFC3339))
+	b.WriteString(`" level=`)
+	b.WriteString(level)
+	b.WriteString(" msg=")
+	b.WriteString(logValue(msg))
+	b.WriteByte('\n')
+	logMu.Lock()
+	defer logMu.Unlock()
+	_, _ = logOut.WriteString(b.String())
+}
+
+// logValue quotes like logrus: only values with characters outside its safe
+// set are quoted.
+func logValue(s string) string {
+	if s == "" {
+		return `""`
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
+			r == '-' || r == '.' || r == '_' || r == '/' || r == '@' || r == '^' || r == '+') {
+			return fmt.Sprintf("%q", s)
+		}
+	}
+	return s
+}
+
+func infof(format string, a ...any)  { logLine("info", fmt.Sprintf(format, a...)) }
+func warnf(format string, a ...any)  { logLine("warning", fmt.Sprintf(format, a...)) }
+func errorf(format string, a ...any) { logLine("error", fmt.Sprintf(format, a...)) }
+
+func debugf(format string, a ...any) {
+	if logDebug {
+		logLine("debug", fmt.Sprintf(format, a...))
+	}
+}
+
+func fatalf(format string, a ...any) {
+	logLine("fatal", fmt.Sprintf(format, a...))
+	exitFunc(1)
+}
