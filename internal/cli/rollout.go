@@ -19,7 +19,6 @@ import (
 	"github.com/k3sctl/k3sctl/internal/ui"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"gopkg.in/yaml.v3"
 )
 
 // k3sFlags are the K3s flags install and join share.
@@ -75,17 +74,14 @@ func addKubeconfigFlags(fs *pflag.FlagSet, f *k3sFlags) {
 
 // nodeConfig reads --k3s-config and --k3s-extra-args into config.yaml keys.
 func (f *k3sFlags) nodeConfig() (map[string]any, error) {
-	cfg := map[string]any{}
+	var cfg k3s.Config
 	if f.configFile != "" {
 		data, err := os.ReadFile(f.configFile)
 		if err != nil {
 			return nil, flagErrorf("--k3s-config: %v", err)
 		}
-		if err := yaml.Unmarshal(data, &cfg); err != nil {
-			return nil, flagErrorf("--k3s-config %s: not a YAML map of K3s settings: %v", f.configFile, err)
-		}
-		if cfg == nil {
-			cfg = map[string]any{}
+		if cfg, err = k3s.ParseConfig(data); err != nil {
+			return nil, flagErrorf("--k3s-config %s: %v", f.configFile, err)
 		}
 	}
 	if f.extraArgs != "" {
@@ -93,11 +89,39 @@ func (f *k3sFlags) nodeConfig() (map[string]any, error) {
 		if err != nil {
 			return nil, flagErrorf("--k3s-extra-args: %v", err)
 		}
-		for k, v := range extra {
-			cfg[k] = v
+		cfg.Merge(extra)
+	}
+	return configMap(cfg), nil
+}
+
+// configMap turns parsed K3s settings into config.yaml keys for the Spec.
+func configMap(c k3s.Config) map[string]any {
+	m := map[string]any{}
+	for _, k := range c.Keys() {
+		switch {
+		case k3s.IsSecretKey(k):
+			m[k] = c.Secret(k).Reveal()
+		case k3s.IsBoolKey(k):
+			m[k] = c.Bool(k)
+		case k3s.IsListKey(k):
+			var l []any
+			for _, v := range c.List(k) {
+				l = append(l, v)
+			}
+			m[k] = l
+		default:
+			if v, ok := c.Get(k); ok {
+				m[k] = v
+			} else {
+				var l []any
+				for _, v := range c.List(k) {
+					l = append(l, v)
+				}
+				m[k] = l
+			}
 		}
 	}
-	return cfg, nil
+	return m
 }
 
 func (f *k3sFlags) tokenValue() secret.Value {
@@ -138,7 +162,11 @@ func (f *k3sFlags) kubeconfigFile() string {
 	if f.kubeconfigPath != "" {
 		return f.kubeconfigPath
 	}
-	return kubeconfig.DefaultPath()
+	p, err := kubeconfig.DefaultPath()
+	if err != nil {
+		return filepath.Join(".kube", "config")
+	}
+	return p
 }
 
 // rolloutRun is one run of the flow for install, join and apply.

@@ -31,6 +31,12 @@ func TestInvalidGolden(t *testing.T) {
 	if err != nil || len(paths) == 0 {
 		t.Fatalf("no test inventories in %s: %v", dir, err)
 	}
+	goldens, _ := filepath.Glob(filepath.Join(dir, "*.golden"))
+	for _, g := range goldens {
+		if _, err := os.Stat(strings.TrimSuffix(g, ".golden") + ".yaml"); err != nil {
+			t.Errorf("%s has no inventory beside it; remove it", filepath.Base(g))
+		}
+	}
 	// Relative names keep the golden files free of this machine's paths.
 	t.Chdir(dir)
 	for _, p := range paths {

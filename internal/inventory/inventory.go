@@ -5,6 +5,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/k3sctl/k3sctl/internal/secret"
@@ -100,8 +101,8 @@ type Host struct {
 // config file and the current user say".
 type SSHSettings struct {
 	User string
-	// KeyFile and ConfigFile are made relative to the working directory
-	// when written relative to the inventory; "~/" is left for the SSH layer.
+	// KeyFile and ConfigFile written as relative paths are joined to the
+	// inventory's directory; a leading "~" is left for the SSH layer.
 	KeyFile string
 	Port    int
 	// Jump is a ProxyJump value: [user@]host[:port], comma-separated hops.
@@ -112,8 +113,8 @@ type SSHSettings struct {
 
 // File is a local file delivered to nodes.
 type File struct {
-	// Src is the local path, relative to the working directory when the
-	// inventory gave it relative to its own directory.
+	// Src is the local path; one written relative in the inventory is
+	// joined to the inventory's directory.
 	Src  string
 	Kind string
 	// Dst is the absolute path on the node.
@@ -151,12 +152,25 @@ func (c *Cluster) NodeConfig(h Host) map[string]any {
 func RevealConfig(m map[string]any) map[string]any {
 	out := make(map[string]any, len(m))
 	for k, v := range m {
-		if s, ok := v.(secret.Value); ok {
-			v = s.Reveal()
-		}
-		out[k] = v
+		out[k] = reveal(v)
 	}
 	return out
+}
+
+func reveal(v any) any {
+	switch v := v.(type) {
+	case secret.Value:
+		return v.Reveal()
+	case []any:
+		out := make([]any, len(v))
+		for i, x := range v {
+			out[i] = reveal(x)
+		}
+		return out
+	case map[string]any:
+		return RevealConfig(v)
+	}
+	return v
 }
 
 // Load reads and validates the inventory at path; ${VAR} references are
@@ -181,7 +195,8 @@ func Parse(name string, data []byte, env func(string) (string, bool)) (*Inventor
 	inv := d.inventory()
 	if len(d.problems) > 0 {
 		sortProblems(d.problems)
-		return nil, &ValidationError{Problems: d.problems}
+		// A bad value under an anchor is met once per alias that uses it.
+		return nil, &ValidationError{Problems: slices.Compact(d.problems)}
 	}
 	inv.Path = name
 	return inv, nil

@@ -380,10 +380,14 @@ clusters:
       - <<: *pi
         address: 10.0.0.4
         labels: {board: rpi5}
+      - {<<: *pi, address: 10.0.0.5}
 `, nil)
 	h := inv.Clusters[0].Agents[0]
 	if h.SSH.User != "pi" || h.Labels["board"] != "rpi5" || len(inv.Clusters[0].Servers) != 3 {
 		t.Errorf("merge keys: %+v", h)
+	}
+	if h := inv.Clusters[0].Agents[1]; h.SSH.User != "pi" || h.Labels["board"] != "rpi4" {
+		t.Errorf("flow merge keys: %+v", h)
 	}
 }
 
@@ -444,5 +448,49 @@ func TestClosest(t *testing.T) {
 		if got := closest(key, all); got != want {
 			t.Errorf("closest(%q) = %q, want %q", key, got, want)
 		}
+	}
+}
+
+// A few lines of nested aliases expand to billions of nodes; the loader must
+// refuse them quickly instead of walking them all.
+func TestAliasExpansionIsBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(header + "x-0: &a0 [x, x, x, x, x, x, x, x, x]\n")
+	for i := 1; i < 10; i++ {
+		fmt.Fprintf(&b, "x-%d: &a%d [", i, i)
+		for j := range 9 {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "*a%d", i-1)
+		}
+		b.WriteString("]\n")
+	}
+	b.WriteString("servers: [10.0.0.1]\nconfig: {all: {node-label: *a9}}\n")
+	_, err := Parse("bomb.yaml", []byte(b.String()), nil)
+	if err == nil || !strings.Contains(err.Error(), "aliases expand to too much data") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestDocsExampleLoads keeps the first example of docs/inventory.md valid.
+func TestDocsExampleLoads(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/inventory.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "```yaml\n")
+	example, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("docs/inventory.md has no yaml example")
+	}
+	// Named as if it sat beside fleet.yaml, so its files: are found.
+	name := filepath.Join(validDir, "docs-example.yaml")
+	inv, err := Parse(name, []byte(example), func(k string) (string, bool) { return "t", k == "FACTORY_TOKEN" })
+	if err != nil {
+		t.Fatalf("the docs example does not load:\n%v", err)
+	}
+	if len(inv.Clusters) != 2 || len(inv.Clusters[0].Servers) != 3 || len(inv.Clusters[1].Agents) != 1 {
+		t.Errorf("docs example = %+v", inv.Clusters)
 	}
 }

@@ -15,11 +15,11 @@ func (d *decoder) resolve(def rawDefaults, raws []*rawCluster) *Inventory {
 	inv := &Inventory{}
 	d.nameClusters(raws)
 	type firstUse struct {
-		cluster string
+		cluster int
 		line    int
 	}
 	seen := map[string]firstUse{}
-	for _, rc := range raws {
+	for ci, rc := range raws {
 		c := d.resolveCluster(def, rc)
 		for i, h := range c.Hosts() {
 			if h.Address == "" {
@@ -27,13 +27,13 @@ func (d *decoder) resolve(def rawDefaults, raws []*rawCluster) *Inventory {
 			}
 			raw := rc.host(i)
 			k := addressKey(h.Address, h.SSH.Jump, h.SSH.Port)
-			if first, dup := seen[k]; dup && first.cluster != c.Name {
-				d.report(raw.addrNode, fmt.Sprintf("address %s is already in cluster %q (line %d)", h.Address, first.cluster, first.line),
+			if first, dup := seen[k]; dup && first.cluster != ci {
+				d.report(raw.addrNode, fmt.Sprintf("address %s is already in cluster %q (line %d)", h.Address, raws[first.cluster].name, first.line),
 					"a host belongs to one cluster; if these are different machines behind different jump hosts, set ssh: {jump: ...} on each cluster")
 				continue
 			}
 			if _, dup := seen[k]; !dup {
-				seen[k] = firstUse{c.Name, raw.addrNode.Line}
+				seen[k] = firstUse{ci, raw.addrNode.Line}
 			}
 		}
 		inv.Clusters = append(inv.Clusters, c)

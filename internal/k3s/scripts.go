@@ -13,6 +13,9 @@ type scriptLayout struct {
 	BinDir, DataDir, ConfigDir, UnitDir, InitDir string
 	KubeletDir, RunDir, FlannelRunDir, CNIDir    string
 	NetnsDir, NodeDir                            string
+	// SbinPath is added to PATH: ip and iptables live in sbin, which a
+	// non-login root shell may lack.
+	SbinPath string
 
 	// Filled in by render.
 	Role          Role
@@ -41,6 +44,7 @@ func nodeLayout() scriptLayout {
 		CNIDir:        CNIDir,
 		NetnsDir:      "/run/netns",
 		NodeDir:       NodeDir,
+		SbinPath:      "/usr/local/sbin:/usr/sbin:/sbin",
 	}
 }
 
@@ -105,8 +109,11 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 1
 fi
 
-PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+{{- if .SbinPath}}
+
+PATH="$PATH:{{.SbinPath}}"
 export PATH
+{{- end}}
 {{- end}}
 {{- define "remove-unless-mounted"}}
 
@@ -166,14 +173,16 @@ process_table() {
 	done
 }
 
-# The container shims K3s started, found by the binary they run from.
+# The container shims K3s started, found by the binary they run from. One
+# ls reads every process's binary: a readlink per process is slow on a
+# busy node.
 shim_pids() {
-	for exe in /proc/[0-9]*/exe; do
-		target=$(readlink "$exe" 2>/dev/null) || continue
-		case $target in
-		"$data_dir"/data/*/bin/containerd-shim*)
-			pid=${exe#/proc/}
-			echo "${pid%/exe}"
+	# shellcheck disable=SC2012 # the names are /proc paths; the link targets are the point
+	ls -l /proc/[0-9]*/exe 2>/dev/null | while read -r line; do
+		case $line in
+		*" -> $data_dir"/data/*/bin/containerd-shim*)
+			pid=${line#*/proc/}
+			echo "${pid%%/exe*}"
 			;;
 		esac
 	done

@@ -220,9 +220,6 @@ func planHost(in Input, c *Cluster, h Host, token secret.Value, first bool) Host
 				}
 			}
 		}
-		if hp.Action != ActionUpgrade || len(hp.Reasons) == 0 {
-			hp.Reasons = append(hp.Reasons, fmt.Sprintf("k3s %s → %s", orNone(f.K3sVersion), bin.Version))
-		}
 	}
 	files, pending := Files(c, h, first, token, f.InitSystem)
 	hp.TokenPending = pending

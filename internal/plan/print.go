@@ -51,21 +51,27 @@ func Print(w io.Writer, p *Plan) {
 			}
 		}
 	}
-	n, changes := 0, 0
+	n, changes, blocked := 0, 0, 0
 	for _, c := range p.Clusters {
 		for _, h := range c.Hosts {
-			if h.Action == ActionJoinSource {
+			switch h.Action {
+			case ActionJoinSource:
 				continue
-			}
-			n++
-			if h.Action != ActionNothing {
+			case ActionNothing:
+			case ActionRefuse, ActionUnreachable:
+				blocked++
+			default:
 				changes++
 			}
+			n++
 		}
 	}
-	if changes == 0 {
+	switch {
+	case changes == 0 && blocked == 0:
 		fmt.Fprintf(w, "\nNo changes: %d host(s) already as wanted.\n", n)
-	} else {
+	case blocked == 0:
 		fmt.Fprintf(w, "\n%d of %d host(s) to change.\n", changes, n)
+	default:
+		fmt.Fprintf(w, "\n%d of %d host(s) to change; %d refused or unreachable.\n", changes, n, blocked)
 	}
 }

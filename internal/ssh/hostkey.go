@@ -128,17 +128,17 @@ func (zeroReader) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 // the host is negotiated first, as ssh does; otherwise a host that also has
 // another key type would look changed.
 func (h *hostKeys) algorithms(addr string) []string {
-	def := ssh.SupportedAlgorithms().HostKeys
+	def := defaultHostKeyAlgorithms()
 	if h.mode == HostKeyOff {
-		return nil
+		return def
 	}
 	cb, err := h.db()
 	if err != nil {
-		return nil
+		return def
 	}
 	var ke *knownhosts.KeyError
 	if !errors.As(cb(addr, dummyAddr{}, probeKey), &ke) || len(ke.Want) == 0 {
-		return nil
+		return def
 	}
 	var first []string
 	for _, k := range ke.Want {
@@ -150,6 +150,20 @@ func (h *hostKeys) algorithms(addr string) []string {
 	}
 	rest := slices.DeleteFunc(slices.Clone(def), func(a string) bool { return slices.Contains(first, a) })
 	return append(first, rest...)
+}
+
+// defaultHostKeyAlgorithms puts ed25519 first, as OpenSSH does, so that the
+// key k3sctl records is the one ssh would record and look for.
+func defaultHostKeyAlgorithms() []string {
+	all := ssh.SupportedAlgorithms().HostKeys
+	first := []string{ssh.CertAlgoED25519v01, ssh.KeyAlgoED25519}
+	out := slices.DeleteFunc(slices.Clone(first), func(a string) bool { return !slices.Contains(all, a) })
+	for _, a := range all {
+		if !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 func algorithmsForKey(keyType string) []string {

@@ -56,7 +56,7 @@ func (c *Client) Run(ctx context.Context, cmd string, o RunOptions) (Result, err
 			stdin = withPassword(pass, stdin)
 		}
 	}
-	res, err := c.exec(ctx, line, stdin, o.OnLine)
+	res, err := c.exec(ctx, killable(line), stdin, o.OnLine)
 	if err != nil {
 		return res, &Error{Host: c.host, Op: shortCmd(cmd), Err: err}
 	}
@@ -64,6 +64,17 @@ func (c *Client) Run(ctx context.Context, cmd string, o RunOptions) (Result, err
 		return res, &ExitError{Host: c.host, Cmd: cmd, ExitCode: res.ExitCode, Stderr: string(res.Stderr)}
 	}
 	return res, nil
+}
+
+// killableWrapper runs $1 as a child and, on TERM or HUP, signals its whole
+// process group. sshd delivers a channel's signal to the session's first
+// process only, which would leave the real work running as an orphan. The
+// job's stdin is passed on explicitly: a background job's would be
+// /dev/null.
+const killableWrapper = `trap 'trap - TERM HUP INT; kill -TERM 0' TERM HUP INT; exec 3<&0; sh -c "$1" 0<&3 3<&- & wait $!`
+
+func killable(line string) string {
+	return "exec sh -c " + Quote(killableWrapper) + " sh " + Quote(line)
 }
 
 // withPassword puts the sudo password line before the command's own input:

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -84,7 +85,7 @@ func sampleRun() []apply.Event {
 		return e
 	}
 	s0, a1, a2, l0 := srv(home, "10.0.0.10"), agt(home, "10.0.0.11"), agt(home, "10.0.0.12"), srv(lab, "10.0.1.10")
-	const size = 61_200_000
+	const size = 60 * mb
 
 	events := []ev{
 		{Time: at(0), Type: apply.EventPlan, Plan: map[string]any{"clusters": 2}},
@@ -149,6 +150,8 @@ func sampleRun() []apply.Event {
 			{Cluster: lab, Host: "10.0.1.10", Role: "server", Action: "nothing", Status: apply.StatusUnchanged, Elapsed: 2 * time.Second},
 		},
 	})
+	// An executor sends events as they happen.
+	slices.SortStableFunc(events, func(a, b apply.Event) int { return a.Time.Compare(b.Time) })
 	return events
 }
 

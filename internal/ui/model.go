@@ -186,13 +186,52 @@ func (m *model) flush() tea.Cmd {
 	return nil
 }
 
+// takeOutbox prints one terminal row per Println. Bubble Tea makes room for
+// printed text by scrolling the screen by that many rows, and when that is
+// more than the rows above the live view, the top of the view is pushed into
+// the scrollback and stays there. The view leaves at least one row free, so
+// one row at a time is always safe.
 func (m *model) takeOutbox() tea.Cmd {
 	if len(m.outbox) == 0 {
 		return nil
 	}
-	text := downsample(strings.Join(m.outbox, "\n"), m.profile)
+	var cmds []tea.Cmd
+	for _, line := range m.outbox {
+		// Bubble Tea clears to the end of the row after each print, which
+		// on a row filled to the last column erases that column.
+		for _, row := range wrapRows(downsample(line, m.profile), m.width-1) {
+			cmds = append(cmds, tea.Println(row))
+		}
+	}
 	m.outbox = nil
-	return tea.Println(text)
+	return tea.Sequence(cmds...)
+}
+
+// wrapRows breaks a printed line into rows that fit the width, indenting the
+// rows after the first under the line's own indent.
+func wrapRows(line string, width int) []string {
+	if width <= 0 || ansi.StringWidth(line) <= width {
+		return []string{blankRow(line)}
+	}
+	rows := strings.Split(ansi.Wrap(line, width, ""), "\n")
+	plain := ansi.Strip(line)
+	indent := len(plain) - len(strings.TrimLeft(plain, " ")) + 2
+	if indent > width/2 {
+		indent = 0
+	}
+	rest := strings.Split(ansi.Wrap(strings.Join(rows[1:], " "), width-indent, ""), "\n")
+	for i, r := range rest {
+		rest[i] = strings.Repeat(" ", indent) + r
+	}
+	return append(rows[:1], rest...)
+}
+
+func blankRow(row string) string {
+	if row == "" {
+		// An empty print is dropped; a blank row has to be asked for.
+		return " "
+	}
+	return row
 }
 
 func (m *model) print(lines ...string) {

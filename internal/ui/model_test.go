@@ -16,9 +16,14 @@ func testModel(width, height int, seconds float64) *model {
 	return newModel(Options{Width: width, Height: height, Now: fixedClock(seconds)}, colorprofile.NoTTY)
 }
 
+// feed hands events to the model and, as the program would, tells it when
+// what it printed reached the terminal.
 func feed(m *model, events ...apply.Event) {
 	for _, e := range events {
 		m.Update(eventMsg{e})
+		if m.flushing && !m.finished {
+			m.Update(printedMsg{})
+		}
 	}
 }
 
@@ -40,7 +45,7 @@ func TestViewHostRows(t *testing.T) {
 	for _, want := range []string{
 		"home  0 of 3 finished",
 		"10.0.0.10  server  upload k3s",
-		"39%  24.0 MB / 61.2 MB  3.0 MB/s",
+		"40%  24.0 MB / 60.0 MB  3.0 MB/s",
 		"10.0.0.11  agent   waiting",
 		"1 running · 2 waiting · 1 done · 9s",
 	} {

@@ -173,6 +173,7 @@ func (r *plainRenderer) Event(e apply.Event) {
 			fmt.Fprintln(tw, strings.Join(summaryRow(res), "\t"))
 		}
 		_ = tw.Flush()
+		trimTrailingSpace(&b)
 		fmt.Fprintln(&b, summaryTotals(e.Results, at.Sub(r.first)))
 	default:
 		// Event types added after this renderer still show up.
@@ -209,4 +210,15 @@ func (r *plainRenderer) write(p []byte) {
 	if _, err := r.out.Write(p); err != nil && r.err == nil {
 		r.err = fmt.Errorf("write progress: %w", err)
 	}
+}
+
+// trimTrailingSpace drops the padding tabwriter leaves after an empty last
+// column, which log viewers show as noise.
+func trimTrailingSpace(b *bytes.Buffer) {
+	lines := strings.Split(b.String(), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(l, " ")
+	}
+	b.Reset()
+	b.WriteString(strings.Join(lines, "\n"))
 }

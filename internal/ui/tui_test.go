@@ -27,8 +27,20 @@ func newTerminal(t *testing.T, w, h int) *terminal {
 	emu := vt.NewEmulator(w, h)
 	// The emulator answers the program's queries through a pipe that must
 	// be drained for writes to go on.
-	go func() { _, _ = io.Copy(io.Discard, emu) }()
-	t.Cleanup(func() { _ = emu.Close() })
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		_, _ = io.Copy(io.Discard, emu)
+	}()
+	t.Cleanup(func() {
+		// Ending the pipe first lets the drain stop before Close touches
+		// the emulator's state.
+		if c, ok := emu.InputPipe().(io.Closer); ok {
+			_ = c.Close()
+			<-drained
+		}
+		_ = emu.Close()
+	})
 	return &terminal{emu: emu}
 }
 
@@ -100,12 +112,15 @@ func TestLiveViewRun(t *testing.T) {
 		teatest.WithProgramOptions(tea.WithFilter(filter), tea.WithColorProfile(profile)),
 	)
 	term := newTerminal(t, w, h)
+	// Events only come once the apply has planned, well after the first
+	// frame; waiting for it keeps the test as ordered as a real run.
+	term.waitFor(t, tm.Output(), "starting")
 
 	before, after := split(sampleRun(), snapshotAt)
 	for _, e := range before {
 		tm.Send(eventMsg{e})
 	}
-	term.waitFor(t, tm.Output(), "✓ lab/10.0.1.10", "39%", "1 running · 2 waiting · 1 done")
+	term.waitFor(t, tm.Output(), "✓ lab/10.0.1.10", "40%", "1 running · 2 waiting · 1 done")
 	requireGolden(t, "live", term.text())
 
 	clock.set(106)

@@ -298,7 +298,7 @@ func (m *model) printSummary(e apply.Event, at time.Time) {
 	const gap = "  "
 	// The error column gets what is left of the line; the full error was
 	// printed with the host.
-	errW := m.width
+	errW := m.width - 1
 	for _, w := range widths[:len(widths)-1] {
 		errW -= w + len(gap)
 	}

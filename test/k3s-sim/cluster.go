@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 )
@@ -35,7 +37,7 @@ func (s *server) syncLoop() {
 				if err != nil {
 					if !down[m.Name] {
 						down[m.Name] = true
-						warnf("Failed to reach etcd member %s at %s: %v", m.Name, peerURL(m.URL), err)
+						warnf("Failed to reach etcd member %s at %s: %v", m.Name, peerURL(m.URL), netCause(err))
 					}
 					return
 				}
@@ -86,6 +88,16 @@ func (s *server) pull(m member) error {
 	s.peerOK[m.Name] = time.Now()
 	s.peerMu.Unlock()
 	return nil
+}
+
+// netCause drops the request URL from a client error; what matters in the
+// log is why the member could not be reached.
+func netCause(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }
 
 type simpleError string
