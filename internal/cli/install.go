@@ -60,7 +60,7 @@ your kubeconfig. Running it again changes nothing if nothing changed; a newer
 				ServerConfig: cfg,
 				Files:        files,
 			}}}
-			r := &rolloutRun{io: io, spec: spec, ssh: sf.resolver(), k3s: &kf,
+			r := &rolloutRun{io: io, spec: spec, sshFunc: sf.resolver().options, k3s: &kf,
 				versions: map[string]string{name: versionOrChannel(&kf)}}
 			r.kube = &rollout.KubeconfigOptions{
 				Path:          kf.kubeconfigFile(),

@@ -83,7 +83,7 @@ token is read from the server over SSH unless --node-token is given.`,
 			if serverUser != "" {
 				res.override(server, serverUser)
 			}
-			r := &rolloutRun{io: io, spec: spec, ssh: res, k3s: &kf,
+			r := &rolloutRun{io: io, spec: spec, sshFunc: res.options, k3s: &kf,
 				versions: map[string]string{server: joinVersion(cmd, &kf)}}
 			return r.execute(cmd.Context())
 		},

@@ -8,6 +8,7 @@ import (
 
 	"github.com/k3sctl/k3sctl/internal/k3s"
 	"github.com/k3sctl/k3sctl/internal/kubeconfig"
+	"github.com/k3sctl/k3sctl/internal/rollout"
 	"github.com/k3sctl/k3sctl/internal/ssh"
 	"github.com/spf13/cobra"
 )
@@ -132,7 +133,7 @@ with K3s's own script, so the node keeps its identity if reinstalled.`,
 				return err
 			}
 			defer c.Close()
-			removed, err := Uninstall(cmd.Context(), c)
+			removed, err := rollout.Uninstall(cmd.Context(), c)
 			if err != nil {
 				return err
 			}
@@ -150,17 +151,3 @@ with K3s's own script, so the node keeps its identity if reinstalled.`,
 	return cmd
 }
 
-// Uninstall runs whichever uninstall scripts the node has. It reports
-// whether anything was removed.
-func Uninstall(ctx context.Context, c *ssh.Client) (bool, error) {
-	script := fmt.Sprintf(`found=0
-for s in %s %s; do
-  if [ -x "$s" ]; then found=1; "$s" || exit $?; fi
-done
-[ $found = 1 ] && echo removed || true`, ssh.Quote(k3s.UninstallPath(k3s.Agent)), ssh.Quote(k3s.UninstallPath(k3s.Server)))
-	res, err := c.Run(ctx, script, ssh.RunOptions{Sudo: true})
-	if err != nil {
-		return false, fmt.Errorf("%s: uninstall: %w", c.Host(), err)
-	}
-	return strings.Contains(string(res.Stdout), "removed"), nil
-}

@@ -16,6 +16,7 @@ import (
 	"github.com/k3sctl/k3sctl/internal/plan"
 	"github.com/k3sctl/k3sctl/internal/rollout"
 	"github.com/k3sctl/k3sctl/internal/secret"
+	"github.com/k3sctl/k3sctl/internal/ssh"
 	"github.com/k3sctl/k3sctl/internal/ui"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -173,7 +174,7 @@ func (f *k3sFlags) kubeconfigFile() string {
 type rolloutRun struct {
 	io       IO
 	spec     *plan.Spec
-	ssh      sshResolver
+	sshFunc  func(address string) ssh.Options
 	k3s      *k3sFlags
 	versions map[string]string
 	kube     *rollout.KubeconfigOptions
@@ -181,14 +182,37 @@ type rolloutRun struct {
 	concurrency, maxUnavailable int
 }
 
-// execute prepares the plan, prints it on --dry-run, else applies it.
-func (r *rolloutRun) execute(ctx context.Context) error {
+// prepare gathers facts and builds the plan; it changes nothing.
+func (r *rolloutRun) prepare(ctx context.Context) (*rollout.Prepared, error) {
+	return r.prepareWith(ctx, nil)
+}
+
+func (r *rolloutRun) prepareWith(ctx context.Context, sink apply.Sink) (*rollout.Prepared, error) {
 	f := r.k3s
 	progress := func(format string, a ...any) {
 		if f.output != "json" {
 			fmt.Fprintf(r.io.Err, format+"\n", a...)
 		}
 	}
+	return rollout.Prepare(ctx, rollout.Options{
+		Spec:              r.spec,
+		SSH:               r.sshFunc,
+		VersionOrChannel:  r.versions,
+		Release:           k3s.Release{DownloadURL: f.downloadURL, ChannelURL: f.channelURL},
+		LocalBinary:       f.binary,
+		Kubeconfig:        r.kube,
+		Concurrency:       r.concurrency,
+		ConcurrentUploads: f.concurrentUploads,
+		MaxUnavailable:    r.maxUnavailable,
+		ReadyTimeout:      f.timeout,
+		Sink:              sink,
+		Progress:          progress,
+	})
+}
+
+// execute prepares the plan, prints it on --dry-run, else applies it.
+func (r *rolloutRun) execute(ctx context.Context) error {
+	f := r.k3s
 	mode := ui.Choose(os.Stderr, f.output, f.plain)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -198,20 +222,7 @@ func (r *rolloutRun) execute(ctx context.Context) error {
 	}
 	renderer := ui.New(ui.Options{Mode: mode, Out: out, NoColor: os.Getenv("NO_COLOR") != "", Cancel: cancel})
 
-	prep, err := rollout.Prepare(ctx, rollout.Options{
-		Spec:              r.spec,
-		SSH:               r.ssh.options,
-		VersionOrChannel:  r.versions,
-		Release:           k3s.Release{DownloadURL: f.downloadURL, ChannelURL: f.channelURL},
-		LocalBinary:       f.binary,
-		Kubeconfig:        r.kube,
-		Concurrency:       r.concurrency,
-		ConcurrentUploads: f.concurrentUploads,
-		MaxUnavailable:    r.maxUnavailable,
-		ReadyTimeout:      f.timeout,
-		Sink:              renderer,
-		Progress:          progress,
-	})
+	prep, err := r.prepareWith(ctx, renderer)
 	if err != nil {
 		return err
 	}
@@ -235,10 +246,9 @@ func (r *rolloutRun) execute(ctx context.Context) error {
 	if err := renderer.Start(); err != nil {
 		return err
 	}
-	results, err := prep.Apply(ctx)
+	_, err = prep.Apply(ctx)
 	renderer.Close()
 	_ = renderer.Wait()
-	_ = results
 	switch {
 	case err == nil:
 		return nil

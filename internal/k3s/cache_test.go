@@ -60,7 +60,7 @@ func TestCacheBinaryDownloadsOnceAndVerifies(t *testing.T) {
 			t.Errorf("%s fetched %d times, want 1", p, n)
 		}
 	}
-	for _, uri := range f.raw {
+	for _, uri := range f.requests() {
 		if strings.Contains(uri, "+") {
 			t.Errorf("request %s has a raw +; want %%2B", uri)
 		}
@@ -123,7 +123,7 @@ func TestCacheRefetchesChangedFile(t *testing.T) {
 func TestCacheChecksumMismatch(t *testing.T) {
 	f := newFakeReleases(t)
 	good := f.publish(testVersion, AMD64, "k3s", binaryBody(10))
-	f.files["/download/v1.31.4+k3s1/k3s"] = []byte("evil")
+	f.set("/download/v1.31.4+k3s1/k3s", []byte("evil"))
 	evil := sha256.Sum256([]byte("evil"))
 	c := &Cache{Dir: t.TempDir()}
 	_, _, err := c.Binary(context.Background(), f.release(), v1314, AMD64, nil)
@@ -147,11 +147,11 @@ func TestCacheChecksumLineMustMatchExactly(t *testing.T) {
 	body := binaryBody(10)
 	// Only lookalikes: images for the same arch and the arm64 binary.
 	f.publish(testVersion, AMD64, "k3s-airgap-images-amd64.tar.gz", []byte("images"))
-	f.files["/download/v1.31.4+k3s1/k3s"] = body
-	sums := string(f.files["/download/v1.31.4+k3s1/sha256sum-amd64.txt"])
+	f.set("/download/v1.31.4+k3s1/k3s", body)
+	sums := string(f.get("/download/v1.31.4+k3s1/sha256sum-amd64.txt"))
 	sum := sha256.Sum256(body)
 	sums += hex.EncodeToString(sum[:]) + "  k3s-arm64\n" + hex.EncodeToString(sum[:]) + "  dist/k3s\n"
-	f.files["/download/v1.31.4+k3s1/sha256sum-amd64.txt"] = []byte(sums)
+	f.set("/download/v1.31.4+k3s1/sha256sum-amd64.txt", []byte(sums))
 
 	_, _, err := (&Cache{Dir: t.TempDir()}).Binary(context.Background(), f.release(), v1314, AMD64, nil)
 	if err == nil || !strings.Contains(err.Error(), "no checksum for k3s") {
@@ -190,7 +190,7 @@ func TestCacheMissingRelease(t *testing.T) {
 func TestCacheConcurrentCallersDownloadOnce(t *testing.T) {
 	f := newFakeReleases(t)
 	want := f.publish(testVersion, AMD64, "k3s", binaryBody(2000))
-	f.delay = 200 * time.Millisecond
+	f.setDelay(200 * time.Millisecond)
 	dir := t.TempDir()
 	shared := &Cache{Dir: dir}
 	var wg sync.WaitGroup
@@ -235,7 +235,7 @@ func TestCacheConcurrentProcessesDownloadOnce(t *testing.T) {
 	}
 	f := newFakeReleases(t)
 	f.publish(testVersion, AMD64, "k3s", binaryBody(2000))
-	f.delay = 300 * time.Millisecond
+	f.setDelay(300 * time.Millisecond)
 	dir := t.TempDir()
 	var cmds []*exec.Cmd
 	for range 4 {
@@ -259,7 +259,7 @@ func TestCacheConcurrentProcessesDownloadOnce(t *testing.T) {
 func TestCacheWaitGivesUpWithContext(t *testing.T) {
 	f := newFakeReleases(t)
 	f.publish(testVersion, AMD64, "k3s", binaryBody(10))
-	f.delay = time.Second
+	f.setDelay(time.Second)
 	c := &Cache{Dir: t.TempDir()}
 	first := make(chan error)
 	go func() {

@@ -153,16 +153,16 @@ datastore-endpoint: postgres://k3s:hunter2@db:5432/k3s
 
 func TestParseConfigErrors(t *testing.T) {
 	for in, msg := range map[string]string{
-		"- a\n- b\n":                        "line 1: want a mapping",
-		"a: b\na: c\n":                      "line 2: \"a\" is already set on line 1",
-		"--disable: traefik\n":              "without its dashes",
-		"cluster-init: sometimes\n":         "true or false",
-		"token: [a, b]\n":                   "single value",
-		"tls-san:\n  a: b\n":                "list of values",
-		"tls-san: [[a]]\n":                  "plain values",
-		"tls-san: [a\n":                     "k3s config",
-		"? [complex, key]\n: value\n":       "keys are flag names",
-		"disable-network-policy: [true]\n":  "true or false",
+		"- a\n- b\n":                                "line 1: want a mapping",
+		"a: b\na: c\n":                              "line 2: \"a\" is already set on line 1",
+		"--disable: traefik\n":                      "without its dashes",
+		"cluster-init: sometimes\n":                 "true or false",
+		"token: [a, b]\n":                           "single value",
+		"tls-san:\n  a: b\n":                        "list of values",
+		"tls-san: [[a]]\n":                          "plain values",
+		"tls-san: [a\n":                             "k3s config",
+		"? [complex, key]\n: value\n":               "keys are flag names",
+		"disable-network-policy: [true]\n":          "true or false",
 		"cluster-init: true\ncluster-init: false\n": "already set",
 	} {
 		_, err := ParseConfig([]byte(in))

@@ -32,7 +32,7 @@ var logCauses = []logCause{
 		},
 	},
 	{
-		match: regexp.MustCompile(`critical configuration value mismatch between servers:?\s*(.*)`),
+		match: regexp.MustCompile(`critical configuration value mismatch between servers:?\s*([^"]*)`),
 		hint: func(m []string) string {
 			what := strings.TrimSpace(m[1])
 			if what != "" {

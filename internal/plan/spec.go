@@ -67,12 +67,16 @@ const (
 type File struct {
 	Kind   FileKind
 	Source string // local path
-	Name   string // name on the node
+	Name   string // name on the node, in the kind's folder
+	Path   string // absolute path on the node; wins over Name
 	SHA256 string // of Source, filled in before planning
 }
 
 // Dest is where the file goes on a node.
 func (f File) Dest() string {
+	if f.Path != "" {
+		return f.Path
+	}
 	switch f.Kind {
 	case FileManifest:
 		return k3s.ManifestsDir + "/" + f.Name

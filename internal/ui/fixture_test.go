@@ -87,12 +87,27 @@ func sampleRun() []apply.Event {
 	s0, a1, a2, l0 := srv(home, "10.0.0.10"), agt(home, "10.0.0.11"), agt(home, "10.0.0.12"), srv(lab, "10.0.1.10")
 	const size = 60 * mb
 
+	queued := func(e ev) ev {
+		e = with(e, 0, apply.EventHostQueued, "")
+		e.Message = "waiting for 10.0.0.10"
+		return e
+	}
+	// The plan as the planner encodes it; only its hosts matter here.
+	plan := map[string]any{"clusters": []any{
+		map[string]any{"name": home, "version": "v1.31.4+k3s1", "hosts": []any{
+			map[string]any{"address": "10.0.0.10", "role": "server", "first": true, "action": "install", "step": 0},
+			map[string]any{"address": "10.0.0.11", "role": "agent", "action": "install", "after": []string{"10.0.0.10"}, "step": 1},
+			map[string]any{"address": "10.0.0.12", "role": "agent", "action": "install", "after": []string{"10.0.0.10"}, "step": 1},
+		}},
+		map[string]any{"name": lab, "version": "v1.31.4+k3s1", "hosts": []any{
+			map[string]any{"address": "10.0.1.10", "role": "server", "first": true, "action": "nothing", "step": 0},
+		}},
+	}}
+
 	events := []ev{
-		{Time: at(0), Type: apply.EventPlan, Plan: map[string]any{"clusters": 2}},
-		with(s0, 0, apply.EventHostQueued, ""),
-		with(a1, 0, apply.EventHostQueued, ""),
-		with(a2, 0, apply.EventHostQueued, ""),
-		with(l0, 0, apply.EventHostQueued, ""),
+		{Time: at(0), Type: apply.EventPlan, Plan: plan},
+		queued(a1),
+		queued(a2),
 		with(s0, 1, apply.EventStepStart, "upload k3s"),
 		with(l0, 1, apply.EventStepStart, "check k3s"),
 	}
@@ -132,20 +147,22 @@ func sampleRun() []apply.Event {
 		with(a2, 58, apply.EventHostDone, ""),
 	)
 	fail := with(a1, 106, apply.EventStepFailed, "wait for ready")
-	fail.Error = "10.0.0.11: wait for ready: node did not become Ready within 1m0s"
+	fail.Error = "node did not become Ready within 1m0s"
 	fail.Hint = "check that the agent reaches https://10.0.0.10:6443"
 	fail.LogTail = []string{
 		`level=info msg="Starting k3s agent v1.31.4+k3s1"`,
 		`level=error msg="failed to get CA certs: Get \"https://10.0.0.10:6443/cacerts\": dial tcp 10.0.0.10:6443: connect: no route to host"`,
 	}
+	// As the executor does, the host's error names the host and step and
+	// carries the hint on a second line.
 	hostFail := with(a1, 106, apply.EventHostFailed, "")
-	hostFail.Error = fail.Error
+	hostFail.Error = "10.0.0.11: wait for ready: " + fail.Error + "\n  hint: " + fail.Hint
 	events = append(events, fail, hostFail, ev{
 		Time: at(106),
 		Type: apply.EventSummary,
 		Results: []apply.HostResult{
 			{Cluster: home, Host: "10.0.0.10", Role: "server", Action: "install", Status: apply.StatusDone, Changed: true, Elapsed: 39 * time.Second},
-			{Cluster: home, Host: "10.0.0.11", Role: "agent", Action: "install", Status: apply.StatusFailed, Changed: true, Elapsed: 66 * time.Second, Error: fail.Error},
+			{Cluster: home, Host: "10.0.0.11", Role: "agent", Action: "install", Status: apply.StatusFailed, Changed: true, Elapsed: 66 * time.Second, Error: hostFail.Error},
 			{Cluster: home, Host: "10.0.0.12", Role: "agent", Action: "install", Status: apply.StatusDone, Changed: true, Elapsed: 18 * time.Second},
 			{Cluster: lab, Host: "10.0.1.10", Role: "server", Action: "nothing", Status: apply.StatusUnchanged, Elapsed: 2 * time.Second},
 		},

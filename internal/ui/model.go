@@ -122,7 +122,8 @@ func filter(tm tea.Model, msg tea.Msg) tea.Msg {
 	return msg
 }
 
-func (m *model) Init() tea.Cmd { return tick() }
+// Init starts the clock and prints what events before the start left.
+func (m *model) Init() tea.Cmd { return tea.Batch(tick(), m.flush()) }
 
 func tick() tea.Cmd {
 	return tea.Tick(tickEvery, func(t time.Time) tea.Msg { return tickMsg(t) })
@@ -271,9 +272,15 @@ func (m *model) apply(e apply.Event) {
 	if m.first.IsZero() {
 		m.first = at
 	}
-	if e.Type == apply.EventSummary {
+	switch e.Type {
+	case apply.EventSummary:
 		m.finish()
 		m.printSummary(e, at)
+		return
+	case apply.EventPlan:
+		for _, p := range planHosts(e.Plan) {
+			m.host(apply.Event{Cluster: p.cluster, Host: p.host, Role: p.role})
+		}
 		return
 	}
 	if e.Host == "" {
@@ -282,7 +289,9 @@ func (m *model) apply(e apply.Event) {
 	h := m.host(e)
 	switch e.Type {
 	case apply.EventHostQueued:
-		// host() added it; a new host starts out waiting.
+		if h.phase == phaseQueued {
+			h.note = cleanLine(e.Message)
+		}
 	case apply.EventStepStart:
 		if h.started.IsZero() {
 			h.started = at

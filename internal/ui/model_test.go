@@ -45,9 +45,9 @@ func TestViewHostRows(t *testing.T) {
 	for _, want := range []string{
 		"home  0 of 3 finished",
 		"10.0.0.10  server  upload k3s",
-		"40%  24.0 MB / 60.0 MB  3.0 MB/s",
-		"10.0.0.11  agent   waiting",
-		"1 running · 2 waiting · 1 done · 9s",
+		"40%   24.0 MB / 60.0 MB    3.0 MB/s",
+		"10.0.0.11  agent   queued",
+		"1 running · 2 queued · 1 done · 9s",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("view lacks %q:\n%s", want, got)
@@ -71,7 +71,7 @@ func TestViewProgressBar(t *testing.T) {
 	if full == 0 || full != empty {
 		t.Errorf("half an upload should fill half the bar, got %d full and %d empty:\n%s", full, empty, got)
 	}
-	if !strings.Contains(got, " 50%  20.0 MB / 40.0 MB  5.0 MB/s") {
+	if !strings.Contains(got, " 50%   20.0 MB / 40.0 MB    5.0 MB/s") {
 		t.Errorf("progress numbers missing:\n%s", got)
 	}
 	if !strings.Contains(got, "4s") {
@@ -119,7 +119,7 @@ func TestFailurePrintsErrorHintAndLogTail(t *testing.T) {
 	feed(m, sampleRun()...)
 	got := printed(m)
 	for _, want := range []string{
-		"    wait for ready: 10.0.0.11: wait for ready: node did not become Ready within 1m0s",
+		"    wait for ready: node did not become Ready within 1m0s",
 		"    hint: check that the agent reaches https://10.0.0.10:6443",
 		`    │ level=info msg="Starting k3s agent v1.31.4+k3s1"`,
 		`    │ level=error msg="failed to get CA certs`,
@@ -179,7 +179,7 @@ func TestViewOverflowShowsActiveHostsAndCounts(t *testing.T) {
 			t.Errorf("running host %s not shown:\n%s", host, got)
 		}
 	}
-	if !strings.Contains(got, "3 running · 26 waiting · 10 done · 1 failed · 23 more not shown") {
+	if !strings.Contains(got, "3 running · 26 queued · 10 done · 1 failed · 23 more not shown") {
 		t.Errorf("counts line:\n%s", got)
 	}
 }
@@ -295,5 +295,19 @@ func TestRemoteTextCannotDrawOnTheTerminal(t *testing.T) {
 	)
 	if got := screen(m); !strings.Contains(got, "reddone") {
 		t.Errorf("log line not cleaned:\n%q", got)
+	}
+}
+
+func TestPlanListsEveryHostAsQueued(t *testing.T) {
+	m := testModel(100, 30, 0)
+	feed(m, sampleRun()[0])
+	got := screen(m)
+	for _, want := range []string{"home  0 of 3 finished", "lab  0 of 1 finished", "10.0.1.10  server  queued", "0 running · 4 queued · 0 done"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("view lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "clusters") {
+		t.Errorf("the plan is drawn raw:\n%s", got)
 	}
 }

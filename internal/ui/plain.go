@@ -33,6 +33,7 @@ type plainRenderer struct {
 type plainHost struct {
 	started      time.Time
 	lastProgress time.Time
+	lastBytes    int64
 	meter        rateMeter
 	doneShown    bool
 	changed      bool
@@ -46,6 +47,16 @@ func newPlainRenderer(o Options) *plainRenderer {
 }
 
 func (r *plainRenderer) Start() error { return nil }
+
+// startAt counts the run's elapsed time from an earlier start, for when the
+// live view hands over halfway.
+func (r *plainRenderer) startAt(t time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.first.IsZero() {
+		r.first = t
+	}
+}
 
 // Wait reports the first line that could not be written.
 func (r *plainRenderer) Wait() error {
@@ -93,23 +104,41 @@ func (r *plainRenderer) Event(e apply.Event) {
 
 	switch e.Type {
 	case apply.EventPlan:
-		// The plan has its own printer (k3sctl plan); a log line per step
-		// of it would only repeat what the step events say.
-	case apply.EventHostQueued:
-		if e.Role != "" {
-			line("queued (%s)", cleanLine(e.Role))
-		} else {
-			line("queued")
+		// The plan has its own printer (k3sctl plan); here a count is
+		// enough to know what the log will be about.
+		if hosts := planHosts(e.Plan); len(hosts) > 0 {
+			clusters := map[string]bool{}
+			for _, h := range hosts {
+				clusters[h.cluster] = true
+			}
+			line("plan: %s in %s", plural(len(hosts), "host"), plural(len(clusters), "cluster"))
 		}
+	case apply.EventHostQueued:
+		what := "queued"
+		if e.Role != "" {
+			what += " (" + cleanLine(e.Role) + ")"
+		}
+		if msg := cleanLine(e.Message); msg != "" {
+			what += ": " + msg
+		}
+		line("%s", what)
 	case apply.EventStepStart:
 		if h.started.IsZero() {
 			h.started = at
 		}
 		h.lastProgress = at
+		h.lastBytes = 0
 		h.doneShown = false
 		h.meter.reset()
 		line("→ %s", step)
 	case apply.EventProgress:
+		if e.Bytes < h.lastBytes {
+			// A new transfer within the step, such as the upload after
+			// the download into the cache.
+			h.doneShown = false
+			h.lastProgress = at
+		}
+		h.lastBytes = e.Bytes
 		h.meter.add(at, e.Bytes)
 		complete := e.Total > 0 && e.Bytes >= e.Total
 		if complete && h.doneShown || !complete && at.Sub(h.lastProgress) < progressEvery {
@@ -221,4 +250,11 @@ func trimTrailingSpace(b *bytes.Buffer) {
 	}
 	b.Reset()
 	b.WriteString(strings.Join(lines, "\n"))
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return fmt.Sprintf("1 %s", noun)
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

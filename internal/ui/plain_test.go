@@ -35,7 +35,7 @@ func TestPlainOutput(t *testing.T) {
 		"15:04:21 home/10.0.0.10 upload k3s 100% (3.0 MB/s)\n",
 		"15:04:21 home/10.0.0.10 ✓ upload k3s\n",
 		"15:04:03 lab/10.0.1.10 ✓ unchanged in 2s\n",
-		"15:05:46 home/10.0.0.11 ✗ wait for ready: 10.0.0.11: wait for ready: node did not become Ready within 1m0s\n" +
+		"15:05:46 home/10.0.0.11 ✗ wait for ready: node did not become Ready within 1m0s\n" +
 			"         hint: check that the agent reaches https://10.0.0.10:6443\n" +
 			"         last log lines:\n" +
 			"           level=info msg=\"Starting k3s agent v1.31.4+k3s1\"\n",
@@ -199,5 +199,33 @@ func TestLiveViewNotATerminalHasNoStyles(t *testing.T) {
 				break
 			}
 		}
+	}
+}
+
+func TestPlainProgressTwoTransfersInOneStep(t *testing.T) {
+	// The binary is first fetched into the local cache, then uploaded, and
+	// both report progress under the same step.
+	host := apply.Event{Cluster: "c", Host: "h", Step: "upload k3s"}
+	start := host
+	start.Time, start.Type = at(0), apply.EventStepStart
+	events := []apply.Event{start}
+	for i, b := range []int64{50, 100, 10, 40, 70, 100} {
+		e := host
+		e.Time, e.Type, e.Bytes, e.Total = at(float64(i*3)), apply.EventProgress, b*mb, 100*mb
+		events = append(events, e)
+	}
+	got := render(t, ModePlain, events)
+	if n := strings.Count(got, "upload k3s 100%"); n != 2 {
+		t.Errorf("want 100%% once per transfer, got %d:\n%s", n, got)
+	}
+}
+
+func TestPlainPlanLine(t *testing.T) {
+	got := render(t, ModePlain, sampleRun()[:1])
+	if got != "15:04:00 plan: 4 hosts in 2 clusters\n" {
+		t.Errorf("got %q", got)
+	}
+	if got := render(t, ModePlain, []apply.Event{{Time: at(0), Type: apply.EventPlan, Plan: "not a plan"}}); got != "" {
+		t.Errorf("a plan of another shape should print nothing, got %q", got)
 	}
 }

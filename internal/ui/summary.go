@@ -27,8 +27,17 @@ var summaryHeader = []string{"CLUSTER", "HOST", "ROLE", "ACTION", "STATUS", "ELA
 func summaryRow(r apply.HostResult) []string {
 	return []string{
 		r.Cluster, r.Host, r.Role, r.Action, string(r.Status),
-		formatElapsed(r.Elapsed), cleanLine(r.Error),
+		formatElapsed(r.Elapsed), firstLine(r.Error),
 	}
+}
+
+// firstLine keeps a table cell to one line; the rest of an error, such as
+// its hint, was shown with the host.
+func firstLine(s string) string {
+	if lines := cleanLines(s); len(lines) > 0 {
+		return lines[0]
+	}
+	return ""
 }
 
 // summaryTotals reads like "5 hosts: 2 done, 1 failed, 2 skipped".
@@ -48,11 +57,7 @@ func summaryTotals(results []apply.HostResult, took time.Duration) string {
 	for _, s := range slices.Sorted(maps.Keys(counts)) {
 		parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
 	}
-	noun := "hosts"
-	if len(results) == 1 {
-		noun = "host"
-	}
-	line := fmt.Sprintf("%d %s", len(results), noun)
+	line := plural(len(results), "host")
 	if len(parts) > 0 {
 		line += ": " + strings.Join(parts, ", ")
 	}

@@ -6,12 +6,17 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/colorprofile"
 
 	"github.com/k3sctl/k3sctl/internal/apply"
 )
+
+// closeTimeout bounds how long Close waits for the view to draw its last
+// lines; past it the terminal is given back all the same.
+const closeTimeout = 5 * time.Second
 
 // tuiRenderer runs the live view as a Bubble Tea program. Events reach it
 // through Program.Send, so the apply's goroutines never touch the model.
@@ -20,23 +25,25 @@ type tuiRenderer struct {
 	// progOpts lets tests swap the terminal for buffers.
 	progOpts []tea.ProgramOption
 
-	prog    *tea.Program
+	mu      sync.Mutex
 	started bool
-	done    chan struct{}
-	closed  atomic.Bool
-	err     error
+	pending []apply.Event // sent before Start
+
+	prog   *tea.Program
+	done   chan struct{}
+	closed atomic.Bool
+	err    error
 
 	// fallback shows what still comes after the view ended early, so the
 	// summary is never lost.
-	fallbackOnce sync.Once
-	fallback     *plainRenderer
-	closeOnce    sync.Once
+	fallback  *plainRenderer
+	closeOnce sync.Once
 }
 
 var _ Renderer = (*tuiRenderer)(nil)
 
 func newTUIRenderer(o Options) *tuiRenderer {
-	return &tuiRenderer{opts: o, done: make(chan struct{})}
+	return &tuiRenderer{opts: o, done: make(chan struct{}), fallback: newPlainRenderer(o)}
 }
 
 // colorProfile is what the output can show, less colour when asked.
@@ -49,11 +56,17 @@ func colorProfile(o Options) colorprofile.Profile {
 }
 
 func (r *tuiRenderer) Start() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.started {
 		return errors.New("ui: live view already started")
 	}
 	profile := colorProfile(r.opts)
 	m := newModel(r.opts, profile)
+	for _, e := range r.pending {
+		m.apply(e)
+	}
+	r.pending = nil
 	opts := []tea.ProgramOption{
 		tea.WithOutput(r.opts.Out),
 		tea.WithColorProfile(profile),
@@ -67,11 +80,14 @@ func (r *tuiRenderer) Start() error {
 	go func() {
 		defer close(r.done)
 		final, err := r.prog.Run()
-		if fm, ok := final.(*model); ok && fm.left {
-			r.err = ErrInterrupted
-			return
+		fm, _ := final.(*model)
+		if fm != nil {
+			r.fallback.startAt(fm.first)
 		}
-		if err != nil && !r.closed.Load() {
+		switch {
+		case fm != nil && fm.left:
+			r.err = ErrInterrupted
+		case err != nil && !errors.Is(err, tea.ErrProgramKilled):
 			r.err = fmt.Errorf("live view: %w", err)
 		}
 	}()
@@ -82,47 +98,50 @@ func (r *tuiRenderer) Event(e apply.Event) {
 	if r.closed.Load() {
 		return
 	}
+	r.mu.Lock()
 	if !r.started {
-		r.plain().Event(e)
+		r.pending = append(r.pending, e)
+		r.mu.Unlock()
 		return
 	}
+	r.mu.Unlock()
 	select {
 	case <-r.done:
-		r.plain().Event(e)
+		r.fallback.Event(e)
 	default:
 		r.prog.Send(eventMsg{e})
 	}
 }
 
-func (r *tuiRenderer) plain() *plainRenderer {
-	r.fallbackOnce.Do(func() { r.fallback = newPlainRenderer(r.opts) })
-	return r.fallback
-}
-
-// Wait tells the view nothing more will come, so it ends even when the apply
-// returned without a summary, and waits for it to finish drawing.
-func (r *tuiRenderer) Wait() error {
-	if !r.started {
-		return nil
-	}
-	r.prog.Send(noMoreMsg{})
-	<-r.done
-	if r.err != nil {
-		return r.err
-	}
-	if r.fallback != nil {
-		return r.fallback.Wait()
-	}
-	return nil
-}
-
-// Close stops the view at once if it still runs and gives the terminal back.
+// Close tells the view nothing more will come, so it prints what is left
+// (the summary normally) and ends even when the apply returned without one,
+// then gives the terminal back.
 func (r *tuiRenderer) Close() {
 	r.closeOnce.Do(func() {
 		r.closed.Store(true)
-		if r.started {
+		r.mu.Lock()
+		started := r.started
+		r.mu.Unlock()
+		if !started {
+			close(r.done)
+			return
+		}
+		r.prog.Send(noMoreMsg{})
+		select {
+		case <-r.done:
+		case <-time.After(closeTimeout):
 			r.prog.Kill()
 			<-r.done
 		}
 	})
+}
+
+// Wait closes the view if that is not done yet and reports a failure of the
+// view itself, or ErrInterrupted when the person left it.
+func (r *tuiRenderer) Wait() error {
+	r.Close()
+	if r.err != nil {
+		return r.err
+	}
+	return r.fallback.Wait()
 }

@@ -120,7 +120,7 @@ func TestLiveViewRun(t *testing.T) {
 	for _, e := range before {
 		tm.Send(eventMsg{e})
 	}
-	term.waitFor(t, tm.Output(), "✓ lab/10.0.1.10", "40%", "1 running · 2 waiting · 1 done")
+	term.waitFor(t, tm.Output(), "✓ lab/10.0.1.10", "40%", "1 running · 2 queued · 1 done")
 	requireGolden(t, "live", term.text())
 
 	clock.set(106)

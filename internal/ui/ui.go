@@ -45,9 +45,11 @@ type Options struct {
 
 // Renderer shows the events of one apply.
 //
-// Call Start before the first event. After the apply returned (its last
-// event is normally the summary), call Wait to let the renderer finish
-// drawing, then Close. Close alone stops at once and is safe to defer.
+// Start begins drawing; events sent before it are kept until then. After
+// the apply returned (its last event is normally the summary), Close lets
+// the renderer draw what is left and gives the terminal back, and Wait does
+// the same and reports a failure of the renderer itself. Either order works,
+// both may be called more than once, and Close is safe to defer.
 type Renderer interface {
 	apply.Sink
 	Start() error

@@ -54,7 +54,7 @@ func (m *model) live() string {
 	if len(m.order) == 0 {
 		lines = append(lines, "  "+m.st.accent.Render(spinnerFrame(now))+" starting")
 	}
-	hostW, roleW, stepW := 0, len("server"), len("waiting")
+	hostW, roleW, stepW := 0, len("server"), len("queued")
 	for h := range shown {
 		hostW = max(hostW, ansi.StringWidth(h.key.host))
 		roleW = max(roleW, ansi.StringWidth(h.role))
@@ -136,7 +136,7 @@ func (m *model) row(h *hostRow, now time.Time, hostW, roleW, stepW int) string {
 	switch h.phase {
 	case phaseQueued:
 		icon = m.st.faint.Render("·")
-		step = m.st.faint.Render("waiting")
+		step = m.st.faint.Render("queued")
 	case phaseFailing:
 		icon = m.st.fail.Render("✗")
 		step = h.step
@@ -150,6 +150,8 @@ func (m *model) row(h *hostRow, now time.Time, hostW, roleW, stepW int) string {
 	avail = m.width - ansi.StringWidth(left) - 2 - 1 - elapsedW
 	switch {
 	case avail <= 0:
+	case h.phase == phaseQueued:
+		detail = m.st.faint.Render(h.note)
 	case h.phase == phaseFailing:
 		detail = m.st.fail.Render(cleanLine(h.err))
 	case h.phase == phaseRunning && h.uploading:
@@ -169,12 +171,13 @@ func (m *model) progress(h *hostRow, avail int) string {
 	var text string
 	pct := percent(h.bytes, h.total)
 	if h.total > 0 {
-		text = fmt.Sprintf("%3.0f%%  %s / %s", 100*pct, formatBytes(h.bytes), formatBytes(h.total))
+		// Fixed widths keep the numbers from jittering as they grow.
+		text = fmt.Sprintf("%3.0f%%  %8s / %s", 100*pct, formatBytes(h.bytes), formatBytes(h.total))
 	} else {
 		text = formatBytes(h.bytes)
 	}
 	if r := h.meter.rate(); r > 0 {
-		text += "  " + formatRate(r)
+		text += "  " + fmt.Sprintf("%10s", formatRate(r))
 	}
 	barW := min(maxBarW, avail-progressTextW-1)
 	if h.total <= 0 || barW < minBarW {
@@ -197,11 +200,11 @@ func (m *model) footer(time.Time) []string {
 }
 
 func (m *model) countLine(now time.Time, hidden int) string {
-	var running, waiting, done, failed int
+	var running, queued, done, failed int
 	for _, h := range m.order {
 		switch h.phase {
 		case phaseQueued:
-			waiting++
+			queued++
 		case phaseRunning, phaseFailing:
 			running++
 		case phaseDone:
@@ -211,8 +214,8 @@ func (m *model) countLine(now time.Time, hidden int) string {
 		}
 	}
 	parts := []string{fmt.Sprintf("%d running", running)}
-	if waiting > 0 {
-		parts = append(parts, fmt.Sprintf("%d waiting", waiting))
+	if queued > 0 {
+		parts = append(parts, fmt.Sprintf("%d queued", queued))
 	}
 	parts = append(parts, m.st.ok.Render(fmt.Sprintf("%d done", done)))
 	if failed > 0 {
