@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -60,14 +59,14 @@ func (r *runner) host(ctx context.Context, j *job) (bool, error) {
 			if pending {
 				return false, errors.New("the cluster token is not known: the first server did not report one")
 			}
-			any := false
-			for _, f := range files {
-				ch, err := conn.WriteFile(ctx, f.Path, f.Data, os.FileMode(f.Mode))
-				if err != nil {
-					return any, err
-				}
-				any = any || ch
+			written, err := writeFiles(ctx, conn, files, linksCommand())
+			if err != nil {
+				return false, err
 			}
+			if len(written) > 0 {
+				r.emit(j, Event{Type: EventLog, Step: "write config", Message: "changed " + strings.Join(written, ", ")})
+			}
+			any := len(written) > 0
 			for _, f := range cs.spec.Files {
 				if !f.For(hp.Role) {
 					continue
@@ -77,9 +76,6 @@ func (r *runner) host(ctx context.Context, j *job) (bool, error) {
 					return any, fmt.Errorf("deliver %s: %w", f.Source, err)
 				}
 				any = any || !res.Skipped
-			}
-			if _, err := conn.Run(ctx, linksCommand(), ssh.RunOptions{Sudo: true}); err != nil {
-				return any, fmt.Errorf("links: %w", err)
 			}
 			return any, nil
 		})
@@ -285,15 +281,7 @@ func (r *runner) notReady(j *job, conn Conn, service, initSystem, state string) 
 		logCmd = "tail -n 30 " + ssh.Quote(k3s.OpenRCLogPath(j.hp.Role))
 	}
 	res, _ := conn.Run(ctx, logCmd, ssh.RunOptions{Sudo: true})
-	var tail []string
-	for _, l := range strings.Split(strings.TrimSpace(string(res.Stdout)), "\n") {
-		if strings.TrimSpace(l) != "" {
-			tail = append(tail, l)
-		}
-	}
-	if len(tail) > 12 {
-		tail = tail[len(tail)-12:]
-	}
+	tail := condenseLog(strings.Split(strings.TrimSpace(string(res.Stdout)), "\n"), 8)
 	if state == "" {
 		state = "unknown"
 	}
@@ -313,4 +301,46 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-t.C:
 	case <-ctx.Done():
 	}
+}
+
+// condenseLog keeps the last max distinct lines of a service log: a node
+// that cannot join logs the same error every few seconds, and one copy
+// with a count says more than a screenful.
+func condenseLog(lines []string, max int) []string {
+	type entry struct {
+		line  string
+		count int
+	}
+	var out []entry
+	for _, l := range lines {
+		if strings.TrimSpace(l) == "" {
+			continue
+		}
+		key := logMessage(l)
+		if n := len(out); n > 0 && logMessage(out[n-1].line) == key {
+			out[n-1].line = l
+			out[n-1].count++
+			continue
+		}
+		out = append(out, entry{l, 1})
+	}
+	if len(out) > max {
+		out = out[len(out)-max:]
+	}
+	res := make([]string, len(out))
+	for i, e := range out {
+		res[i] = e.line
+		if e.count > 1 {
+			res[i] += fmt.Sprintf(" (×%d)", e.count)
+		}
+	}
+	return res
+}
+
+// logMessage drops the time of a K3s log line so repeats compare equal.
+func logMessage(l string) string {
+	if i := strings.Index(l, " level="); i >= 0 && strings.HasPrefix(l, "time=") {
+		return l[i:]
+	}
+	return l
 }

@@ -234,7 +234,12 @@ func (r *runner) runJob(ctx context.Context, j *job, deps []*job) {
 		if ctx.Err() != nil {
 			status = StatusCancelled
 		}
-		r.emit(j, Event{Type: EventHostFailed, Error: err.Error()})
+		ev := Event{Type: EventHostFailed, Error: err.Error()}
+		var se *StepError
+		if errors.As(err, &se) {
+			ev.Step, ev.Hint = se.Step, se.Hint
+		}
+		r.emit(j, ev)
 		finish(status, err)
 		return
 	}
@@ -255,13 +260,7 @@ type StepError struct {
 	LogTail []string
 }
 
-func (e *StepError) Error() string {
-	msg := fmt.Sprintf("%s: %s: %v", e.Host, e.Step, e.Err)
-	if e.Hint != "" {
-		msg += "\n  hint: " + e.Hint
-	}
-	return msg
-}
+func (e *StepError) Error() string { return fmt.Sprintf("%s: %s: %v", e.Host, e.Step, e.Err) }
 
 func (e *StepError) Unwrap() error { return e.Err }
 

@@ -122,7 +122,9 @@ func runFleet(t *testing.T, failOn map[string]string) ([]HostResult, []string, [
 	var merged []string
 	res, err := Run(context.Background(), Options{
 		Plan: p, Spec: spec, Conns: conns, Hostnames: names, Sink: rec, PollInterval: time.Millisecond,
-		Binary: func(ctx context.Context, arch k3s.Arch, progress func(done, total int64)) (string, error) { return "/bin/true", nil },
+		Binary: func(ctx context.Context, arch k3s.Arch, progress func(done, total int64)) (string, error) {
+			return "/bin/true", nil
+		},
 		Kubeconfig: func(ctx context.Context, cluster string, data []byte) error {
 			merged = append(merged, cluster)
 			return nil
@@ -180,5 +182,22 @@ func TestServiceCommandNeverBlocks(t *testing.T) {
 		if strings.Contains(cmd, "systemctl start k3s") || strings.Contains(cmd, "systemctl restart k3s") || !strings.Contains(cmd, "--no-block") {
 			t.Errorf("restart=%v: %s", restart, cmd)
 		}
+	}
+}
+
+func TestCondenseLog(t *testing.T) {
+	lines := []string{
+		`time="2026-01-01T00:00:01Z" level=info msg="Starting k3s agent"`,
+		`time="2026-01-01T00:00:02Z" level=error msg="token CA hash does not match"`,
+		`time="2026-01-01T00:00:04Z" level=error msg="token CA hash does not match"`,
+		`time="2026-01-01T00:00:06Z" level=error msg="token CA hash does not match"`,
+		"",
+	}
+	got := condenseLog(lines, 8)
+	if len(got) != 2 || !strings.HasSuffix(got[1], "(×3)") || !strings.Contains(got[1], "00:00:06") {
+		t.Errorf("condenseLog = %q", got)
+	}
+	if got := condenseLog(lines, 1); len(got) != 1 || !strings.Contains(got[0], "token CA") {
+		t.Errorf("condenseLog max 1 = %q", got)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/k3sctl/k3sctl/internal/inventory"
@@ -79,18 +78,10 @@ func (f *fleetFlags) load(io IO, sf *sshFlags) (*rolloutRun, *inventory.Inventor
 				api[c.Name] = c.Servers[0].Address
 			}
 		}
-		var mu sync.Mutex
 		r.kube = &rollout.KubeconfigOptions{
 			Path:    f.k3s.kubeconfigFile(),
 			Context: func(c string) string { return c },
 			Server:  func(c string) string { return api[c] },
-			Merged: func(c, ctxName string) {
-				mu.Lock()
-				defer mu.Unlock()
-				if f.k3s.output != "json" {
-					fmt.Fprintf(io.Err, "kubeconfig: context %q merged into %s\n", ctxName, f.k3s.kubeconfigFile())
-				}
-			},
 		}
 	}
 	return r, inv, nil
@@ -260,4 +251,3 @@ destroys the clusters and their data. Asks first unless --yes is given.`,
 	addSSHFlags(cmd.Flags(), &sf)
 	return cmd
 }
-

@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"fmt"
-
 	"github.com/k3sctl/k3sctl/internal/k3s"
 	"github.com/k3sctl/k3sctl/internal/plan"
 	"github.com/k3sctl/k3sctl/internal/rollout"
@@ -67,9 +65,6 @@ your kubeconfig. Running it again changes nothing if nothing changed; a newer
 				Context:       func(string) string { return name },
 				Server:        func(string) string { return addr },
 				SwitchContext: !kf.noSwitchContext,
-				Merged: func(_, ctxName string) {
-					fmt.Fprintf(io.Err, "Merged context %q into %s: kubectl --context %s get nodes\n", ctxName, kf.kubeconfigFile(), ctxName)
-				},
 			}
 			return r.execute(cmd.Context())
 		},

@@ -150,4 +150,3 @@ with K3s's own script, so the node keeps its identity if reinstalled.`,
 	addSSHFlags(cmd.Flags(), &sf)
 	return cmd
 }
-

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/k3sctl/k3sctl/internal/apply"
@@ -180,6 +181,17 @@ type rolloutRun struct {
 	kube     *rollout.KubeconfigOptions
 	// concurrency and maxUnavailable come from apply's flags.
 	concurrency, maxUnavailable int
+
+	mu     sync.Mutex
+	merged []string // contexts merged during this run
+}
+
+// noteMerged records a merged context; it is reported after the live view
+// ends, since nothing may write to the terminal while it runs.
+func (r *rolloutRun) noteMerged(_, context string) {
+	r.mu.Lock()
+	r.merged = append(r.merged, context)
+	r.mu.Unlock()
 }
 
 // prepare gathers facts and builds the plan; it changes nothing.
@@ -200,7 +212,7 @@ func (r *rolloutRun) prepareWith(ctx context.Context, sink apply.Sink) (*rollout
 		VersionOrChannel:  r.versions,
 		Release:           k3s.Release{DownloadURL: f.downloadURL, ChannelURL: f.channelURL},
 		LocalBinary:       f.binary,
-		Kubeconfig:        r.kube,
+		Kubeconfig:        r.kubeOptions(),
 		Concurrency:       r.concurrency,
 		ConcurrentUploads: f.concurrentUploads,
 		MaxUnavailable:    r.maxUnavailable,
@@ -249,6 +261,11 @@ func (r *rolloutRun) execute(ctx context.Context) error {
 	_, err = prep.Apply(ctx)
 	renderer.Close()
 	_ = renderer.Wait()
+	if mode != "json" {
+		for _, m := range r.merged {
+			fmt.Fprintf(r.io.Err, "Merged context %q into %s: kubectl --context %s get nodes\n", m, r.kube.Path, m)
+		}
+	}
 	switch {
 	case err == nil:
 		return nil
@@ -280,4 +297,13 @@ func requireOne(cmd *cobra.Command, ip, host string) (string, error) {
 		return ip, nil
 	}
 	return host, nil
+}
+
+func (r *rolloutRun) kubeOptions() *rollout.KubeconfigOptions {
+	if r.kube == nil {
+		return nil
+	}
+	k := *r.kube
+	k.Merged = r.noteMerged
+	return &k
 }

@@ -192,7 +192,7 @@ func tryAcquire(lockPath string) (*os.File, bool, error) {
 	if err == nil {
 		// Another process may flock the new file for a moment to judge
 		// whether it is stale; it is not, so that process lets go.
-		for i := 0; ; i++ {
+		for {
 			ok, err := tryLock(f)
 			if err != nil {
 				f.Close()
@@ -201,11 +201,6 @@ func tryAcquire(lockPath string) (*os.File, bool, error) {
 			}
 			if ok {
 				break
-			}
-			if i > 500 {
-				f.Close()
-				os.Remove(lockPath)
-				return nil, false, nil
 			}
 			time.Sleep(2 * time.Millisecond)
 		}

@@ -154,7 +154,12 @@ func apply(existing []byte, ch change) ([]byte, error) {
 		if ch.add == nil {
 			return existing, nil
 		}
-		return fresh(ch), nil
+		// A file of nothing but comments keeps them, above the new content.
+		var out []byte
+		if t := bytes.TrimRight(existing, " \t\r\n"); len(t) > 0 {
+			out = append(append(out, t...), '\n')
+		}
+		return append(out, fresh(ch)...), nil
 	}
 	if err := validate(root); err != nil {
 		return nil, fmt.Errorf("existing kubeconfig: %w", err)

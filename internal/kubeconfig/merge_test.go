@@ -122,6 +122,10 @@ func TestMergeIntoNothing(t *testing.T) {
 	}
 	got, _ := Merge(nil, fixture(t, "k3s.yaml"), edge1)
 	golden(t, "config", got)
+	withComment, _ := Merge([]byte("# nothing yet\n"), fixture(t, "k3s.yaml"), edge1)
+	if string(withComment) != "# nothing yet\n"+string(got) {
+		t.Errorf("a file of comments lost them:\n%s", withComment)
+	}
 }
 
 func TestMergeKeepsEverythingElse(t *testing.T) {

@@ -80,10 +80,10 @@ func keyTypeName(k ssh.PublicKey) string {
 
 // hostKeys checks host keys against known_hosts for one endpoint.
 type hostKeys struct {
-	mode   HostKeyChecking
-	files  []string // user files; files[0] receives new keys
-	hash   bool
-	warnf  func(string, ...any)
+	mode  HostKeyChecking
+	files []string // user files; files[0] receives new keys
+	hash  bool
+	warnf func(string, ...any)
 }
 
 func newHostKeys(e *endpoint, warnf func(string, ...any)) *hostKeys {

@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"path"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -122,15 +121,21 @@ func (c *Client) Upload(ctx context.Context, src, dst string, o UploadOptions) (
 	return res, nil
 }
 
+// sha256Func prefers OpenSSL, which uses the CPU's SHA instructions and
+// hashes about twice as fast as coreutils on large files. Both print the
+// hex digest first.
+const sha256Func = `sha256() { if command -v openssl >/dev/null 2>&1; then openssl dgst -sha256 -r; else sha256sum; fi; }
+`
+
 func modeString(m os.FileMode) string { return fmt.Sprintf("%04o", m.Perm()) }
 
 // uploadCheckScript prints "same" when dst has the content already (and
 // puts mode and owner right), else "send". It creates dst's directory.
 func uploadCheckScript(dst, sum string, mode os.FileMode, owner string) string {
-	return `d=` + Quote(dst) + `
+	return sha256Func + `d=` + Quote(dst) + `
 mkdir -p -- "$(dirname -- "$d")" || exit
 if [ -f "$d" ]; then
-  s=$(sha256sum < "$d") || exit
+  s=$(sha256 < "$d") || exit
   if [ "${s%% *}" = ` + Quote(sum) + ` ]; then
     chown ` + Quote(owner) + ` "$d" && chmod ` + modeString(mode) + ` "$d" || exit
     echo same
@@ -144,8 +149,8 @@ echo send`
 // rename is atomic only within one file system; across file systems the file
 // is copied beside dst first and renamed from there.
 func uploadFinishScript(tmp, dst, sum string, mode os.FileMode, owner string) string {
-	return `t=` + Quote(tmp) + `; d=` + Quote(dst) + `
-s=$(sha256sum < "$t") || exit
+	return sha256Func + `t=` + Quote(tmp) + `; d=` + Quote(dst) + `
+s=$(sha256 < "$t") || exit
 if [ "${s%% *}" != ` + Quote(sum) + ` ]; then
   rm -f -- "$t"
   echo "sha256 mismatch after upload: got ${s%% *}, want ` + sum + `" >&2
@@ -189,7 +194,6 @@ func (c *Client) sftpUpload(ctx context.Context, f *os.File, size int64, dst str
 		g.Go(func() error {
 			sc, err := sftp.NewClient(c.conn,
 				sftp.UseConcurrentWrites(true),
-				sftp.MaxPacketUnchecked(scratchPacket()),
 				sftp.MaxConcurrentRequestsPerFile(sftpRequestsPerStream))
 			if err != nil {
 				return fmt.Errorf("start sftp: %w", err)
@@ -294,12 +298,4 @@ func (c *countingReader) Read(p []byte) (int, error) {
 		c.report(int64(n))
 	}
 	return n, err
-}
-
-func scratchPacket() int {
-	n, _ := strconv.Atoi(os.Getenv("PKT"))
-	if n == 0 {
-		return 32768
-	}
-	return n
 }

@@ -59,6 +59,23 @@ func formatElapsed(d time.Duration) string {
 	}
 }
 
+// took reads " in 31s" for word "in", or nothing for a host whose start was
+// not seen.
+func took(word string, start, end time.Time) string {
+	if start.IsZero() {
+		return ""
+	}
+	return " " + word + " " + formatElapsed(end.Sub(start))
+}
+
+// since is the elapsed column: blank until the host has started.
+func since(start, now time.Time) string {
+	if start.IsZero() {
+		return ""
+	}
+	return formatElapsed(now.Sub(start))
+}
+
 func percent(bytes, total int64) float64 {
 	if total <= 0 {
 		return 0

@@ -47,7 +47,9 @@ type hostRow struct {
 	bytes, total int64
 	meter        rateMeter
 
-	note string // the last line the host said, shown while a step runs
+	// note is the last line the host said while a step runs, or what it
+	// waits for while queued.
+	note string
 
 	failedStep, err, hint string
 	logTail               []string
@@ -75,7 +77,8 @@ type model struct {
 	// must keep their order in the scrollback.
 	outbox   []string
 	flushing bool
-	printed  []string
+	// printed is everything put above the view, which tests read back.
+	printed []string
 
 	cancelling bool
 	left       bool // the person left with ctrl+c; Wait reports it

@@ -311,3 +311,23 @@ func TestPlanListsEveryHostAsQueued(t *testing.T) {
 		t.Errorf("the plan is drawn raw:\n%s", got)
 	}
 }
+
+func TestOddEventsDoNotBreakTheView(t *testing.T) {
+	m := testModel(100, 30, 10)
+	feed(m,
+		apply.Event{Time: at(1), Type: apply.EventStepFailed, Cluster: "c", Host: "a", Step: "start k3s"},
+		apply.Event{Time: at(1), Type: apply.EventHostDone, Cluster: "c", Host: "b"},
+		apply.Event{Time: at(1), Type: apply.EventHostFailed, Cluster: "c", Host: "d", Error: " \n "},
+		apply.Event{Time: at(1), Type: "drain", Cluster: "c", Host: "e"},
+		apply.Event{Time: at(1), Type: apply.EventLog, Message: "a note about no host"},
+	)
+	for _, want := range []string{"✓ c/b  ", "unchanged\n", "✗ c/d  ", "failed"} {
+		if !strings.Contains(printed(m)+"\n", want) {
+			t.Errorf("printed lacks %q:\n%s", want, printed(m))
+		}
+	}
+	// No start seen, so no elapsed time rather than one since year one.
+	if got := screen(m); !strings.Contains(got, "✗ a") || strings.Contains(got, "2562047h") {
+		t.Errorf("view:\n%s", got)
+	}
+}

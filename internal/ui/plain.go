@@ -94,9 +94,9 @@ func (r *plainRenderer) Event(e apply.Event) {
 		fmt.Fprintf(&b, format, args...)
 		b.WriteByte('\n')
 	}
-	more := func(indent string, lines []string) {
+	more := func(lines []string) {
 		for _, l := range lines {
-			b.WriteString(continuation + indent + l + "\n")
+			b.WriteString(continuation + l + "\n")
 		}
 	}
 	h := r.host(keyOf(e))
@@ -173,26 +173,26 @@ func (r *plainRenderer) Event(e apply.Event) {
 			msg = []string{"failed"}
 		}
 		line("✗ %s: %s", step, msg[0])
-		more("", msg[1:])
+		more(msg[1:])
 		r.hintAndLog(&b, e)
 	case apply.EventHostDone:
-		took := formatElapsed(at.Sub(h.started))
+		verdict := "unchanged"
 		if h.changed || e.Changed {
-			line("✓ done in %s", took)
-		} else {
-			line("✓ unchanged in %s", took)
+			verdict = "done"
 		}
+		line("✓ %s%s", verdict, took("in", h.started, at))
 	case apply.EventHostFailed:
+		msg := cleanLines(e.Error)
 		switch {
 		case h.stepFailed:
-			line("✗ failed after %s", formatElapsed(at.Sub(h.started)))
-		case e.Error != "":
-			msg := cleanLines(e.Error)
+			line("✗ failed%s", took("after", h.started, at))
+		case len(msg) > 0:
 			line("✗ %s", msg[0])
-			more("", msg[1:])
+			more(msg[1:])
 			r.hintAndLog(&b, e)
 		default:
 			line("✗ failed")
+			r.hintAndLog(&b, e)
 		}
 	case apply.EventSummary:
 		b.WriteByte('\n')

@@ -229,3 +229,17 @@ func TestPlainPlanLine(t *testing.T) {
 		t.Errorf("a plan of another shape should print nothing, got %q", got)
 	}
 }
+
+func TestPlainOddEventsDoNotBreak(t *testing.T) {
+	got := render(t, ModePlain, []apply.Event{
+		{Time: at(1), Type: apply.EventHostDone, Cluster: "c", Host: "a"},
+		{Time: at(1), Type: apply.EventHostFailed, Cluster: "c", Host: "b", Error: " \n "},
+		{Time: at(1), Type: apply.EventStepFailed, Cluster: "c", Host: "d", Step: "start k3s"},
+	})
+	want := "15:04:01 c/a ✓ unchanged\n" +
+		"15:04:01 c/b ✗ failed\n" +
+		"15:04:01 c/d ✗ start k3s: failed\n"
+	if got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}

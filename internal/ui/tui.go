@@ -28,6 +28,9 @@ type tuiRenderer struct {
 	mu      sync.Mutex
 	started bool
 	pending []apply.Event // sent before Start
+	// lastProgress thins out progress: a transfer reports many times a
+	// second per host, and each event redraws the view.
+	lastProgress map[hostKey]apply.Event
 
 	prog   *tea.Program
 	done   chan struct{}
@@ -43,7 +46,12 @@ type tuiRenderer struct {
 var _ Renderer = (*tuiRenderer)(nil)
 
 func newTUIRenderer(o Options) *tuiRenderer {
-	return &tuiRenderer{opts: o, done: make(chan struct{}), fallback: newPlainRenderer(o)}
+	return &tuiRenderer{
+		opts:         o,
+		done:         make(chan struct{}),
+		fallback:     newPlainRenderer(o),
+		lastProgress: map[hostKey]apply.Event{},
+	}
 }
 
 // colorProfile is what the output can show, less colour when asked.
@@ -58,8 +66,8 @@ func colorProfile(o Options) colorprofile.Profile {
 func (r *tuiRenderer) Start() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.started {
-		return errors.New("ui: live view already started")
+	if r.started || r.closed.Load() {
+		return errors.New("ui: live view already started or closed")
 	}
 	profile := colorProfile(r.opts)
 	m := newModel(r.opts, profile)
@@ -104,13 +112,41 @@ func (r *tuiRenderer) Event(e apply.Event) {
 		r.mu.Unlock()
 		return
 	}
+	skip := r.thin(e)
 	r.mu.Unlock()
+	if skip {
+		return
+	}
 	select {
 	case <-r.done:
 		r.fallback.Event(e)
 	default:
 		r.prog.Send(eventMsg{e})
 	}
+}
+
+// progressEveryTUI is about as often as a person can read a number change.
+const progressEveryTUI = 100 * time.Millisecond
+
+// thin reports a progress event that adds nothing the next one will not
+// say: bytes are cumulative, so only the latest matters, except the end of
+// a transfer and the start of the next.
+func (r *tuiRenderer) thin(e apply.Event) bool {
+	k := keyOf(e)
+	if e.Type != apply.EventProgress {
+		if e.Type == apply.EventStepStart || e.Type == apply.EventHostDone || e.Type == apply.EventHostFailed {
+			delete(r.lastProgress, k)
+		}
+		return false
+	}
+	last, seen := r.lastProgress[k]
+	switch {
+	case !seen, e.Total > 0 && e.Bytes >= e.Total, e.Bytes < last.Bytes,
+		eventTime(e, r.opts.Now).Sub(eventTime(last, r.opts.Now)) >= progressEveryTUI:
+		r.lastProgress[k] = e
+		return false
+	}
+	return true
 }
 
 // Close tells the view nothing more will come, so it prints what is left

@@ -154,7 +154,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func startTUI(t *testing.T, o Options) (*tuiRenderer, *syncBuffer) {
+func newTUI(t *testing.T, o Options) (*tuiRenderer, *syncBuffer) {
 	t.Helper()
 	out := &syncBuffer{}
 	o.Mode, o.Out = ModeTUI, out
@@ -163,26 +163,40 @@ func startTUI(t *testing.T, o Options) (*tuiRenderer, *syncBuffer) {
 		t.Fatalf("New(%q) is not the live view", o.Mode)
 	}
 	r.progOpts = []tea.ProgramOption{tea.WithInput(nil)}
-	if err := r.Start(); err != nil {
-		t.Fatal(err)
-	}
 	t.Cleanup(r.Close)
 	return r, out
 }
 
+func startTUI(t *testing.T, o Options) (*tuiRenderer, *syncBuffer) {
+	t.Helper()
+	r, out := newTUI(t, o)
+	if err := r.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return r, out
+}
+
 func TestTUIRendererLifecycle(t *testing.T) {
-	r, out := startTUI(t, Options{Width: 100, Height: 30, Now: fixedClock(106)})
-	for _, e := range sampleRun() {
+	r, out := newTUI(t, Options{Width: 100, Height: 30, Now: fixedClock(106)})
+	events := sampleRun()
+	// The plan may come before the view starts; it is kept, not lost.
+	r.Event(events[0])
+	if err := r.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range events[1:] {
 		r.Event(e)
 	}
+	// Close first, as the CLI does, then Wait.
+	r.Close()
 	if err := r.Wait(); err != nil {
 		t.Fatalf("Wait: %v", err)
 	}
-	r.Close()
+	r.Event(events[1]) // too late: dropped, and no panic
 	term := newTerminal(t, 100, 30)
 	term.feed(t, strings.NewReader(out.String()))
 	got := term.text()
-	for _, want := range []string{"✗ home/10.0.0.11", "CLUSTER  HOST", "4 hosts: 2 done, 1 unchanged, 1 failed in 1m46s"} {
+	for _, want := range []string{"✓ lab/10.0.1.10", "✗ home/10.0.0.11", "CLUSTER  HOST", "4 hosts: 2 done, 1 unchanged, 1 failed in 1m46s"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("screen lacks %q:\n%s", want, got)
 		}
@@ -235,5 +249,27 @@ func TestTUIRendererLeaveFallsBackToPlain(t *testing.T) {
 	}
 	if got := out.String(); !strings.Contains(got, "home     10.0.0.10  server  install  cancelled") {
 		t.Errorf("summary after leaving the view is missing:\n%s", got)
+	}
+}
+
+func TestTUIRendererThinsProgress(t *testing.T) {
+	r := newTUIRenderer(Options{Now: fixedClock(0)})
+	host := apply.Event{Cluster: "c", Host: "h", Type: apply.EventProgress, Total: 1000}
+	passed := 0
+	for i := 1; i <= 1000; i++ {
+		e := host
+		e.Time, e.Bytes = at(float64(i)/1000), int64(i)
+		if !r.thin(e) {
+			passed++
+		}
+	}
+	// One per 100ms of a one-second transfer, plus the first and the last.
+	if passed < 10 || passed > 12 {
+		t.Errorf("%d of 1000 progress events passed", passed)
+	}
+	e := host
+	e.Time, e.Bytes = at(1.0001), 5
+	if r.thin(e) {
+		t.Error("the start of the next transfer was dropped")
 	}
 }

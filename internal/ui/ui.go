@@ -33,7 +33,8 @@ type Options struct {
 	// NoColor drops colours even when the terminal has them. NO_COLOR in the
 	// environment has the same effect.
 	NoColor bool
-	// Width and Height fix the terminal size; zero means ask the terminal.
+	// Width and Height are the size to draw for when Out is not a terminal,
+	// as in tests; a terminal's own size always wins.
 	Width, Height int
 	// Now replaces the clock, so tests get stable elapsed times.
 	Now func() time.Time

@@ -44,7 +44,7 @@ func (m *model) View() tea.View {
 // within the terminal's height; the footer counts the rest.
 func (m *model) live() string {
 	now := m.now()
-	footer := m.footer(now)
+	footer := m.footer()
 	// One row stays free: a view as tall as the terminal would push its own
 	// top into the scrollback whenever a finished host is printed above it.
 	budget := m.height - len(footer) - 1
@@ -61,16 +61,38 @@ func (m *model) live() string {
 		stepW = max(stepW, ansi.StringWidth(h.step))
 	}
 	hostW, stepW = min(hostW, 40), min(stepW, 24)
+
+	// One pass over the hosts: the view is drawn after every event, and a
+	// fleet can have thousands of hosts.
+	type group struct {
+		rows            []*hostRow
+		total, finished int
+	}
+	groups := map[string]*group{}
+	for _, h := range m.order {
+		g := groups[h.key.cluster]
+		if g == nil {
+			g = &group{}
+			groups[h.key.cluster] = g
+		}
+		g.total++
+		if h.phase == phaseDone || h.phase == phaseFailed {
+			g.finished++
+		}
+		if shown[h] {
+			g.rows = append(g.rows, h)
+		}
+	}
 	for _, c := range m.clusters {
-		header := false
-		for _, h := range m.order {
-			if h.key.cluster != c || !shown[h] {
-				continue
-			}
-			if !header && c != "" {
-				lines = append(lines, m.clusterHeader(c))
-			}
-			header = true
+		g := groups[c]
+		if g == nil || len(g.rows) == 0 {
+			continue
+		}
+		if c != "" {
+			lines = append(lines, m.st.bold.Render(c)+"  "+
+				m.st.faint.Render(fmt.Sprintf("%d of %d finished", g.finished, g.total)))
+		}
+		for _, h := range g.rows {
 			lines = append(lines, m.row(h, now, hostW, roleW, stepW))
 		}
 	}
@@ -116,20 +138,6 @@ func (m *model) visible(budget int) (map[*hostRow]bool, int) {
 	return shown, len(candidates) - len(shown)
 }
 
-func (m *model) clusterHeader(c string) string {
-	total, finished := 0, 0
-	for _, h := range m.order {
-		if h.key.cluster != c {
-			continue
-		}
-		total++
-		if h.phase == phaseDone || h.phase == phaseFailed {
-			finished++
-		}
-	}
-	return m.st.bold.Render(c) + "  " + m.st.faint.Render(fmt.Sprintf("%d of %d finished", finished, total))
-}
-
 func (m *model) row(h *hostRow, now time.Time, hostW, roleW, stepW int) string {
 	var icon, step, detail, elapsed string
 	avail := 0
@@ -140,11 +148,11 @@ func (m *model) row(h *hostRow, now time.Time, hostW, roleW, stepW int) string {
 	case phaseFailing:
 		icon = m.st.fail.Render("✗")
 		step = h.step
-		elapsed = formatElapsed(now.Sub(h.started))
+		elapsed = since(h.started, now)
 	default:
 		icon = m.st.accent.Render(spinnerFrame(now))
 		step = h.step
-		elapsed = formatElapsed(now.Sub(h.started))
+		elapsed = since(h.started, now)
 	}
 	left := "  " + icon + " " + pad(h.key.host, hostW) + "  " + pad(m.st.faint.Render(h.role), roleW) + "  " + pad(ansi.Truncate(step, stepW, "…"), stepW)
 	avail = m.width - ansi.StringWidth(left) - 2 - 1 - elapsedW
@@ -191,7 +199,7 @@ func (m *model) progress(h *hostRow, avail int) string {
 
 // footer returns the rows below the hosts; the first is filled in once the
 // number of hidden rows is known.
-func (m *model) footer(time.Time) []string {
+func (m *model) footer() []string {
 	lines := []string{""}
 	if m.cancelling {
 		lines = append(lines, "  "+m.st.warn.Render("cancelling: no new steps start and running ones are stopped; ctrl+c again leaves this view"))
@@ -239,10 +247,9 @@ func (m *model) label(h *hostRow) string {
 }
 
 func (m *model) printDone(h *hostRow, at time.Time) {
-	took := formatElapsed(at.Sub(h.started))
-	verdict := "done in " + took
+	verdict := "done" + took("in", h.started, at)
 	if !h.changed {
-		verdict = m.st.faint.Render("unchanged in " + took)
+		verdict = m.st.faint.Render("unchanged" + took("in", h.started, at))
 	}
 	m.print(m.st.ok.Render("✓") + " " + m.label(h) + "  " + verdict)
 	h.printed = true
@@ -263,7 +270,7 @@ func (m *model) printFailure(h *hostRow, at time.Time) {
 		lines = append(lines, head+m.st.fail.Render(msg[0]))
 		msg = msg[1:]
 	} else {
-		lines = append(lines, head+m.st.fail.Render("failed after "+formatElapsed(at.Sub(h.started))))
+		lines = append(lines, head+m.st.fail.Render("failed"+took("after", h.started, at)))
 		if h.failedStep != "" {
 			msg[0] = h.failedStep + ": " + msg[0]
 		}

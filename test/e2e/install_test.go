@@ -20,7 +20,11 @@ func sshArgs(w *world.World) []string {
 	return []string{"--user", "pi", "--ssh-key", w.Key}
 }
 
-func args(base []string, more ...string) []string { return append(append([]string{}, more...), base...) }
+// args puts the subcommand first, then the common flags, then the call's
+// own flags, so that the call's own win.
+func args(base []string, cmd string, more ...string) []string {
+	return append(append([]string{cmd}, base...), more...)
+}
 
 func TestInstallJoinAgents(t *testing.T) {
 	w := world.New(t)

@@ -75,10 +75,13 @@ func (s *server) supervisor(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := strings.TrimPrefix(r.URL.Path, "/v1-k3s")
-	serverOnly := map[string]bool{"/server-bootstrap": true, "/sim/state": true, "/sim/join": true}
+	serverOnly := map[string]bool{"/server-bootstrap": true, "/sim/state": true, "/sim/join": true, "/sim/promote": true}
 	if serverOnly[p] && user != "server" {
 		http.Error(w, "Forbidden", http.StatusForbidden)
 		return
+	}
+	if user == "server" {
+		s.sawMember(r.Header.Get("k3s-Member-Name"))
 	}
 	switch p {
 	case "/server-bootstrap":
@@ -91,6 +94,12 @@ func (s *server) supervisor(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.handleJoin(w, r)
+	case "/sim/promote":
+		if r.Method != http.MethodPost {
+			http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		s.handlePromote(w, r)
 	case "/config":
 		cfg := supervisorConfig{Critical: s.st.d.Critical, HTTPSPort: s.port, ServiceIP: serviceIP(s.o).String(),
 			ClusterDNS: s.st.d.Critical["cluster-dns"], ClusterDomain: s.st.d.Critical["cluster-domain"]}
@@ -560,8 +569,7 @@ func (s *server) watchNodes(w http.ResponseWriter, r *http.Request) {
 			n := &nodes[i]
 			seen[n.Name] = true
 			obj := n.render(now)
-			b, _ := json.Marshal(obj)
-			digest := string(b)
+			digest := watchDigest(obj)
 			prev, had := sent[n.Name]
 			sent[n.Name] = digest
 			if first && initial != "" && initial != "0" {
@@ -602,6 +610,19 @@ func (s *server) watchNodes(w http.ResponseWriter, r *http.Request) {
 		case <-time.After(2 * time.Second):
 		}
 	}
+}
+
+// watchDigest identifies a node's state for a watch, leaving out the
+// heartbeat time, which changes on every status update but is not news.
+func watchDigest(o nodeJSON) string {
+	conds := append([]nodeCondition(nil), o.Status.Conditions...)
+	for i := range conds {
+		conds[i].LastHeartbeatTime = ""
+	}
+	o.Status.Conditions = conds
+	o.Metadata.ResourceVersion = ""
+	b, _ := json.Marshal(o)
+	return string(b)
 }
 
 var namespaces = []string{"default", "kube-node-lease", "kube-public", "kube-system"}

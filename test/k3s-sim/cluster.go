@@ -72,7 +72,7 @@ func (s *server) peerClient(name string) *http.Client {
 }
 
 func (s *server) pull(m member) error {
-	body, err := do(s.peerClient(m.Name), http.MethodGet, m.URL+"/v1-k3s/sim/state", "server", s.st.d.ServerPassword, nil, nil)
+	body, err := do(s.peerClient(m.Name), http.MethodGet, m.URL+"/v1-k3s/sim/state", "server", s.st.d.ServerPassword, s.memberHeader(), nil)
 	if err != nil {
 		return err
 	}
@@ -98,6 +98,21 @@ func netCause(err error) error {
 		return ue.Err
 	}
 	return err
+}
+
+// memberHeader names the calling member, so that a request from a peer
+// counts as a sign of life of that peer, as etcd's heartbeats go both ways.
+func (s *server) memberHeader() map[string]string {
+	return map[string]string{"k3s-Member-Name": s.memberName}
+}
+
+func (s *server) sawMember(name string) {
+	if name == "" || name == s.memberName {
+		return
+	}
+	s.peerMu.Lock()
+	s.peerOK[name] = time.Now()
+	s.peerMu.Unlock()
 }
 
 type simpleError string
@@ -193,6 +208,38 @@ func (s *server) handleJoin(w http.ResponseWriter, r *http.Request) {
 	}
 	infof("Added learner member %s=%s to etcd cluster", req.Name, peerURL(req.URL))
 	s.writeState(w)
+}
+
+// handlePromote makes a caught-up learner a voting member.
+func (s *server) handlePromote(w http.ResponseWriter, r *http.Request) {
+	var req joinRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Name == "" {
+		http.Error(w, "bad promote request", http.StatusBadRequest)
+		return
+	}
+	if !s.quorum() {
+		http.Error(w, "etcdserver: no leader", http.StatusServiceUnavailable)
+		return
+	}
+	found := false
+	s.st.updateMembers(func(ms map[string]*member) bool {
+		m, ok := ms[req.Name]
+		if !ok || m.Removed {
+			return false
+		}
+		found = true
+		if !m.Learner {
+			return false
+		}
+		m.Learner = false
+		m.Updated = time.Now().UTC()
+		return true
+	})
+	if !found {
+		http.Error(w, "etcdserver: member not found", http.StatusNotFound)
+		return
+	}
+	_, _ = w.Write([]byte("ok"))
 }
 
 func (s *server) handleBootstrap(w http.ResponseWriter, r *http.Request) {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"net"
 	"os"
 	"path/filepath"
@@ -12,35 +11,28 @@ import (
 
 // withRoot points the simulator's filesystem at a temporary directory and
 // captures its log.
-func withRoot(t *testing.T) (string, *bytes.Buffer) {
+func withRoot(t *testing.T) (string, *logCapture) {
 	t.Helper()
 	root := t.TempDir()
 	t.Setenv("K3S_SIM_ROOT", root)
-	var buf bytes.Buffer
-	r, w, err := os.Pipe()
+	f, err := os.Create(filepath.Join(t.TempDir(), "log"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	old := logOut
-	logOut = w
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		var b [4096]byte
-		for {
-			n, err := r.Read(b[:])
-			buf.Write(b[:n])
-			if err != nil {
-				return
-			}
-		}
-	}()
+	logOut = f
 	t.Cleanup(func() {
 		logOut = old
-		w.Close()
-		<-done
+		f.Close()
 	})
-	return root, &buf
+	return root, &logCapture{f.Name()}
+}
+
+type logCapture struct{ path string }
+
+func (l *logCapture) String() string {
+	b, _ := os.ReadFile(l.path)
+	return string(b)
 }
 
 func writeFile(t *testing.T, root, p, content string) {
@@ -174,7 +166,6 @@ func TestUnknownConfigKeysWarn(t *testing.T) {
 	if o.str("token") != "x" {
 		t.Errorf("token = %q", o.str("token"))
 	}
-	logOut.Sync()
 	out := logs.String()
 	for _, want := range []string{"Unknown flag --no-such-flag found in config.yaml, skipping", "Unknown flag --cluster-init found in config.yaml, skipping"} {
 		if !strings.Contains(out, want) {

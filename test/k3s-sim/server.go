@@ -165,7 +165,8 @@ func runServer(o *opts) {
 	if s.st.d.Mode == "etcd" {
 		go s.syncLoop()
 		if joining {
-			go s.promoteLater()
+			base, _ := normalizeServerURL(o.str("server"))
+			go s.promoteLater(base)
 		}
 	}
 	go watchManifests(filepath.Join(s.serverDir, "manifests"))
@@ -813,19 +814,36 @@ func normalizeServerURL(raw string) (string, error) {
 }
 
 // promoteLater turns this learner into a voting member once it has had time
-// to catch up, as etcd promotes a learner that is in sync.
-func (s *server) promoteLater() {
+// to catch up. Like etcd, the promotion is made by the cluster, not by the
+// learner: the member it joined through records it first, so that the next
+// joining server sees a voter, never a second learner.
+func (s *server) promoteLater(joinURL string) {
 	time.Sleep(time.Until(time.Unix(0, s.learnerEnd.Load())))
-	s.st.updateMembers(func(ms map[string]*member) bool {
-		m, ok := ms[s.memberName]
-		if !ok || !m.Learner {
-			return false
+	body, _ := json.Marshal(joinRequest{Name: s.memberName, NodeName: s.nodeName, URL: s.url})
+	for {
+		targets := []string{joinURL}
+		for _, m := range s.st.liveMembers() {
+			if m.Name != s.memberName && !m.Learner {
+				targets = append(targets, m.URL)
+			}
 		}
-		m.Learner = false
-		m.Updated = time.Now().UTC()
-		return true
-	})
-	infof("Promoted learner member %s to voter", s.memberName)
+		for _, u := range targets {
+			if _, err := do(s.peerClient("promote"), http.MethodPost, u+"/v1-k3s/sim/promote", "server", s.st.d.ServerPassword, s.memberHeader(), body); err == nil {
+				s.st.updateMembers(func(ms map[string]*member) bool {
+					m, ok := ms[s.memberName]
+					if !ok || !m.Learner {
+						return false
+					}
+					m.Learner = false
+					m.Updated = time.Now().UTC()
+					return true
+				})
+				infof("Promoted learner member %s to voter", s.memberName)
+				return
+			}
+		}
+		time.Sleep(time.Second)
+	}
 }
 
 func poolOf(pemBytes []byte) *x509.CertPool {

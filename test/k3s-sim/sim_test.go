@@ -382,6 +382,7 @@ func TestConcurrentJoinTooManyLearners(t *testing.T) {
 	if failed.exit != 1 || !strings.Contains(failed.logs(), `level=fatal msg="ETCD join failed: etcdserver: too many learner members in cluster"`) {
 		t.Errorf("%s: exit %d:\n%s", failed.name, failed.exit, failed.logs())
 	}
+	t.Logf("refused: %s; other %s:\n%s", failed.name, other.name, other.logs())
 	other.waitReady(30 * time.Second)
 	// Once the learner is promoted, the refused server joins on retry.
 	retry := startSim(t, simOpt{root: failed.root, hostname: failed.name, env: env, notify: true}, failed.cmd.Args[1:]...)
