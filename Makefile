@@ -42,3 +42,18 @@ golden:
 
 clean:
 	rm -rf bin dist
+
+.PHONY: docs release-check demo
+
+## docs: regenerate the command reference (docs/cli, docs/man) from internal/cli.
+docs:
+	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct 2>/dev/null || date +%s) \
+	  $(GO) run ./cmd/k3sctl gen-docs --dir docs/cli --man docs/man
+
+## release-check: goreleaser check and a snapshot build of every release target.
+release-check:
+	@scripts/release-check.sh
+
+## demo: three simulated hosts, one inventory, kubectl get nodes; no hardware needed.
+demo: deps
+	$(GO) run ./test/demo $(DEMO_FLAGS)

@@ -6,8 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # A release that `go list -m -versions github.com/goreleaser/goreleaser/v2`
-# lists and that builds with the Go of go.mod.
-GORELEASER_VERSION=${GORELEASER_VERSION:-v2.18.2}
+# lists, whose go.mod accepts the Go of this module's go.mod (v2.18 needs Go
+# 1.27) and whose dependencies the module proxy serves (v2.17 needs
+# go.digitalxero.dev/go-msix, which it answers with 403).
+GORELEASER_VERSION=${GORELEASER_VERSION:-v2.16.0}
 GO=${GO:-go}
 
 bindir=$($GO env GOBIN)

@@ -107,8 +107,12 @@ func (r *runner) host(ctx context.Context, j *job) (bool, error) {
 		}
 	}
 	if hp.First {
-		if err := r.readToken(ctx, j, conn); err != nil {
-			return changed, err
+		// A server that was not touched still has the token read while
+		// planning; one that was (re)started may have just written it.
+		if changed || cs.currentToken().IsZero() {
+			if err := r.readToken(ctx, j, conn); err != nil {
+				return changed, err
+			}
 		}
 		if r.o.Kubeconfig != nil {
 			if _, err := r.step(ctx, j, "kubeconfig", func(ctx context.Context) (bool, error) {

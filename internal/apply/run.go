@@ -218,6 +218,8 @@ func (r *runner) runJob(ctx context.Context, j *job, deps []*job) {
 		return
 	}
 	defer func() { <-r.sem }()
+	// Time spent waiting for other hosts is not this host's.
+	start = r.o.Now()
 	if j.hp.Role == k3s.Agent && j.hp.Action == plan.ActionUpgrade {
 		select {
 		case j.cluster.agents <- struct{}{}:

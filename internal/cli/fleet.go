@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/k3sctl/k3sctl/internal/inventory"
-	"github.com/k3sctl/k3sctl/internal/k3s"
 	"github.com/k3sctl/k3sctl/internal/plan"
 	"github.com/k3sctl/k3sctl/internal/rollout"
 	"github.com/spf13/cobra"
@@ -38,8 +37,8 @@ func addFleetFlags(fs *pflag.FlagSet, f *fleetFlags) {
 	fs.IntVar(&f.maxUnavailable, "max-unavailable", 1, "agents of one cluster upgraded at once")
 	fs.BoolVar(&f.force, "force", false, "allow upgrades that skip a minor version")
 	fs.BoolVar(&f.k3s.allowDowngrade, "allow-downgrade", false, "allow installing an older K3s version than a node has")
-	fs.StringVar(&f.k3s.downloadURL, "download-url", k3s.DefaultDownloadURL, "release mirror: <url>/<version>/<asset>")
-	fs.StringVar(&f.k3s.channelURL, "channel-url", k3s.DefaultChannelURL, "channel server: <url>/<channel> answers with a redirect")
+	fs.StringVar(&f.k3s.downloadURL, "download-url", "", downloadURLUsage)
+	fs.StringVar(&f.k3s.channelURL, "channel-url", "", channelURLUsage)
 	fs.StringVar(&f.k3s.binary, "k3s-binary", "", "install this local k3s binary on every host (air-gapped sites)")
 	fs.DurationVar(&f.k3s.timeout, "timeout", 5*time.Minute, "how long to wait for each node to become ready")
 	fs.IntVar(&f.k3s.concurrentUploads, "concurrent-uploads", 5, "binary uploads at once")

@@ -54,8 +54,8 @@ func addK3sFlags(fs *pflag.FlagSet, f *k3sFlags, withKubeconfig bool) {
 	fs.StringVar(&f.extraArgs, "k3s-extra-args", "", `extra K3s flags, e.g. "--disable traefik --node-label 'site=shop'"`)
 	fs.StringVar(&f.binary, "k3s-binary", "", "install this local k3s binary instead of downloading (air-gapped sites)")
 	fs.StringVar(&f.airgapImages, "airgap-images", "", "image tarball to place in agent/images (air-gapped sites)")
-	fs.StringVar(&f.downloadURL, "download-url", k3s.DefaultDownloadURL, "release mirror: <url>/<version>/<asset>")
-	fs.StringVar(&f.channelURL, "channel-url", k3s.DefaultChannelURL, "channel server: <url>/<channel> answers with a redirect")
+	fs.StringVar(&f.downloadURL, "download-url", "", downloadURLUsage)
+	fs.StringVar(&f.channelURL, "channel-url", "", channelURLUsage)
 	fs.StringSliceVar(&f.tlsSANs, "tls-san", nil, "extra names or addresses for the API certificate (repeatable)")
 	fs.DurationVar(&f.timeout, "timeout", 5*time.Minute, "how long to wait for each node to become ready")
 	fs.BoolVar(&f.allowDowngrade, "allow-downgrade", false, "allow installing an older K3s version than the node has")
@@ -72,6 +72,28 @@ func addKubeconfigFlags(fs *pflag.FlagSet, f *k3sFlags) {
 	fs.StringVar(&f.kubeconfigPath, "kubeconfig", "", "kubeconfig file to merge into (default: $KUBECONFIG or ~/.kube/config)")
 	fs.StringVar(&f.context, "context", "", "name of the kubeconfig context, cluster and user (default: the host's name or address)")
 	fs.BoolVar(&f.noSwitchContext, "no-switch-context", false, "keep the current context")
+}
+
+// A site with a local release mirror sets these once in its environment
+// instead of giving --download-url and --channel-url to every command.
+const (
+	downloadURLEnv   = "K3SCTL_DOWNLOAD_URL"
+	channelURLEnv    = "K3SCTL_CHANNEL_URL"
+	downloadURLUsage = "where K3s releases are downloaded, e.g. a local mirror at an air-gapped site: <url>/<version>/<asset> (default: $" + downloadURLEnv + ", else " + k3s.DefaultDownloadURL + ")"
+	channelURLUsage  = "channel server, e.g. a local one at an air-gapped site: <url>/<channel> answers with a redirect (default: $" + channelURLEnv + ", else " + k3s.DefaultChannelURL + ")"
+)
+
+// release is where K3s comes from: the flags, else the environment, else
+// the public servers (k3s.Release's zero value).
+func (f *k3sFlags) release() k3s.Release {
+	r := k3s.Release{DownloadURL: f.downloadURL, ChannelURL: f.channelURL}
+	if r.DownloadURL == "" {
+		r.DownloadURL = os.Getenv(downloadURLEnv)
+	}
+	if r.ChannelURL == "" {
+		r.ChannelURL = os.Getenv(channelURLEnv)
+	}
+	return r
 }
 
 // nodeConfig reads --k3s-config and --k3s-extra-args into config.yaml keys.
@@ -210,7 +232,7 @@ func (r *rolloutRun) prepareWith(ctx context.Context, sink apply.Sink) (*rollout
 		Spec:              r.spec,
 		SSH:               r.sshFunc,
 		VersionOrChannel:  r.versions,
-		Release:           k3s.Release{DownloadURL: f.downloadURL, ChannelURL: f.channelURL},
+		Release:           f.release(),
 		LocalBinary:       f.binary,
 		Kubeconfig:        r.kubeOptions(),
 		Concurrency:       r.concurrency,
@@ -254,6 +276,10 @@ func (r *rolloutRun) execute(ctx context.Context) error {
 	if mode != "json" {
 		plan.Print(r.io.Err, prep.Plan)
 		fmt.Fprintln(r.io.Err)
+	}
+	if nothingRuns(prep.Plan) {
+		// Every host is refused or unreachable: the plan above said why.
+		return &SilentError{Code: ExitHostsFailed}
 	}
 	if err := renderer.Start(); err != nil {
 		return err
@@ -306,4 +332,22 @@ func (r *rolloutRun) kubeOptions() *rollout.KubeconfigOptions {
 	k := *r.kube
 	k.Merged = r.noteMerged
 	return &k
+}
+
+// nothingRuns reports whether every host the plan changes is refused or
+// unreachable, so that running it would only repeat the plan's reasons.
+func nothingRuns(p *plan.Plan) bool {
+	blocked := 0
+	for _, c := range p.Clusters {
+		for _, h := range c.Hosts {
+			switch h.Action {
+			case plan.ActionRefuse, plan.ActionUnreachable:
+				blocked++
+			case plan.ActionJoinSource:
+			default:
+				return false
+			}
+		}
+	}
+	return blocked > 0
 }

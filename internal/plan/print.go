@@ -41,7 +41,7 @@ func Print(w io.Writer, p *Plan) {
 			}
 			fmt.Fprintf(w, "  %d. %-22s %-14s %s\n", h.Step, h.Address, "("+role+")", what)
 			for _, r := range h.Reasons {
-				fmt.Fprintf(w, "       - %s\n", r)
+				fmt.Fprintf(w, "       - %s\n", strings.ReplaceAll(strings.TrimSpace(r), "\n", "\n         "))
 			}
 			if h.Upload && h.Action != ActionUpgrade && h.Action != ActionDowngrade && h.Action != ActionInstall {
 				fmt.Fprintf(w, "       - upload k3s %s (%s)\n", h.To, h.Arch)

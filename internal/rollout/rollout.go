@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os/exec"
 	"sort"
 	"strings"
 	"sync"
@@ -152,7 +153,13 @@ func Prepare(ctx context.Context, o Options) (*Prepared, error) {
 			want = "stable"
 		}
 		if o.LocalBinary != "" && c.Version == "" && k3s.IsChannel(want) {
-			c.Version = ""
+			// The binary says what it is when it runs here (same OS and
+			// architecture); otherwise the version stays unknown and
+			// hosts are compared by checksum only.
+			if v, err := localVersion(ctx, o.LocalBinary); err == nil {
+				c.Version = v.String()
+				p.versions[c.Name] = v
+			}
 			continue
 		}
 		v, err := o.Release.Resolve(ctx, want)
@@ -317,4 +324,14 @@ func dedupe(in []string) []string {
 		}
 	}
 	return out
+}
+
+func localVersion(ctx context.Context, path string) (k3s.Version, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, path, "--version").Output()
+	if err != nil {
+		return k3s.Version{}, err
+	}
+	return k3s.ParseVersionOutput(string(out))
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
@@ -44,19 +45,28 @@ type Result struct {
 // Cancelling ctx signals the remote command and closes its session.
 func (c *Client) Run(ctx context.Context, cmd string, o RunOptions) (Result, error) {
 	line, stdin := cmd, o.Stdin
+	var prefix, marker string
+	var pass secret.Value
 	if o.Sudo {
-		prefix, pass, err := c.sudoPrefix(ctx)
+		var err error
+		prefix, pass, err = c.sudoPrefix(ctx)
 		if err != nil {
 			return Result{ExitCode: -1}, err
 		}
 		if prefix != "" {
-			line = prefix + " sh -c " + Quote(cmd)
+			// The marker ($0 of the root shell) finds the command again
+			// if it has to be stopped.
+			marker = "k3sctl-" + randomSuffix()
+			line = prefix + " sh -c " + Quote(cmd) + " " + marker
 		}
 		if !pass.IsZero() {
 			stdin = withPassword(pass, stdin)
 		}
 	}
-	res, err := c.exec(ctx, killable(line), stdin, o.OnLine)
+	res, err := c.exec(ctx, line, stdin, o.OnLine)
+	if err != nil && ctx.Err() != nil && marker != "" {
+		c.stopMarked(prefix, pass, marker)
+	}
 	if err != nil {
 		return res, &Error{Host: c.host, Op: shortCmd(cmd), Err: err}
 	}
@@ -66,15 +76,24 @@ func (c *Client) Run(ctx context.Context, cmd string, o RunOptions) (Result, err
 	return res, nil
 }
 
-// killableWrapper runs $1 as a child and, on TERM or HUP, signals its whole
-// process group. sshd delivers a channel's signal to the session's first
-// process only, which would leave the real work running as an orphan. The
-// job's stdin is passed on explicitly: a background job's would be
-// /dev/null.
-const killableWrapper = `trap 'trap - TERM HUP INT; kill -TERM 0' TERM HUP INT; exec 3<&0; sh -c "$1" 0<&3 3<&- & wait $!`
-
-func killable(line string) string {
-	return "exec sh -c " + Quote(killableWrapper) + " sh " + Quote(line)
+// stopMarked ends a cancelled sudo command. sshd signals the command's
+// process group as the login user, which cannot signal root processes, and
+// sudo does not always stay in between to pass the signal on; so root ends
+// the group that the marked shell leads.
+func (c *Client) stopMarked(prefix string, pass secret.Value, marker string) {
+	// "[k]3sctl-..." matches the marker but not this script's own command line.
+	pattern := "[" + marker[:1] + "]" + marker[1:]
+	script := `for p in $(pgrep -f -- ` + Quote(pattern) + `); do
+  g=$(ps -o pgid= -p "$p" | tr -d ' ')
+  if [ -n "$g" ]; then pkill -TERM -g "$g" || kill -TERM "$p"; fi
+done; true`
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var stdin io.Reader
+	if !pass.IsZero() {
+		stdin = withPassword(pass, nil)
+	}
+	_, _ = c.exec(ctx, prefix+" sh -c "+Quote(script), stdin, nil)
 }
 
 // withPassword puts the sudo password line before the command's own input:
@@ -112,8 +131,9 @@ func (c *Client) exec(ctx context.Context, line string, stdin io.Reader, onLine 
 	if err := sess.Start(line); err != nil {
 		return res, fmt.Errorf("start: %w", err)
 	}
-	// A signal alone may be ignored or not forwarded by sudo; closing the
-	// channel also takes the remote command's output pipes away.
+	// sshd sends a channel's signal to the command's whole process group
+	// (as the login user; sudo passes it on to what it runs). Closing the
+	// channel also takes the command's output pipes away.
 	stop := context.AfterFunc(ctx, func() {
 		_ = sess.Signal(ssh.SIGTERM)
 		_ = sess.Close()

@@ -239,12 +239,14 @@ func (c *Client) sftpUpload(ctx context.Context, f *os.File, size int64, dst str
 	var done atomic.Int64
 	var progressMu sync.Mutex
 	report := func(n int64) {
-		d := done.Add(n)
-		if o.Progress != nil {
-			progressMu.Lock()
-			o.Progress(min(d, size), size)
-			progressMu.Unlock()
+		if o.Progress == nil {
+			done.Add(n)
+			return
 		}
+		// Adding under the lock keeps the reported numbers in order.
+		progressMu.Lock()
+		defer progressMu.Unlock()
+		o.Progress(min(done.Add(n), size), size)
 	}
 	if o.Progress != nil {
 		o.Progress(0, size)

@@ -287,13 +287,13 @@ func TestSSHCancelKillsRemoteCommand(t *testing.T) {
 		}
 		deadline := time.Now().Add(5 * time.Second)
 		for {
-			out, _ := h.ExecErr(context.Background(), "pgrep -x sleep || true")
+			out, _ := h.ExecErr(context.Background(), "pgrep -x -f 'sleep 300' || true")
 			if strings.TrimSpace(out) == "" {
 				break
 			}
 			if time.Now().After(deadline) {
 				t.Errorf("%s sudo=%v: remote sleep still running after cancel: %s", tc.user, tc.sudo, out)
-				h.Exec(t, "pkill -x sleep || true")
+				h.Exec(t, "pkill -x -f 'sleep 300' || true")
 				break
 			}
 			time.Sleep(200 * time.Millisecond)

@@ -165,7 +165,6 @@ func (s *server) runLocalNode() {
 		infof("Waiting to retrieve agent configuration; server is not ready: %v", err)
 		time.Sleep(heartbeatInterval)
 	}
-	s.nodeRegistered.Store(true)
 	infof("Annotations and labels have been set successfully on node: %s", s.nodeName)
 	infof("Starting flannel with backend vxlan")
 	for {
@@ -504,7 +503,7 @@ func (a *agent) heartbeatLoop() {
 			if err == nil {
 				a.use(u)
 				ok = true
-				if time.Since(lastRefresh) > 30*time.Second {
+				if time.Since(lastRefresh) >= 10*time.Second {
 					a.refreshServers(u)
 					lastRefresh = time.Now()
 				}

@@ -276,7 +276,12 @@ func (s *server) heartbeat(name, pw string) (int, error) {
 			code, err = http.StatusForbidden, fmt.Errorf("unable to verify password for node %s: hash does not match", name)
 			return false
 		}
-		n.Heartbeat = time.Now().UTC()
+		now := time.Now().UTC()
+		if now.Sub(n.Heartbeat) >= nodeGrace() {
+			// Back after being marked NotReady: Ready changes now.
+			n.ReadySince, n.Updated = now, now
+		}
+		n.Heartbeat = now
 		return true
 	})
 	return code, err
@@ -534,6 +539,17 @@ func (s *server) deleteNode(w http.ResponseWriter, name string) {
 		return
 	}
 	infof("Deleted node %s and its node password", name)
+	// Deleting a server's node removes its etcd member, as k3s does.
+	s.st.updateMembers(func(ms map[string]*member) bool {
+		changed := false
+		for _, m := range ms {
+			if m.NodeName == name && !m.Removed {
+				infof("Removing name=%s peerURL=%s from etcd cluster", m.Name, peerURL(m.URL))
+				m.Removed, m.Updated, changed = true, time.Now().UTC(), true
+			}
+		}
+		return changed
+	})
 	writeJSON(w, 200, obj)
 }
 

@@ -78,6 +78,9 @@ type kubectlFlags struct {
 	showLabels    bool
 	raw           string
 	client        bool
+	waitFor       string
+	timeout       time.Duration
+	all           bool
 	args          []string
 }
 
@@ -110,6 +113,15 @@ func parseKubectlArgs(args []string) (*kubectlFlags, error) {
 			f.selector, err = next()
 		case "--raw":
 			f.raw, err = next()
+		case "--for":
+			f.waitFor, err = next()
+		case "--timeout":
+			var v string
+			if v, err = next(); err == nil {
+				f.timeout, err = time.ParseDuration(v)
+			}
+		case "--all":
+			f.all = true
 		case "--request-timeout", "-v", "--v", "--cluster", "--user", "--field-selector", "--sort-by", "--chunk-size":
 			_, err = next()
 		case "-A", "--all-namespaces":
@@ -185,8 +197,7 @@ func kubectlMain(args []string) int {
 	case "delete":
 		return c.delete(f)
 	case "wait":
-		fmt.Fprintln(os.Stderr, "error: kubectl wait is not available in this build")
-		return 1
+		return c.wait(f)
 	}
 	if f.raw != "" {
 		b, err := c.get(f.raw, "application/json")
@@ -671,4 +682,76 @@ func (c *kubeClient) delete(f *kubectlFlags) int {
 		fmt.Printf("node %q deleted\n", n)
 	}
 	return status
+}
+
+// wait covers "kubectl wait --for=condition=Ready|--for=delete" on nodes.
+func (c *kubeClient) wait(f *kubectlFlags) int {
+	typ, names := splitTypeName(f)
+	if plural, _, ok := resourcePath(typ); !ok || plural != "nodes" {
+		fmt.Fprintf(os.Stderr, "error: the server doesn't have a resource type %q\n", typ)
+		return 1
+	}
+	cond, isCond := strings.CutPrefix(f.waitFor, "condition=")
+	want := "True"
+	if k, v, ok := strings.Cut(cond, "="); ok {
+		cond, want = k, v
+	}
+	if !isCond && f.waitFor != "delete" {
+		fmt.Fprintf(os.Stderr, "error: unrecognized condition: %q\n", f.waitFor)
+		return 1
+	}
+	timeout := f.timeout
+	if timeout == 0 {
+		timeout = 30 * time.Second
+	}
+	deadline := time.Now().Add(timeout)
+	if f.all || len(names) == 0 {
+		b, err := c.get("/api/v1/nodes", "application/json")
+		if err != nil {
+			return c.fail(err)
+		}
+		var list struct{ Items []nodeJSON }
+		_ = json.Unmarshal(b, &list)
+		names = nil
+		for _, n := range list.Items {
+			names = append(names, n.Metadata.Name)
+		}
+		if len(names) == 0 {
+			fmt.Fprintln(os.Stderr, "error: no matching resources found")
+			return 1
+		}
+	}
+	for _, name := range names {
+		for {
+			b, err := c.get("/api/v1/nodes/"+url.PathEscape(name), "application/json")
+			var ae *apiError
+			if f.waitFor == "delete" && errors.As(err, &ae) && ae.code == http.StatusNotFound {
+				fmt.Printf("node/%s condition met\n", name)
+				break
+			}
+			if err != nil && !(errors.As(err, &ae) && ae.code == http.StatusServiceUnavailable) {
+				return c.fail(err)
+			}
+			if err == nil && isCond {
+				var n nodeJSON
+				_ = json.Unmarshal(b, &n)
+				met := false
+				for _, cd := range n.Status.Conditions {
+					if strings.EqualFold(cd.Type, cond) && strings.EqualFold(cd.Status, want) {
+						met = true
+					}
+				}
+				if met {
+					fmt.Printf("node/%s condition met\n", name)
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				fmt.Fprintf(os.Stderr, "error: timed out waiting for the condition on nodes/%s\n", name)
+				return 1
+			}
+			time.Sleep(time.Second)
+		}
+	}
+	return 0
 }

@@ -1,7 +1,24 @@
 // Command k3s is the K3s simulator used by k3sctl's tests: one small binary
 // that behaves, through everything k3sctl touches (CLI, files, logs, systemd
 // notification, the join protocol and the Kubernetes API as kubectl uses
-// it), like the k3s binary of the version it was built as.
+// it), like the k3s binary of the version it was built as:
+//
+//	go build -ldflags "-X main.version=v1.31.4+k3s1" -o k3s ./test/k3s-sim
+//
+// It runs no containers. A server keeps a datastore of cluster bootstrap
+// data, etcd members and nodes; servers of an embedded-etcd cluster copy
+// each other's datastore every two seconds and serve the API only while a
+// majority of members is reachable.
+//
+// Real deployments set none of the following; unit tests use them to run
+// several simulators on one machine and to shorten waits:
+//
+//	K3S_SIM_ROOT                every absolute path is taken under this directory
+//	K3S_SIM_HOSTNAME            the hostname to use instead of the machine's
+//	K3S_SIM_NODE_MONITOR_GRACE  how long without heartbeat until NotReady (40s)
+//	K3S_SIM_LEARNER_DELAY       how long a joining server stays a learner (5s)
+//	K3S_SIM_LEARNER_TIMEOUT     when a learner that never promoted is dropped (1m)
+//	K3S_SIM_PEER_TIMEOUT        how long an unreachable member counts as up (7s)
 package main
 
 import (

@@ -48,8 +48,6 @@ type server struct {
 	peerMu sync.Mutex
 	peerOK map[string]time.Time
 	peerC  map[string]*http.Client
-
-	nodeRegistered atomic.Bool
 }
 
 // failPrepare ends a server that cannot start, as k3s does: a fatal line and
@@ -121,7 +119,6 @@ func runServer(o *opts) {
 			s.st.d.Members[s.memberName] = &member{Name: s.memberName, NodeName: s.nodeName, URL: s.url, Added: now, Updated: now}
 			s.st.touch()
 			s.st.mu.Unlock()
-			_ = os.Rename(sqliteState, sqliteState+".migrated")
 		} else {
 			infof("Configuring sqlite3 database connection pooling: maxIdleConns=2, maxOpenConns=0, connMaxLifetime=0s")
 			infof("Database tables and indexes are up to date")
@@ -154,7 +151,6 @@ func runServer(o *opts) {
 	s.writeBootstrapFiles()
 	s.writeTokenFiles(agentTok != nil)
 	s.writeCerts()
-	s.writeKubeconfig()
 	s.writePackagedManifests()
 	if _, err := ensureNodePassword(); err != nil {
 		fatalf("failed to write node password: %v", err)
@@ -186,6 +182,7 @@ func runServer(o *opts) {
 	infof("To join server node to cluster: k3s server -s https://%s -t ${SERVER_NODE_TOKEN}", joinHost)
 	infof("Agent node token is available at %s", displayPath(filepath.Join(s.serverDir, "agent-token")))
 	infof("To join agent node to cluster: k3s agent -s https://%s -t ${AGENT_NODE_TOKEN}", joinHost)
+	s.writeKubeconfig()
 	infof("Wrote kubeconfig %s", displayPath(s.kubeconfigPath()))
 	infof("Run: k3s kubectl")
 	infof("k3s is up and running")

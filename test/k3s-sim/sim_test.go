@@ -211,6 +211,12 @@ func TestServerFirstStartAndRestart(t *testing.T) {
 	a3.waitReady(30 * time.Second)
 	a3.stop()
 
+	// With the server down, the node's kubectl says so as kubectl does.
+	_, errOut, code = runSim(t, root, "", "kubectl", "get", "nodes")
+	if want := "The connection to the server " + l.ip(1) + ":" + strconv.Itoa(l.port) + " was refused - did you specify the right host or port?"; code != 1 || !strings.Contains(errOut, want) {
+		t.Errorf("kubectl with the server down: %d %q", code, errOut)
+	}
+
 	// A different token for existing data is refused.
 	bad := startSim(t, simOpt{root: root, hostname: "Host-A"}, l.serverArgs(1, "--token", "other-secret")...)
 	if code := bad.waitExit(20 * time.Second); code != 1 {
@@ -511,6 +517,19 @@ func TestAgentErrorsAndNotReady(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^dup\s+NotReady\s+<none>`).MatchString(out) {
 		t.Errorf("kubectl get nodes:\n%s", out)
 	}
+	out, _, code := runSim(t, root, "", "kubectl", "wait", "--for=condition=Ready=Unknown", "node/dup", "--timeout=5s")
+	if code != 0 || out != "node/dup condition met\n" {
+		t.Errorf("kubectl wait: %d %q", code, out)
+	}
+	// Deleting a node frees its name.
+	out, _, code = runSim(t, root, "", "kubectl", "delete", "node", "four")
+	if code != 0 || out != "node \"four\" deleted\n" {
+		t.Errorf("kubectl delete: %d %q", code, out)
+	}
+	if _, ok := api.nodes()["four"]; ok {
+		t.Error("deleted node still listed")
+	}
+	fourth.waitLog(`level=error msg="Error updating node status, will retry: error getting node \"four\": nodes \"four\" not found"`, 15*time.Second)
 	// Restarted with the same identity, it is Ready again.
 	again := startSim(t, simOpt{root: first.root, hostname: "dup", notify: true}, first.cmd.Args[1:]...)
 	again.waitReady(20 * time.Second)

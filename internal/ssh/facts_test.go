@@ -1,0 +1,95 @@
+package ssh
+
+import (
+	"context"
+	"os/exec"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+const systemdOutput = "user\tpi\nhostname\tpi-kitchen\nmachine\taarch64\nkernel\t6.6.31+rpt-rpi-v8\n" +
+	"os\tPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nos\tID=debian\nos\tVERSION_ID=\"12\"\n" +
+	"init\tsystemd\nk3sversion\tk3s version v1.31.4+k3s1 (94e29e2e)\nmemtotal\t3885740\n" +
+	"diskpath\t/var/lib\ndiskfree\t25000000\ncgroupmem\t0\n" +
+	"route\t1.1.1.1 via 192.168.1.1 dev eth0 src 192.168.1.50 uid 1000\n" +
+	"addr\t2: eth0    inet 192.168.1.50/24 brd 192.168.1.255 scope global eth0\n" +
+	"sudo\tnopasswd\nk3ssha\tabc123\ntoken\t1\n" +
+	"systemd\tId=k3s.service\nsystemd\tLoadState=loaded\nsystemd\tActiveState=active\nsystemd\t\n" +
+	"systemd\tId=k3s-agent.service\nsystemd\tLoadState=not-found\nsystemd\tActiveState=inactive\n" +
+	"hash.0\tdeadbeef\nprivileged\tdone\n"
+
+func TestParseFactsSystemdPi(t *testing.T) {
+	f, _ := parseFacts(systemdOutput, []string{"/etc/rancher/k3s/config.yaml", "/missing"})
+	want := Facts{
+		Hostname: "pi-kitchen", OS: OSRelease{ID: "debian", VersionID: "12", PrettyName: "Debian GNU/Linux 12 (bookworm)"},
+		Machine: "aarch64", Arch: "arm64", Kernel: "6.6.31+rpt-rpi-v8", InitSystem: "systemd", Sudo: SudoNoPassword,
+		User: "pi", K3sVersion: "v1.31.4+k3s1", K3sBinarySHA256: "abc123",
+		Services:          Services{K3s: ServiceState{Installed: true, Active: true}},
+		ServerTokenExists: true, MemTotalBytes: 3885740 * 1024, DiskFreeBytes: 25000000 * 1024, DiskFreePath: "/var/lib",
+		MemoryCgroup: false, PrimaryIP: "192.168.1.50", Privileged: true,
+		FileHashes: map[string]string{"/etc/rancher/k3s/config.yaml": "deadbeef", "/missing": ""},
+	}
+	if !reflect.DeepEqual(*f, want) {
+		t.Errorf("\n got %+v\nwant %+v", *f, want)
+	}
+	hints := strings.Join(f.Hints(), "\n")
+	if !strings.Contains(hints, "cgroup_memory=1 cgroup_enable=memory") || !strings.Contains(hints, "/boot/firmware/cmdline.txt") {
+		t.Errorf("hints: %s", hints)
+	}
+}
+
+func TestParseFactsOpenRCCgroupV2AndOddArch(t *testing.T) {
+	out := "machine\triscv64\ninit\topenrc\nsvc.k3s-agent.installed\t1\ncgroup2\tcpuset cpu io memory pids\n" +
+		"addr\t2: eth0    inet 10.0.0.9/24 scope global eth0\nsudo\troot\nprivileged\tdone\n"
+	f, _ := parseFacts(out, nil)
+	if f.Arch != "" || !strings.Contains(f.ArchError, "riscv64") {
+		t.Errorf("arch %q, error %q", f.Arch, f.ArchError)
+	}
+	if !f.MemoryCgroup || f.PrimaryIP != "10.0.0.9" || !f.Services.K3sAgent.Installed || f.Services.K3sAgent.Active || f.Services.K3s.Installed {
+		t.Errorf("%+v", f)
+	}
+	if f.K3sVersion != "" {
+		t.Errorf("k3s version %q without a binary", f.K3sVersion)
+	}
+}
+
+func TestFactsScriptsAreValidShell(t *testing.T) {
+	for _, sh := range []string{"/bin/sh", "dash", "bash", "busybox"} {
+		path, err := exec.LookPath(strings.Fields(sh)[0])
+		if err != nil {
+			continue
+		}
+		args := []string{"-n", "-c"}
+		if sh == "busybox" {
+			args = []string{"sh", "-n", "-c"}
+		}
+		for _, s := range []string{factsScript([]string{"/a b", "it's"}), factsPrivilegedScript(nil), uploadCheckScript("/x y", "ab", 0o644, "root:root"),
+			uploadFinishScript("/tmp/t", "/x", "ab", 0o755, "a:b"), writeFileScript("/x'y", "ab", 0o600), sudoDetectCmd} {
+			if out, err := exec.Command(path, append(args, s)...).CombinedOutput(); err != nil {
+				t.Errorf("%s -n: %v: %s\n%s", sh, err, out, s)
+			}
+		}
+	}
+}
+
+// Through the test server (root on this machine) the facts script runs for
+// real: a smoke test of the one-round-trip contract.
+func TestFactsOneRoundTrip(t *testing.T) {
+	ts := newTestSetup(t)
+	c := dialTest(t, ts.opts)
+	before := len(ts.srv.ran())
+	f, err := c.Facts(context.Background(), FactsOptions{HashFiles: []string{"/etc/hostname", "/nonexistent"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(ts.srv.ran()) - before; n != 1 {
+		t.Errorf("%d commands, want 1", n)
+	}
+	if f.Hostname == "" || f.Machine == "" || f.User == "" || f.MemTotalBytes == 0 || f.DiskFreePath == "" || !f.Privileged {
+		t.Errorf("%+v", f)
+	}
+	if f.FileHashes["/nonexistent"] != "" || len(f.FileHashes) != 2 {
+		t.Errorf("hashes %v", f.FileHashes)
+	}
+}
