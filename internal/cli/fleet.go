@@ -54,13 +54,8 @@ func (f *fleetFlags) load(io IO, sf *sshFlags) (*rolloutRun, *inventory.Inventor
 	if err := f.k3s.validate(); err != nil {
 		return nil, nil, err
 	}
-	inv, err := inventory.Load(f.file)
+	inv, err := loadInventory(io, f.file)
 	if err != nil {
-		var ve *inventory.ValidationError
-		if errors.As(err, &ve) {
-			fmt.Fprintln(io.Err, ve.Error())
-			return nil, nil, &SilentError{Code: ExitUsage}
-		}
 		return nil, nil, err
 	}
 	res := sf.resolver()
@@ -200,13 +195,8 @@ destroys the clusters and their data. Asks first unless --yes is given.`,
 			if file == "" {
 				return flagErrorf("which inventory? give -f <file>")
 			}
-			inv, err := inventory.Load(file)
+			inv, err := loadInventory(io, file)
 			if err != nil {
-				var ve *inventory.ValidationError
-				if errors.As(err, &ve) {
-					fmt.Fprintln(io.Err, ve.Error())
-					return &SilentError{Code: ExitUsage}
-				}
 				return err
 			}
 			var names []string
@@ -249,4 +239,19 @@ destroys the clusters and their data. Asks first unless --yes is given.`,
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask")
 	addSSHFlags(cmd.Flags(), &sf)
 	return cmd
+}
+
+// loadInventory reads an inventory; validation problems are printed one
+// per line with their position, and the exit code says usage error.
+func loadInventory(io IO, path string) (*inventory.Inventory, error) {
+	inv, err := inventory.Load(path)
+	if err != nil {
+		var ve *inventory.ValidationError
+		if errors.As(err, &ve) {
+			fmt.Fprintln(io.Err, ve.Error())
+			return nil, &SilentError{Code: ExitUsage}
+		}
+		return nil, err
+	}
+	return inv, nil
 }

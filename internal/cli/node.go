@@ -60,44 +60,75 @@ func newNodeTokenCmd(io IO) *cobra.Command {
 
 func newKubeconfigCmd(io IO) *cobra.Command {
 	var (
-		ip, host string
-		sf       sshFlags
-		kf       k3sFlags
+		ip, host, file string
+		sf             sshFlags
+		kf             k3sFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "kubeconfig --ip <server> [flags]",
+		Use:   "kubeconfig (--ip <server> | -f <inventory>) [flags]",
 		Short: "Fetch a server's kubeconfig and merge it into yours",
 		Long: `Fetch the admin kubeconfig of a server, point it at the address you gave and
 merge it into your kubeconfig as one context. Other contexts, users, clusters
-and comments are kept; an older entry of the same name is replaced.`,
+and comments are kept; an older entry of the same name is replaced.
+
+With -f, do so for every cluster of an inventory: the context is named after
+the cluster and points at its apiAddress, else at the first server that
+answers.`,
 		Example: `  # Use server B of an HA cluster, e.g. while A is down for maintenance
   $ k3sctl kubeconfig --ip 10.0.0.11 --context edge
 
   # Write to a separate file and leave the current context alone
-  $ k3sctl kubeconfig --ip 192.168.1.50 --kubeconfig ./pi.yaml --no-switch-context`,
+  $ k3sctl kubeconfig --ip 192.168.1.50 --kubeconfig ./pi.yaml --no-switch-context
+
+  # A context for every cluster of a fleet
+  $ k3sctl kubeconfig -f fleet.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			path := kf.kubeconfigFile()
+			if file != "" {
+				if ip != "" || host != "" {
+					return flagErrorf("give --ip/--host or -f, not both")
+				}
+				inv, err := loadInventory(io, file)
+				if err != nil {
+					return err
+				}
+				res := sf.resolver()
+				_, _, sshFor := rollout.FromInventory(inv, res.options)
+				failed := 0
+				for _, c := range inv.Clusters {
+					var lastErr error
+					done := false
+					for _, s := range c.Servers {
+						server := c.APIAddress
+						if server == "" {
+							server = s.Address
+						}
+						if lastErr = mergeKubeconfig(ctx, sshFor(s.Address), server, c.Name, path, false); lastErr == nil {
+							fmt.Fprintf(io.Err, "✓ %s: context %q from %s\n", c.Name, c.Name, s.Address)
+							done = true
+							break
+						}
+					}
+					if !done {
+						failed++
+						fmt.Fprintf(io.Err, "✗ %s: %v\n", c.Name, lastErr)
+					}
+				}
+				if failed > 0 {
+					return &SilentError{Code: ExitHostsFailed}
+				}
+				fmt.Fprintf(io.Err, "Merged into %s\n", path)
+				return nil
+			}
 			addr, err := requireOne(cmd, ip, host)
 			if err != nil {
 				return err
 			}
-			c, err := dialOne(cmd.Context(), &sf, addr)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			data, err := c.ReadFile(cmd.Context(), k3s.KubeconfigPath)
-			if err != nil {
-				return fmt.Errorf("%s: read %s: %w\n  hint: is K3s installed as a server there? (k3sctl facts --ip %s)", addr, k3s.KubeconfigPath, err, addr)
-			}
 			name := contextName(kf.context, addr)
-			path := kf.kubeconfigFile()
-			server := "https://" + net.JoinHostPort(addr, fmt.Sprint(k3s.APIPort))
-			err = kubeconfig.Update(path, func(old []byte) ([]byte, error) {
-				return kubeconfig.Merge(old, data, kubeconfig.MergeOptions{Name: name, Server: server, SwitchContext: !kf.noSwitchContext})
-			})
-			if err != nil {
-				return fmt.Errorf("merge into %s: %w", path, err)
+			if err := mergeKubeconfig(ctx, sf.resolver().options(addr), addr, name, path, !kf.noSwitchContext); err != nil {
+				return err
 			}
 			fmt.Fprintf(io.Err, "Merged context %q into %s: kubectl --context %s get nodes\n", name, path, name)
 			return nil
@@ -105,9 +136,32 @@ and comments are kept; an older entry of the same name is replaced.`,
 	}
 	cmd.Flags().StringVar(&ip, "ip", "", "address of a server")
 	cmd.Flags().StringVar(&host, "host", "", "name of a server")
+	cmd.Flags().StringVarP(&file, "file", "f", "", "inventory: merge a context for every cluster")
 	addSSHFlags(cmd.Flags(), &sf)
 	addKubeconfigFlags(cmd.Flags(), &kf)
 	return cmd
+}
+
+// mergeKubeconfig reads a server's admin kubeconfig over SSH and merges it
+// as context name, pointing at server.
+func mergeKubeconfig(ctx context.Context, so ssh.Options, server, name, path string, switchContext bool) error {
+	c, err := ssh.Dial(ctx, so)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	data, err := c.ReadFile(ctx, k3s.KubeconfigPath)
+	if err != nil {
+		return fmt.Errorf("%s: read %s: %w\n  hint: is K3s installed as a server there? (k3sctl facts --ip %s)", so.Address, k3s.KubeconfigPath, err, so.Address)
+	}
+	url := "https://" + net.JoinHostPort(server, fmt.Sprint(k3s.APIPort))
+	err = kubeconfig.Update(path, func(old []byte) ([]byte, error) {
+		return kubeconfig.Merge(old, data, kubeconfig.MergeOptions{Name: name, Server: url, SwitchContext: switchContext})
+	})
+	if err != nil {
+		return fmt.Errorf("merge into %s: %w", path, err)
+	}
+	return nil
 }
 
 func newUninstallCmd(io IO) *cobra.Command {

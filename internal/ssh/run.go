@@ -9,7 +9,6 @@ import (
 	"io"
 	"strings"
 	"sync"
-	"time"
 
 	"golang.org/x/crypto/ssh"
 
@@ -45,28 +44,19 @@ type Result struct {
 // Cancelling ctx signals the remote command and closes its session.
 func (c *Client) Run(ctx context.Context, cmd string, o RunOptions) (Result, error) {
 	line, stdin := cmd, o.Stdin
-	var prefix, marker string
-	var pass secret.Value
 	if o.Sudo {
-		var err error
-		prefix, pass, err = c.sudoPrefix(ctx)
+		prefix, pass, err := c.sudoPrefix(ctx)
 		if err != nil {
 			return Result{ExitCode: -1}, err
 		}
 		if prefix != "" {
-			// The marker ($0 of the root shell) finds the command again
-			// if it has to be stopped.
-			marker = "k3sctl-" + randomSuffix()
-			line = prefix + " sh -c " + Quote(cmd) + " " + marker
+			line = prefix + " sh -c " + Quote(sudoWrapper) + " k3sctl " + Quote(cmd)
 		}
 		if !pass.IsZero() {
 			stdin = withPassword(pass, stdin)
 		}
 	}
 	res, err := c.exec(ctx, line, stdin, o.OnLine)
-	if err != nil && ctx.Err() != nil && marker != "" {
-		c.stopMarked(prefix, pass, marker)
-	}
 	if err != nil {
 		return res, &Error{Host: c.host, Op: shortCmd(cmd), Err: err}
 	}
@@ -76,25 +66,11 @@ func (c *Client) Run(ctx context.Context, cmd string, o RunOptions) (Result, err
 	return res, nil
 }
 
-// stopMarked ends a cancelled sudo command. sshd signals the command's
-// process group as the login user, which cannot signal root processes, and
-// sudo does not always stay in between to pass the signal on; so root ends
-// the group that the marked shell leads.
-func (c *Client) stopMarked(prefix string, pass secret.Value, marker string) {
-	// "[k]3sctl-..." matches the marker but not this script's own command line.
-	pattern := "[" + marker[:1] + "]" + marker[1:]
-	script := `for p in $(pgrep -f -- ` + Quote(pattern) + `); do
-  g=$(ps -o pgid= -p "$p" | tr -d ' ')
-  if [ -n "$g" ]; then pkill -TERM -g "$g" || kill -TERM "$p"; fi
-done; true`
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var stdin io.Reader
-	if !pass.IsZero() {
-		stdin = withPassword(pass, nil)
-	}
-	_, _ = c.exec(ctx, prefix+" sh -c "+Quote(script), stdin, nil)
-}
+// sudoWrapper runs $1 under a root shell that, when sudo passes on the
+// cancel signal, ends the whole process group: sudo passes it to its direct
+// child only, and the login user cannot signal root's orphans. A background
+// job's stdin would be /dev/null, so it is handed over explicitly.
+const sudoWrapper = `trap 'trap - TERM HUP INT; kill -TERM 0' TERM HUP INT; exec 3<&0; sh -c "$1" 0<&3 3<&- & wait $!`
 
 // withPassword puts the sudo password line before the command's own input:
 // sudo -S reads exactly one line and leaves the rest to the command.

@@ -145,17 +145,19 @@ func apiStatus(t *testing.T, kubeconfig []byte, server string) int {
 	return resp.StatusCode
 }
 
-func retry(t *testing.T, timeout time.Duration, f func() string) {
+// retry calls f until it returns "" and says how long that took.
+func retry(t *testing.T, timeout time.Duration, f func() string) time.Duration {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
+	start := time.Now()
 	last := ""
-	for time.Now().Before(deadline) {
+	for time.Since(start) < timeout {
 		if last = f(); last == "" {
-			return
+			return time.Since(start)
 		}
 		time.Sleep(time.Second)
 	}
 	t.Fatalf("after %s: %s", timeout, last)
+	return 0
 }
 
 func TestSimulatorHAClusterInTestWorld(t *testing.T) {
@@ -238,18 +240,19 @@ func TestSimulatorHAClusterInTestWorld(t *testing.T) {
 	// Two of three servers down: no quorum, the API answers 503.
 	b.Exec(t, "systemctl stop k3s")
 	c.Exec(t, "systemctl stop k3s")
-	retry(t, 45*time.Second, func() string {
+	took := retry(t, 45*time.Second, func() string {
 		if code := apiStatus(t, kubeconfig, "https://"+a.IP+":6443"); code != 503 {
 			return fmt.Sprintf("a answers %d with b and c stopped", code)
 		}
 		return ""
 	})
+	t.Logf("a answers 503 %s after b and c stopped", took.Round(time.Second))
 	if out, err := kube("get", "nodes"); err == nil || !strings.Contains(out, "ServiceUnavailable") {
 		t.Errorf("kubectl without quorum: %v\n%s", err, out)
 	}
 	// One back: a majority again, and the API serves.
 	t.Logf("b: restarted server READY after %s", startBlocking(t, b, "k3s"))
-	retry(t, 45*time.Second, func() string {
+	took = retry(t, 45*time.Second, func() string {
 		if code := apiStatus(t, kubeconfig, "https://"+a.IP+":6443"); code != 200 {
 			return fmt.Sprintf("a answers %d with b back", code)
 		}
@@ -259,6 +262,12 @@ func TestSimulatorHAClusterInTestWorld(t *testing.T) {
 		}
 		return ""
 	})
+	t.Logf("a serves again %s after b is back", took.Round(time.Second))
+
+	// A host that dies goes NotReady once the node monitor's grace period
+	// (40s) has passed without its heartbeat.
+	d.Kill(t)
+	killed := time.Now()
 
 	// An agent whose token names another CA logs the mismatch, keeps
 	// trying, and never tells systemd it is ready.
@@ -277,5 +286,19 @@ func TestSimulatorHAClusterInTestWorld(t *testing.T) {
 	}
 	if out, _ := kube("get", "node", "e"); !strings.Contains(out, "NotFound") {
 		t.Errorf("agent with the wrong CA registered:\n%s", out)
+	}
+
+	notReady := regexp.MustCompile(`(?m)^d\s+NotReady\s`)
+	retry(t, 90*time.Second, func() string {
+		out, _ := kube("get", "nodes")
+		if !notReady.MatchString(out) {
+			return "d is not NotReady:\n" + out
+		}
+		return ""
+	})
+	took = time.Since(killed)
+	t.Logf("d NotReady %s after its host was killed", took.Round(time.Second))
+	if took < 25*time.Second {
+		t.Errorf("d went NotReady after %s, before the grace period", took)
 	}
 }

@@ -51,10 +51,16 @@ func binary(version, arch string) (string, error) {
 // found from this file's location so tests in any package can build.
 func paths() (root, src string, err error) {
 	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		return "", "", errors.New("cannot locate the mirror package's source")
+	if ok && filepath.IsAbs(file) {
+		root = filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+	} else {
+		// Built with -trimpath: ask the go tool where the module is.
+		out, err := exec.Command(goTool(), "env", "GOMOD").Output()
+		if err != nil || strings.TrimSpace(string(out)) == "" || strings.TrimSpace(string(out)) == os.DevNull {
+			return "", "", errors.New("cannot locate the module holding the simulator's sources")
+		}
+		root = filepath.Dir(strings.TrimSpace(string(out)))
 	}
-	root = filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 	src = filepath.Join(root, "test", "k3s-sim")
 	if _, err := os.Stat(filepath.Join(src, "main.go")); err != nil {
 		return "", "", fmt.Errorf("simulator sources not found at %s: %w", src, err)
