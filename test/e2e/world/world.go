@@ -209,10 +209,15 @@ func (w *World) Start(t testing.TB, names ...string) []*Host {
 	}
 	errs := make([]error, len(hosts))
 	var wg sync.WaitGroup
+	// Booting many systemd containers at once starves a small machine;
+	// a few at a time come up sooner overall.
+	limit := make(chan struct{}, 6)
 	for i, h := range hosts {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			limit <- struct{}{}
+			defer func() { <-limit }()
 			errs[i] = h.create()
 		}()
 	}
@@ -241,7 +246,7 @@ func (h *Host) create() error {
 	if out, err := docker("exec", "-e", "KEYS="+keys, h.Container, "sh", "-c", script); err != nil {
 		return fmt.Errorf("host %s: install keys: %s", h.Name, out)
 	}
-	return h.waitSSH(90 * time.Second)
+	return h.waitSSH(3 * time.Minute)
 }
 
 // waitSSH waits for an SSH banner on port 22.
