@@ -236,10 +236,16 @@ func (r *runner) waitReady(ctx context.Context, j *job, conn Conn, service, init
 			lastState = state
 		}
 		if err == nil && state == "active" {
-			if j.hp.Role != k3s.Server || node == "" {
+			// Servers answer for themselves; an agent is checked through
+			// a server of its cluster when k3sctl has a connection to one.
+			api := conn
+			if j.hp.Role == k3s.Agent {
+				api = r.serverConn(j)
+			}
+			if api == nil || node == "" {
 				return nil
 			}
-			ready, version := nodeStatus(ctx, conn, node)
+			ready, version := nodeStatus(ctx, api, node)
 			if ready && (j.hp.To == "" || version == "" || version == j.hp.To) {
 				return nil
 			}
@@ -249,6 +255,18 @@ func (r *runner) waitReady(ctx context.Context, j *job, conn Conn, service, init
 		}
 		sleep(ctx, r.o.PollInterval)
 	}
+}
+
+// serverConn is a connection to a server of j's cluster, or nil.
+func (r *runner) serverConn(j *job) Conn {
+	for _, h := range j.cplan.Hosts {
+		if h.Role == k3s.Server && h.Action != plan.ActionRefuse && h.Action != plan.ActionUnreachable {
+			if c := r.o.Conns[h.Address]; c != nil {
+				return c
+			}
+		}
+	}
+	return nil
 }
 
 func specHost(j *job) plan.Host {

@@ -51,7 +51,11 @@ func (c *fakeConn) Run(ctx context.Context, cmd string, o ssh.RunOptions) (ssh.R
 	case strings.HasPrefix(cmd, "systemctl is-active"):
 		return ssh.Result{Stdout: []byte("active\n")}, nil
 	case strings.Contains(cmd, "kubectl get nodes"):
-		return ssh.Result{Stdout: []byte("NAME STATUS ROLES AGE VERSION\n" + c.node + " Ready control-plane 1m v1.31.4+k3s1\n")}, nil
+		out := "NAME STATUS ROLES AGE VERSION\n"
+		for _, n := range []string{"s1", "s2", "s3", "a1", "a2", "t1", "t2"} {
+			out += n + " Ready <none> 1m v1.31.4+k3s1\n"
+		}
+		return ssh.Result{Stdout: []byte(out)}, nil
 	}
 	return ssh.Result{}, nil
 }

@@ -441,6 +441,10 @@ func exampleScenarios() []scenario {
 				s.u.waitNodes("shop-berlin", 2)
 				s.u.waitNodes("shop-hamburg", 1)
 			}},
+			{run: "k3sctl kubeconfig -f fleet.yaml", check: func(s *scene, r result) {
+				s.u.waitNodes("shop-berlin", 2)
+				s.u.waitNodes("shop-hamburg", 1)
+			}},
 			{run: "k3sctl apply -f fleet.yaml --plain", check: contains("No changes")},
 			{run: "k3sctl apply -f fleet.yaml -o json > events.jsonl", check: func(s *scene, r result) {
 				if !strings.Contains(s.file("events.jsonl"), `"type":"summary"`) {
