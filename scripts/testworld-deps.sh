@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure this machine can run the end-to-end test world: a Docker engine,
-# debootstrap, kubectl, tmux and the OpenSSH client. On Debian as root it
-# installs what is missing and starts dockerd; elsewhere it says what is missing.
+# debootstrap, kubectl, tmux, the OpenSSH client and jq (a docs example uses
+# it). On Debian as root it installs what is missing and starts dockerd;
+# elsewhere it says what is missing.
 set -uo pipefail
 
 missing=()
@@ -12,6 +13,7 @@ need debootstrap debootstrap
 need kubectl kubernetes-client
 need tmux tmux
 need scp openssh-client
+need jq jq
 
 if [ ${#missing[@]} -gt 0 ]; then
   pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')

@@ -245,7 +245,7 @@ func (r *runner) waitReady(ctx context.Context, j *job, conn Conn, service, init
 			if api == nil || node == "" {
 				return nil
 			}
-			ready, version := nodeStatus(ctx, api, node)
+			ready, version := nodeStatus(ctx, api, node, withNodeID(j))
 			if ready && (j.hp.To == "" || version == "" || version == j.hp.To) {
 				return nil
 			}
@@ -278,15 +278,45 @@ func specHost(j *job) plan.Host {
 	return plan.Host{}
 }
 
+// withNodeID reports whether K3s names j's node <name>-<8 hex> (the fix for
+// duplicate hostnames), from the config the plan renders: the host's own
+// keys over its role's.
+func withNodeID(j *job) bool {
+	h := specHost(j)
+	v, ok := h.Config["with-node-id"]
+	if !ok {
+		shared := j.cluster.spec.AgentConfig
+		if j.hp.Role == k3s.Server {
+			shared = j.cluster.spec.ServerConfig
+		}
+		v = shared["with-node-id"]
+	}
+	b, _ := v.(bool)
+	return b
+}
+
+// nodeNameIs matches a node name; with suffixed, K3s has added -<8 hex>,
+// an id k3sctl cannot know beforehand.
+func nodeNameIs(name, node string, suffixed bool) bool {
+	if !suffixed {
+		return name == node
+	}
+	id, ok := strings.CutPrefix(name, node+"-")
+	if !ok || len(id) != 8 {
+		return false
+	}
+	return strings.Trim(id, "0123456789abcdef") == ""
+}
+
 // nodeStatus asks the server's own API about a node.
-func nodeStatus(ctx context.Context, conn Conn, node string) (ready bool, version string) {
+func nodeStatus(ctx context.Context, conn Conn, node string, suffixed bool) (ready bool, version string) {
 	res, err := conn.Run(ctx, "k3s kubectl get nodes", ssh.RunOptions{Sudo: true})
 	if err != nil {
 		return false, ""
 	}
 	for _, line := range strings.Split(string(res.Stdout), "\n") {
 		f := strings.Fields(line)
-		if len(f) >= 5 && f[0] == node {
+		if len(f) >= 5 && nodeNameIs(f[0], node, suffixed) {
 			return f[1] == "Ready", f[4]
 		}
 	}

@@ -122,14 +122,10 @@ func shellLines(lines []string, prompted bool) []shellLine {
 	for i := 0; i < len(lines); i++ {
 		text := strings.TrimSpace(lines[i])
 		start := i
-		if prompted {
-			if !strings.HasPrefix(text, "$ ") {
-				continue
-			}
-			text = strings.TrimSpace(strings.TrimPrefix(text, "$ "))
-		} else {
-			text = strings.TrimSpace(strings.TrimPrefix(text, "$ "))
+		if prompted && !strings.HasPrefix(text, "$ ") {
+			continue
 		}
+		text = strings.TrimSpace(strings.TrimPrefix(text, "$ "))
 		if text == "" || strings.HasPrefix(text, "#") {
 			continue
 		}
@@ -137,8 +133,7 @@ func shellLines(lines []string, prompted bool) []shellLine {
 			i++
 			text = strings.TrimSuffix(text, `\`) + " " + strings.TrimSpace(lines[i])
 		}
-		out = append(out, shellLine{text: strings.Join(strings.Fields(text), " "), index: start})
-		// Joining fields would change a quoted run of spaces; no example has one.
+		out = append(out, shellLine{text: text, index: start})
 	}
 	return out
 }
@@ -278,6 +273,13 @@ func (s *scene) file(name string) string {
 	return string(b)
 }
 
+// clearCache empties the user's download cache.
+func (s *scene) clearCache() {
+	if err := os.RemoveAll(filepath.Join(s.u.home, ".cache", "k3sctl")); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
 func (s *scene) writeFile(name, content string) {
 	p := filepath.Join(s.dir, name)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -378,6 +380,10 @@ func exampleScenarios() []scenario {
 			{run: "k3sctl install --ip 192.168.1.50 --user pi --k3s-version v1.31.5+k3s1", check: func(s *scene, r result) {
 				if v := s.nodeVersion(ip(s, "192.168.1.50"), "pi1", 3); v != v2 {
 					s.t.Errorf("pi1 runs %s after the upgrade", v)
+				}
+				// As docs/troubleshooting.md says: flags not given again are taken out.
+				if cfg := s.host("192.168.1.50").Exec(s.t, "cat /etc/rancher/k3s/config.yaml"); strings.Contains(cfg, "pi.home.lan") {
+					s.t.Errorf("tls-san kept though not given:\n%s", cfg)
 				}
 			}},
 			// The same join again follows the server to its new version.
@@ -494,6 +500,8 @@ func exampleScenarios() []scenario {
 							s.t.Fatal(err)
 						}
 					}
+					// A workstation at the site has downloaded nothing.
+					s.clearCache()
 					s.m.ResetRequests()
 				},
 				check: func(s *scene, r result) {
@@ -510,10 +518,21 @@ func exampleScenarios() []scenario {
 					s.t.Errorf("join did not download from the mirror: %v", s.m.AllRequests())
 				}
 			}},
-			// K3SCTL_DOWNLOAD_URL and K3SCTL_CHANNEL_URL are set for every example.
-			{run: "k3sctl join --ip 10.3.0.12 --server-ip 10.3.0.10", check: func(s *scene, r result) {
-				s.u.waitNodes(ip(s, "10.3.0.10"), 3)
-			}},
+			// K3SCTL_DOWNLOAD_URL and K3SCTL_CHANNEL_URL are set for every
+			// example, as the doc's export lines set them.
+			{
+				run: "k3sctl join --ip 10.3.0.12 --server-ip 10.3.0.10",
+				setup: func(s *scene) {
+					s.clearCache()
+					s.m.ResetRequests()
+				},
+				check: func(s *scene, r result) {
+					if s.m.Requests("/download/"+v1+"/k3s") == 0 {
+						s.t.Errorf("join did not download from $K3SCTL_DOWNLOAD_URL: %v", s.m.AllRequests())
+					}
+					s.u.waitNodes(ip(s, "10.3.0.10"), 3)
+				},
+			},
 		}},
 	}
 }
@@ -778,8 +797,11 @@ func TestExamples(t *testing.T) {
 		t.FailNow()
 	}
 	for _, tool := range []string{"script", "jq", "kubectl"} {
-		if _, err := exec.LookPath(tool); err != nil && os.Getenv("CI") == "" {
-			t.Skipf("%s is not installed; the examples need it", tool)
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("%s is not installed; the examples need it (scripts/testworld-deps.sh installs it)", tool)
+			}
+			t.Skipf("%s is not installed; the examples need it (scripts/testworld-deps.sh installs it)", tool)
 		}
 	}
 
@@ -787,8 +809,6 @@ func TestExamples(t *testing.T) {
 	w := world.New(t)
 	releases := t.TempDir()
 	mirror.Build(t, releases, []string{v1, v2}, []string{"amd64"})
-	// stable is the older release, so that the upgrade examples upgrade.
-	m := mirror.Start(t, releases, mirror.WithChannel("stable", v1), mirror.WithChannel("latest", v2))
 	hs := w.Start(t, exampleHostNames...)
 	hosts := map[string]*world.Host{}
 	for _, h := range hs {
@@ -825,6 +845,9 @@ func TestExamples(t *testing.T) {
 				if err := os.WriteFile(filepath.Join(u.home, ".ssh", "config"), []byte(sshConfig.String()), 0o600); err != nil {
 					t.Fatal(err)
 				}
+				// A mirror per scenario, so that its request counts are the scenario's own.
+				// stable is the older release, so that the upgrade examples upgrade.
+				m := mirror.Start(t, releases, mirror.WithChannel("stable", v1), mirror.WithChannel("latest", v2))
 				s := &scene{t: t, u: u, dir: t.TempDir(), hosts: hosts, m: m, mirror: releases, files: set.files}
 				s.env = append(append([]string{}, u.env...),
 					"PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"),

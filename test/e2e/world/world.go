@@ -197,7 +197,9 @@ func (w *World) NewNetwork(t testing.TB) *Network {
 func (w *World) Start(t testing.TB, names ...string) []*Host {
 	t.Helper()
 	began := time.Now()
-	defer func() { t.Logf("test world: %d host(s) up in %s", len(names), time.Since(began).Round(time.Millisecond)) }()
+	defer func() {
+		t.Logf("test world: %d host(s) up in %s", len(names), time.Since(began).Round(time.Millisecond))
+	}()
 	hosts := make([]*Host, len(names))
 	for i, name := range names {
 		w.mu.Lock()
