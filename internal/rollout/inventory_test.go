@@ -1,0 +1,64 @@
+package rollout
+
+import (
+	"testing"
+
+	"github.com/k3sctl/k3sctl/internal/inventory"
+	"github.com/k3sctl/k3sctl/internal/k3s"
+	"github.com/k3sctl/k3sctl/internal/ssh"
+)
+
+const fleet = `apiVersion: k3sctl.io/v1alpha1
+kind: Inventory
+defaults:
+  ssh: {user: pi}
+  version: v1.31.4+k3s1
+clusters:
+  - name: factory
+    token: ${TOKEN}
+    servers: [10.0.0.1, 10.0.0.2, 10.0.0.3]
+    agents:
+      - address: 10.0.0.11
+        ssh: {user: admin, port: 2222, jump: ops@gw}
+        labels: {zone: hall-2}
+  - name: shop
+    channel: v1.32
+    servers: [192.168.1.10]
+`
+
+func TestFromInventory(t *testing.T) {
+	inv, err := inventory.Parse("fleet.yaml", []byte(fleet), func(k string) (string, bool) {
+		if k == "TOKEN" {
+			return "s3cret", true
+		}
+		return "", false
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := func(addr string) ssh.Options { return ssh.Options{Address: addr, KeyFiles: []string{"flag.key"}} }
+	spec, versions, sshFor := FromInventory(inv, base)
+	if len(spec.Clusters) != 2 {
+		t.Fatalf("clusters: %d", len(spec.Clusters))
+	}
+	f := spec.Clusters[0]
+	if !f.HA || len(f.Servers) != 3 || len(f.Agents) != 1 || f.Agents[0].Role != k3s.Agent || f.Agents[0].Labels["zone"] != "hall-2" {
+		t.Errorf("factory: %+v", f)
+	}
+	if f.Token.Reveal() != "s3cret" {
+		t.Errorf("token not taken from the environment")
+	}
+	if spec.Clusters[1].HA {
+		t.Error("a single-server cluster is not HA")
+	}
+	if versions["factory"] != "v1.31.4+k3s1" || versions["shop"] != "v1.32" {
+		t.Errorf("versions = %v", versions)
+	}
+	o := sshFor("10.0.0.11")
+	if o.User != "admin" || o.Port != 2222 || o.Jump != "ops@gw" || len(o.KeyFiles) != 1 || o.KeyFiles[0] != "flag.key" {
+		t.Errorf("agent ssh options = %+v", o)
+	}
+	if o := sshFor("10.0.0.1"); o.User != "pi" || o.Port != 0 {
+		t.Errorf("server ssh options = %+v (22 is left to ~/.ssh/config)", o)
+	}
+}
