@@ -13,8 +13,15 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/k3sctl ./cmd/k3sctl
 
 ## test: everything — lint, unit tests and the end-to-end tests in the container test world.
+# The end-to-end run is verbose so the log shows every test that ran against
+# the containers; only the result lines are printed, the whole log on failure.
+E2E_LOG ?= $(or $(TMPDIR),/tmp)/k3sctl-e2e.log
 test: lint deps
-	$(GO) test -count=1 -timeout $(E2E_TIMEOUT) ./...
+	$(GO) test -count=1 -timeout $(E2E_TIMEOUT) $$($(GO) list ./... | grep -v '/test/e2e$$')
+	@status=0; $(GO) test -count=1 -timeout $(E2E_TIMEOUT) -v ./test/e2e/ >$(E2E_LOG) 2>&1 || status=$$?; \
+	  grep -E '^\s*--- (PASS|FAIL|SKIP)|^(ok|FAIL|PASS)|test world: built' $(E2E_LOG); \
+	  if [ $$status -ne 0 ]; then echo "--- end-to-end log ($(E2E_LOG)), last 400 lines:"; tail -n 400 $(E2E_LOG); fi; \
+	  exit $$status
 
 ## unit: tests that need no containers.
 unit:
@@ -34,7 +41,8 @@ lint:
 
 ## bench: throughput and wall-time tables (needs the test world).
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 30m ./bench/...
+	$(GO) test -run '^$$' -bench Upload -benchtime 3x -timeout 30m ./bench/
+	$(GO) test -run '^$$' -bench Apply -benchtime 1x -timeout 40m ./bench/
 
 ## golden: rewrite golden files after an intended change.
 golden:
