@@ -29,6 +29,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
+# Every host runs systemd, which takes several inotify instances; the
+# default of 128 per user runs out at about two dozen hosts.
+if [ "$(id -u)" = 0 ]; then
+  [ "$(sysctl -n fs.inotify.max_user_instances 2>/dev/null || echo 0)" -ge 8192 ] ||
+    sysctl -q -w fs.inotify.max_user_instances=8192 >/dev/null 2>&1 || true
+  [ "$(sysctl -n fs.inotify.max_user_watches 2>/dev/null || echo 0)" -ge 524288 ] ||
+    sysctl -q -w fs.inotify.max_user_watches=524288 >/dev/null 2>&1 || true
+fi
+
 if ! docker info >/dev/null 2>&1; then
   if [ "$(id -u)" != 0 ]; then
     echo "testworld: the Docker engine is not running and this user cannot start it" >&2

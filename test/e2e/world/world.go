@@ -247,8 +247,18 @@ func (h *Host) create() error {
 	keys := strings.Join(h.w.pubKeys, "\n") + "\n"
 	script := "for u in pi ops; do printf '%s' \"$KEYS\" > /home/$u/.ssh/authorized_keys; " +
 		"chown $u:$u /home/$u/.ssh/authorized_keys; chmod 600 /home/$u/.ssh/authorized_keys; done"
-	if out, err := docker("exec", "-e", "KEYS="+keys, h.Container, "sh", "-c", script); err != nil {
-		return fmt.Errorf("host %s: install keys: %s", h.Name, out)
+	// docker exec can fail while a loaded machine is still starting the
+	// container; it is retried a few times.
+	var out string
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		if out, err = docker("exec", "-e", "KEYS="+keys, h.Container, "sh", "-c", script); err == nil {
+			break
+		}
+		time.Sleep(time.Duration(attempt+1) * time.Second)
+	}
+	if err != nil {
+		return fmt.Errorf("host %s: install keys: %v: %s", h.Name, err, out)
 	}
 	return h.waitSSH(3 * time.Minute)
 }
