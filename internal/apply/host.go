@@ -28,14 +28,8 @@ func (r *runner) host(ctx context.Context, j *job) (bool, error) {
 		return false, r.readToken(ctx, j, conn)
 	}
 	cs := j.cluster
-	var spec plan.Host
-	found := false
-	for _, h := range append(append([]plan.Host{}, cs.spec.Servers...), cs.spec.Agents...) {
-		if h.Address == hp.Address {
-			spec, found = h, true
-		}
-	}
-	if !found {
+	spec := specHost(j)
+	if spec.Address == "" {
 		return false, fmt.Errorf("%s: not in the spec", hp.Address)
 	}
 	service := k3s.ServiceName(hp.Role)

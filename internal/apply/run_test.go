@@ -123,6 +123,7 @@ func runFleet(t *testing.T, failOn map[string]string) ([]HostResult, []string, [
 		names[a] = a
 	}
 	rec := &Recorder{}
+	var mu sync.Mutex
 	var merged []string
 	res, err := Run(context.Background(), Options{
 		Plan: p, Spec: spec, Conns: conns, Hostnames: names, Sink: rec, PollInterval: time.Millisecond,
@@ -130,11 +131,15 @@ func runFleet(t *testing.T, failOn map[string]string) ([]HostResult, []string, [
 			return "/bin/true", nil
 		},
 		Kubeconfig: func(ctx context.Context, cluster string, data []byte) error {
+			mu.Lock()
 			merged = append(merged, cluster)
+			mu.Unlock()
 			return nil
 		},
 	})
-	_ = merged
+	if err == nil && len(merged) != len(spec.Clusters) {
+		t.Errorf("kubeconfig merged for %v, want every cluster", merged)
+	}
 	return res, log.lines, rec.Events(), err
 }
 
