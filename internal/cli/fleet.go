@@ -65,17 +65,9 @@ func (f *fleetFlags) load(io IO, sf *sshFlags) (*rolloutRun, *inventory.Inventor
 	r := &rolloutRun{io: io, spec: spec, sshFunc: sshFor, k3s: &f.k3s, versions: versions,
 		concurrency: f.concurrency, maxUnavailable: f.maxUnavailable}
 	if !f.noKubeconfig {
-		api := map[string]string{}
-		for _, c := range spec.Clusters {
-			api[c.Name] = c.APIAddress
-			if api[c.Name] == "" && len(c.Servers) > 0 {
-				api[c.Name] = c.Servers[0].Address
-			}
-		}
 		r.kube = &rollout.KubeconfigOptions{
 			Path:    f.k3s.kubeconfigFile(),
 			Context: func(c string) string { return c },
-			Server:  func(c string) string { return api[c] },
 		}
 	}
 	return r, inv, nil

@@ -63,7 +63,6 @@ your kubeconfig. Running it again changes nothing if nothing changed; a newer
 			r.kube = &rollout.KubeconfigOptions{
 				Path:          kf.kubeconfigFile(),
 				Context:       func(string) string { return name },
-				Server:        func(string) string { return addr },
 				SwitchContext: !kf.noSwitchContext,
 			}
 			return r.execute(cmd.Context())

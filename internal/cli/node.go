@@ -3,11 +3,11 @@ package cli
 import (
 	"context"
 	"fmt"
-	"net"
 	"strings"
 
 	"github.com/k3sctl/k3sctl/internal/k3s"
 	"github.com/k3sctl/k3sctl/internal/kubeconfig"
+	"github.com/k3sctl/k3sctl/internal/plan"
 	"github.com/k3sctl/k3sctl/internal/rollout"
 	"github.com/k3sctl/k3sctl/internal/ssh"
 	"github.com/spf13/cobra"
@@ -154,10 +154,7 @@ func mergeKubeconfig(ctx context.Context, so ssh.Options, server, name, path str
 	if err != nil {
 		return fmt.Errorf("%s: read %s: %w\n  hint: is K3s installed as a server there? (k3sctl facts --ip %s)", so.Address, k3s.KubeconfigPath, err, so.Address)
 	}
-	url := "https://" + net.JoinHostPort(server, fmt.Sprint(k3s.APIPort))
-	err = kubeconfig.Update(path, func(old []byte) ([]byte, error) {
-		return kubeconfig.Merge(old, data, kubeconfig.MergeOptions{Name: name, Server: url, SwitchContext: switchContext})
-	})
+	err = kubeconfig.MergeFile(path, data, kubeconfig.MergeOptions{Name: name, Server: plan.ServerURL(server), SwitchContext: switchContext})
 	if err != nil {
 		return fmt.Errorf("merge into %s: %w", path, err)
 	}

@@ -247,3 +247,9 @@ func same(f *os.File, path string) bool {
 	b, err := os.Stat(path)
 	return err == nil && os.SameFile(a, b)
 }
+
+// MergeFile merges a K3s admin kubeconfig into the file at path, under the
+// file's lock; see Merge and Update.
+func MergeFile(path string, k3sYAML []byte, o MergeOptions) error {
+	return Update(path, func(old []byte) ([]byte, error) { return Merge(old, k3sYAML, o) })
+}

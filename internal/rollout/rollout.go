@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os/exec"
 	"sort"
 	"strings"
@@ -49,9 +48,7 @@ type Options struct {
 type KubeconfigOptions struct {
 	Path string
 	// Context names the context of a cluster.
-	Context func(cluster string) string
-	// Server is the API address written into the kubeconfig for a cluster.
-	Server        func(cluster string) string
+	Context       func(cluster string) string
 	SwitchContext bool
 	// Merged is called after each merge, with the context name.
 	Merged func(cluster, context string)
@@ -279,10 +276,13 @@ func (p *Prepared) Apply(ctx context.Context) ([]apply.HostResult, error) {
 	if kc := p.o.Kubeconfig; kc != nil {
 		o.Kubeconfig = func(ctx context.Context, cluster string, data []byte) error {
 			name := kc.Context(cluster)
-			server := "https://" + net.JoinHostPort(kc.Server(cluster), fmt.Sprint(k3s.APIPort))
-			err := kubeconfig.Update(kc.Path, func(old []byte) ([]byte, error) {
-				return kubeconfig.Merge(old, data, kubeconfig.MergeOptions{Name: name, Server: server, SwitchContext: kc.SwitchContext})
-			})
+			server := ""
+			for _, cp := range p.Plan.Clusters {
+				if cp.Name == cluster {
+					server = plan.ServerURL(cp.APIAddress)
+				}
+			}
+			err := kubeconfig.MergeFile(kc.Path, data, kubeconfig.MergeOptions{Name: name, Server: server, SwitchContext: kc.SwitchContext})
 			if err != nil {
 				return fmt.Errorf("merge into %s: %w", kc.Path, err)
 			}
