@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/k3sctl/k3sctl/internal/filelock"
 	"hash"
 	"io"
 	"net/http"
@@ -389,13 +390,13 @@ func lockPath(ctx context.Context, path string) (func(), error) {
 		return nil, err
 	}
 	for {
-		ok, err := tryLock(f)
+		ok, err := filelock.TryLock(f)
 		if err != nil {
 			f.Close()
 			return nil, err
 		}
 		if ok {
-			return func() { unlockFile(f); f.Close() }, nil
+			return func() { filelock.Unlock(f); f.Close() }, nil
 		}
 		select {
 		case <-ctx.Done():

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/k3sctl/k3sctl/internal/filelock"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -173,7 +174,7 @@ func acquire(lockPath string, timeout time.Duration) (func(), error) {
 				// open file; there it goes after closing.
 				mine := same(f, lockPath)
 				removed := mine && os.Remove(lockPath) == nil
-				unlockFile(f)
+				filelock.Unlock(f)
 				f.Close()
 				if mine && !removed && runtime.GOOS == "windows" {
 					_ = os.Remove(lockPath)
@@ -193,7 +194,7 @@ func tryAcquire(lockPath string) (*os.File, bool, error) {
 		// Another process may flock the new file for a moment to judge
 		// whether it is stale; it is not, so that process lets go.
 		for {
-			ok, err := tryLock(f)
+			ok, err := filelock.TryLock(f)
 			if err != nil {
 				f.Close()
 				os.Remove(lockPath)
@@ -207,7 +208,7 @@ func tryAcquire(lockPath string) (*os.File, bool, error) {
 		if same(f, lockPath) {
 			return f, true, nil
 		}
-		unlockFile(f)
+		filelock.Unlock(f)
 		f.Close()
 		return nil, false, nil
 	}
@@ -219,7 +220,7 @@ func tryAcquire(lockPath string) (*os.File, bool, error) {
 		// Gone since: the next try may create it.
 		return nil, false, nil
 	}
-	ok, err := tryLock(f)
+	ok, err := filelock.TryLock(f)
 	if err != nil || !ok {
 		f.Close()
 		return nil, false, nil
@@ -231,7 +232,7 @@ func tryAcquire(lockPath string) (*os.File, bool, error) {
 		_ = os.Chtimes(lockPath, now, now)
 		return f, true, nil
 	}
-	unlockFile(f)
+	filelock.Unlock(f)
 	f.Close()
 	return nil, false, nil
 }
