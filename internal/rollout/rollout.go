@@ -242,11 +242,8 @@ func gather(ctx context.Context, so ssh.Options, role k3s.Role) (*ssh.Client, *p
 	if err != nil {
 		return nil, nil, err
 	}
-	var hash []string
-	for _, r := range []k3s.Role{role} {
-		hash = append(hash, plan.HashPaths(r, "systemd")...)
-		hash = append(hash, plan.HashPaths(r, string(k3s.OpenRC))...)
-	}
+	// The init system is one of the facts, so hash both variants' files.
+	hash := append(plan.HashPaths(role, string(k3s.Systemd)), plan.HashPaths(role, string(k3s.OpenRC))...)
 	hash = append(hash, k3s.TokenPath)
 	f, err := c.Facts(ctx, ssh.FactsOptions{HashFiles: dedupe(hash)})
 	if err != nil {
