@@ -2,12 +2,14 @@ package bench
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,6 +41,10 @@ func loadSideConfig(b *testing.B) sideConfig {
 	if c.sizes, err = ParseSizes(envOr("BENCH_SIZES", "2")); err != nil {
 		b.Fatalf("BENCH_SIZES: %v", err)
 	}
+	// Smallest first: then every host a case leaves K3s on is among the
+	// hosts the next size recreates, and no idle cluster runs beside a case.
+	slices.Sort(c.sizes)
+	c.sizes = slices.Compact(c.sizes)
 	if c.runs, err = strconv.Atoi(envOr("BENCH_RUNS", "1")); err != nil || c.runs < 1 {
 		b.Fatalf("BENCH_RUNS=%q: want a number of runs of at least 1", os.Getenv("BENCH_RUNS"))
 	}
@@ -127,6 +133,7 @@ func BenchmarkSideBySide(b *testing.B) {
 	}
 	s.hosts = w.Start(b, names...)
 	s.dirty = make([]bool, len(s.hosts))
+	s.settle(s.hosts)
 	s.bridge = bridgeOf(s.hosts[0].IP)
 
 	s.home = b.TempDir()
@@ -149,6 +156,8 @@ func BenchmarkSideBySide(b *testing.B) {
 	// on any workstation after its first run; the floor gets the file
 	// directly.
 	s.apply(s.hosts[:1])
+	download := "/download/" + benchVersion + "/" + mirror.Asset("amd64")
+	warm := m.Requests(download)
 
 	floor := &Case{Name: "floor: parallel ssh/scp (floor.sh)", Samples: map[int][]Sample{}}
 	serial := &Case{Name: "floor.sh one host at a time (like k3sup)", Samples: map[int][]Sample{}}
@@ -201,6 +210,7 @@ func BenchmarkSideBySide(b *testing.B) {
 		fmt.Sprintf("binary: the K3s simulator %s padded to %.1f MB; k3sctl downloads it from a local mirror (cache warm), floor.sh copies the file", benchVersion, float64(st.Size())/1e6),
 		fmt.Sprintf("runs per case: %d, the fastest shown (its CPU and bytes too); k3sctl %s", cfg.runs, strings.TrimSpace(string(commit))),
 		"CPU: processes started here = user+sys of the command and its waited-for children (rusage); machine = non-idle time of all CPUs from /proc/stat over the run, which also counts the containers and anything else running",
+		fmt.Sprintf("k3sctl downloads of the binary from the mirror during the timed runs: %d (warm-up: %d)", m.Requests(download)-warm, warm),
 		"bytes: transmit counter of the hosts' docker bridge (" + orUnknown(s.bridge) + ") in /proc/net/dev",
 	}
 	md := t.Markdown()
@@ -367,12 +377,31 @@ func (s *side) fresh(hs []*world.Host) {
 		s.dirty[i] = false
 	}
 	s.refreshKnownHosts(redo)
+	s.settle(redo)
 	// Nothing of K3s may be left: a fresh host has neither binary nor unit.
 	for _, h := range redo {
 		if out := h.Exec(s.b, "ls /usr/local/bin/k3s /etc/systemd/system/k3s*.service 2>/dev/null || true"); strings.TrimSpace(out) != "" {
 			s.b.Fatalf("host %s was recreated but still has K3s files: %s", h.Name, out)
 		}
 	}
+}
+
+// settle waits until systemd on every host has finished booting, so that
+// no case pays for the boot of the hosts it runs on.
+func (s *side) settle(hs []*world.Host) {
+	s.b.Helper()
+	var wg sync.WaitGroup
+	for _, h := range hs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			// "degraded" (some unit failed) exits non-zero but has booted too.
+			_, _ = h.ExecErr(ctx, "systemctl is-system-running --wait")
+		}()
+	}
+	wg.Wait()
 }
 
 // refreshKnownHosts reads each host's public host keys inside the
