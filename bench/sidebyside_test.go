@@ -86,6 +86,8 @@ type side struct {
 	bridge  string
 	cli     string
 	floorSh string
+	logs    string // every command's output, one file per case and run
+	label   string
 }
 
 // BenchmarkSideBySide prints (and writes as markdown) one table: k3sctl
@@ -151,6 +153,11 @@ func BenchmarkSideBySide(b *testing.B) {
 	s.flags = []string{"--ssh-config", s.sshCfg, "--ssh-host-key-checking", "strict",
 		"--download-url", m.DownloadURL, "--channel-url", m.ChannelURL, "--timeout", "5m"}
 	s.refreshKnownHosts(s.hosts)
+	if s.logs, err = os.MkdirTemp("", "k3sctl-bench-logs-"); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("output of every command: %s", s.logs)
+	s.label = "warm-up"
 
 	// One untimed apply to a single host fills k3sctl's download cache, as
 	// on any workstation after its first run; the floor gets the file
@@ -177,25 +184,32 @@ func BenchmarkSideBySide(b *testing.B) {
 			hs := s.hosts[:n+1]
 			for run := 1; run <= cfg.runs; run++ {
 				b.Logf("1+%d, run %d of %d", n, run, cfg.runs)
+				at := func(c string) { s.label = fmt.Sprintf("1+%d-run%d-%s", n, run, c) }
 				s.fresh(hs)
+				at("floor")
 				floor.Samples[n] = append(floor.Samples[n], s.measure(func() []*os.ProcessState {
 					return []*os.ProcessState{s.floor(hs, false)}
 				}))
 				s.fresh(hs)
+				at("floor-serial")
 				serial.Samples[n] = append(serial.Samples[n], s.measure(func() []*os.ProcessState {
 					return []*os.ProcessState{s.floor(hs, true)}
 				}))
 				s.fresh(hs)
+				at("apply")
 				apply.Samples[n] = append(apply.Samples[n], s.measure(func() []*os.ProcessState {
 					return []*os.ProcessState{s.apply(hs)}
 				}))
+				at("apply-no-change")
 				t.NoChange[n] = append(t.NoChange[n], s.measure(func() []*os.ProcessState {
 					return []*os.ProcessState{s.apply(hs)}
 				}))
+				at("ssh-true-round")
 				t.SSHRound[n] = append(t.SSHRound[n], s.measure(func() []*os.ProcessState {
 					return []*os.ProcessState{s.sshRound(hs)}
 				}))
 				s.fresh(hs)
+				at("install-join")
 				joins.Samples[n] = append(joins.Samples[n], s.measure(func() []*os.ProcessState {
 					return s.installJoin(hs)
 				}))
@@ -211,6 +225,7 @@ func BenchmarkSideBySide(b *testing.B) {
 		fmt.Sprintf("runs per case: %d, the fastest shown (its CPU and bytes too); k3sctl %s", cfg.runs, strings.TrimSpace(string(commit))),
 		"CPU: processes started here = user+sys of the command and its waited-for children (rusage); machine = non-idle time of all CPUs from /proc/stat over the run, which also counts the containers and anything else running",
 		fmt.Sprintf("k3sctl downloads of the binary from the mirror during the timed runs: %d (warm-up: %d)", m.Requests(download)-warm, warm),
+		"each command's output: " + s.logs,
 		"bytes: transmit counter of the hosts' docker bridge (" + orUnknown(s.bridge) + ") in /proc/net/dev",
 	}
 	md := t.Markdown()
@@ -261,13 +276,20 @@ func (s *side) measure(run func() []*os.ProcessState) Sample {
 }
 
 // run starts a command and fails the benchmark, with its output, when it fails.
-func (s *side) run(extraEnv []string, name string, args ...string) *os.ProcessState {
+// Its output goes to <logs>/<label>.log, to see afterwards where time went.
+func (s *side) run(name string, args ...string) *os.ProcessState {
 	s.b.Helper()
 	cmd := exec.Command(name, args...)
-	cmd.Env = append(append([]string{}, s.env...), extraEnv...)
+	cmd.Env = s.env
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
+	start := time.Now()
+	err := cmd.Run()
+	if f, ferr := os.OpenFile(filepath.Join(s.logs, s.label+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); ferr == nil {
+		fmt.Fprintf(f, "$ %s %s\n%s(exit %v after %s)\n\n", filepath.Base(name), strings.Join(args, " "), out.String(), err, time.Since(start).Round(time.Millisecond))
+		f.Close()
+	}
+	if err != nil {
 		s.b.Fatalf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, out.String())
 	}
 	return cmd.ProcessState
@@ -282,7 +304,7 @@ func (s *side) floor(hs []*world.Host, serial bool) *os.ProcessState {
 		args = append(args, h.IP)
 	}
 	defer s.touched(hs)
-	return s.run(nil, "bash", append([]string{s.floorSh}, args...)...)
+	return s.run("bash", append([]string{s.floorSh}, args...)...)
 }
 
 func (s *side) sshRound(hs []*world.Host) *os.ProcessState {
@@ -290,7 +312,7 @@ func (s *side) sshRound(hs []*world.Host) *os.ProcessState {
 	for _, h := range hs {
 		args = append(args, h.IP)
 	}
-	return s.run(nil, "bash", args...)
+	return s.run("bash", args...)
 }
 
 func (s *side) apply(hs []*world.Host) *os.ProcessState {
@@ -299,15 +321,15 @@ func (s *side) apply(hs []*world.Host) *os.ProcessState {
 		s.b.Fatal(err)
 	}
 	defer s.touched(hs)
-	return s.run(nil, s.cli, append([]string{"apply", "-f", inv}, s.flags...)...)
+	return s.run(s.cli, append([]string{"apply", "-f", inv}, s.flags...)...)
 }
 
 func (s *side) installJoin(hs []*world.Host) []*os.ProcessState {
 	defer s.touched(hs)
 	common := append([]string{"-u", "pi", "--ssh-key", s.w.Key, "--k3s-version", benchVersion}, s.flags...)
-	states := []*os.ProcessState{s.run(nil, s.cli, append([]string{"install", "--ip", hs[0].IP, "--context", "bench"}, common...)...)}
+	states := []*os.ProcessState{s.run(s.cli, append([]string{"install", "--ip", hs[0].IP, "--context", "bench"}, common...)...)}
 	for _, h := range hs[1:] {
-		states = append(states, s.run(nil, s.cli, append([]string{"join", "--ip", h.IP, "--server-ip", hs[0].IP}, common...)...))
+		states = append(states, s.run(s.cli, append([]string{"join", "--ip", h.IP, "--server-ip", hs[0].IP}, common...)...))
 	}
 	return states
 }
