@@ -98,12 +98,18 @@ systemctl start --no-block $unit.service
 EOF
 }
 
+# say prints a timestamped progress line, to see where the time went.
+say() { echo "$(date +%T.%3N) $*"; }
+
 install_host() {
 	local h=$1 role=$2
+	say "$h: scp k3s"
 	scp -q "${opts[@]}" "$binary" "$user@$h:/tmp/k3s-floor" ||
 		{ echo "floor.sh: $h: scp of $binary failed" >&2; return 1; }
+	say "$h: write config, unit; start $role"
 	remote_script "$role" | ssh "${opts[@]}" "$user@$h" sudo sh -s ||
 		{ echo "floor.sh: $h: configuring and starting K3s failed" >&2; return 1; }
+	say "$h: started"
 }
 
 # wait_ready N: until the server lists N nodes as Ready.
@@ -112,7 +118,7 @@ wait_ready() {
 	while :; do
 		n=$(ssh "${opts[@]}" "$user@$server" sudo k3s kubectl get nodes --no-headers 2>/dev/null |
 			awk '$2 == "Ready" { c++ } END { print c + 0 }') || n=0
-		[ "$n" -ge "$want" ] && return 0
+		[ "$n" -ge "$want" ] && { say "$server: $n of $want nodes Ready"; return 0; }
 		if [ "$SECONDS" -ge "$deadline" ]; then
 			echo "floor.sh: $server: $n of $want nodes Ready after ${timeout}s" >&2
 			return 1
