@@ -5,7 +5,7 @@ LDFLAGS  := -s -w -X github.com/k3sctl/k3sctl/internal/buildinfo.Version=$(VERSI
             -X github.com/k3sctl/k3sctl/internal/buildinfo.Commit=$(COMMIT)
 E2E_TIMEOUT ?= 25m
 
-.PHONY: all build test unit e2e lint bench deps golden clean
+.PHONY: all build test unit e2e lint bench bench-micro deps golden clean
 
 all: build
 
@@ -39,8 +39,19 @@ lint:
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-## bench: throughput and wall-time tables (needs the test world).
+## bench: side-by-side table of k3sctl against a parallel ssh/scp floor (needs the test world).
+# BENCH_SIZES are agents per cluster, BENCH_RUNS runs per case (the fastest is
+# shown); the full table: make bench BENCH_SIZES=2,8,20 BENCH_RUNS=3
+# The table is printed and written to bench/results/<date>.md (or BENCH_RESULTS).
+BENCH_SIZES ?= 2
+BENCH_RUNS  ?= 1
+BENCH_PAD_MB ?= 70
 bench: deps
+	BENCH_SIZES='$(BENCH_SIZES)' BENCH_RUNS='$(BENCH_RUNS)' BENCH_PAD_MB='$(BENCH_PAD_MB)' CI=true \
+	  $(GO) test -run '^$$' -bench 'SideBySide' -benchtime 1x -timeout 180m ./bench/
+
+## bench-micro: upload throughput against scp, and apply times for 1, 10 and 30 hosts.
+bench-micro: deps
 	$(GO) test -run '^$$' -bench Upload -benchtime 3x -timeout 30m ./bench/
 	$(GO) test -run '^$$' -bench Apply -benchtime 1x -timeout 40m ./bench/
 
