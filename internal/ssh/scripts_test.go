@@ -24,4 +24,3 @@ func TestScriptsAreValidShell(t *testing.T) {
 		}
 	}
 }
-
