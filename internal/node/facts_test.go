@@ -98,3 +98,61 @@ func TestFactsOneRoundTrip(t *testing.T) {
 		t.Errorf("hashes %v", f.FileHashes)
 	}
 }
+
+// sudoConn answers the facts script as a password-sudo user would.
+type sudoConn struct {
+	scriptedConn
+	known    bool
+	runs     []ssh.RunOptions
+	noted    ssh.SudoMode
+	accepted bool
+}
+
+func (c *sudoConn) SudoPasswordKnown() bool { return c.known }
+
+func (c *sudoConn) NoteSudo(m ssh.SudoMode, ok bool) { c.noted, c.accepted = m, ok }
+
+func (c *sudoConn) Run(ctx context.Context, cmd string, o ssh.RunOptions) (ssh.Result, error) {
+	c.runs = append(c.runs, o)
+	c.cmds = append(c.cmds, cmd)
+	if o.Sudo { // the root-only part alone, after sudo asked
+		return ssh.Result{Stdout: []byte("k3ssha\tabc\ntoken\t1\nprivileged\tdone\n")}, nil
+	}
+	if strings.HasSuffix(cmd, " pw") {
+		return ssh.Result{Stdout: []byte("user\tops\nsudo\tpassword\nk3ssha\tabc\nprivileged\tdone\n")}, nil
+	}
+	return ssh.Result{Stdout: []byte("user\tops\nsudo\tpassword\nprivileged\tneeds-password\n")}, nil
+}
+
+func TestGatherFactsWithPasswordSudo(t *testing.T) {
+	// Password not known: a second round trip through Sudo, which asks.
+	c := &sudoConn{}
+	f, err := GatherFacts(context.Background(), c, FactsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.runs) != 2 || c.runs[0].PasswordFirst || !c.runs[1].Sudo {
+		t.Errorf("runs %+v", c.runs)
+	}
+	if !f.Privileged || !f.ServerTokenExists || f.K3sBinarySHA256 != "abc" || f.Sudo != ssh.SudoWithPassword {
+		t.Errorf("%+v", f)
+	}
+	if c.noted != ssh.SudoWithPassword || c.accepted {
+		t.Errorf("noted %q accepted %v", c.noted, c.accepted)
+	}
+
+	// Password known: one round trip, the password first on stdin.
+	c = &sudoConn{known: true}
+	f, err = GatherFacts(context.Background(), c, FactsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.runs) != 1 || !c.runs[0].PasswordFirst || !f.Privileged || !c.accepted {
+		t.Errorf("runs %+v, facts %+v, accepted %v", c.runs, f, c.accepted)
+	}
+	for _, cmd := range c.cmds {
+		if !strings.HasPrefix(cmd, "sh -c ") {
+			t.Errorf("facts command %q", cmd)
+		}
+	}
+}
