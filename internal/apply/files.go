@@ -1,68 +1,19 @@
 package apply
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
-	"fmt"
-	"strconv"
-	"strings"
+	"os"
 
+	"github.com/k3sctl/k3sctl/internal/node"
 	"github.com/k3sctl/k3sctl/internal/plan"
-	"github.com/k3sctl/k3sctl/internal/ssh"
 )
 
-// writeFiles puts every small file of a host in place in one round trip:
-// the contents travel as a tar stream on stdin (never in a command line,
-// since config.yaml holds the token), each is checked against its sha256,
-// and only files whose content, owner or mode differ are replaced, through
-// a temporary name beside the target and a rename. It returns the paths
-// that changed.
+// writeFiles puts every small file of a host in place in one round trip
+// (node.WriteFiles) and returns the paths that changed.
 func writeFiles(ctx context.Context, conn Conn, files []plan.RemoteFile, after string) ([]string, error) {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	var script strings.Builder
-	script.WriteString(`set -e
-t=$(mktemp -d "${TMPDIR:-/tmp}/k3sctl-files.XXXXXX")
-trap 'rm -rf "$t"' EXIT
-tar -xf - -C "$t"
-put() {
-  d=$1 s=$2 m=$3 src="$t/$4"
-  [ "$(sha256sum < "$src" | cut -c1-64)" = "$s" ] || { echo "$d: content arrived incomplete" >&2; exit 65; }
-  if [ -f "$d" ] && [ ! -L "$d" ] && [ "$(stat -c '%u:%g %a' "$d")" = "0:0 $m" ] && [ "$(sha256sum < "$d" | cut -c1-64)" = "$s" ]; then
-    return 0
-  fi
-  mkdir -p "$(dirname "$d")"
-  cp "$src" "$d.k3sctl-new"
-  chown 0:0 "$d.k3sctl-new"
-  chmod "$m" "$d.k3sctl-new"
-  mv -f "$d.k3sctl-new" "$d"
-  echo "changed $d"
-}
-`)
+	nf := make([]node.File, len(files))
 	for i, f := range files {
-		name := strconv.Itoa(i)
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o600, Size: int64(len(f.Data)), Typeflag: tar.TypeReg}); err != nil {
-			return nil, err
-		}
-		if _, err := tw.Write(f.Data); err != nil {
-			return nil, err
-		}
-		fmt.Fprintf(&script, "put %s %s %o %s\n", ssh.Quote(f.Path), f.SHA256(), f.Mode, name)
+		nf[i] = node.File{Path: f.Path, Mode: os.FileMode(f.Mode), Data: f.Data}
 	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	script.WriteString(after)
-	res, err := conn.Run(ctx, script.String(), ssh.RunOptions{Sudo: true, Stdin: &buf})
-	if err != nil {
-		return nil, err
-	}
-	var changed []string
-	for _, l := range strings.Split(string(res.Stdout), "\n") {
-		if p, ok := strings.CutPrefix(l, "changed "); ok {
-			changed = append(changed, p)
-		}
-	}
-	return changed, nil
+	return node.WriteFiles(ctx, conn, nf, after)
 }

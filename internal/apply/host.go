@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/k3sctl/k3sctl/internal/k3s"
+	"github.com/k3sctl/k3sctl/internal/node"
 	"github.com/k3sctl/k3sctl/internal/plan"
 	"github.com/k3sctl/k3sctl/internal/secret"
 	"github.com/k3sctl/k3sctl/internal/ssh"
@@ -133,12 +134,12 @@ func (cs *clusterState) currentToken() secret.Value {
 // hosts can verify the cluster CA.
 func (r *runner) readToken(ctx context.Context, j *job, conn Conn) error {
 	_, err := r.step(ctx, j, "read token", func(ctx context.Context) (bool, error) {
-		var data []byte
+		var tok secret.Value
 		var err error
 		deadline := time.Now().Add(r.o.ReadyTimeout)
 		for {
-			data, err = conn.ReadFile(ctx, k3s.TokenPath)
-			if err == nil && len(strings.TrimSpace(string(data))) > 0 {
+			tok, err = node.ReadToken(ctx, conn)
+			if err == nil {
 				break
 			}
 			if time.Now().After(deadline) || ctx.Err() != nil {
@@ -147,7 +148,7 @@ func (r *runner) readToken(ctx context.Context, j *job, conn Conn) error {
 			sleep(ctx, r.o.PollInterval)
 		}
 		j.cluster.mu.Lock()
-		j.cluster.token = secret.New(strings.TrimSpace(string(data)))
+		j.cluster.token = tok
 		j.cluster.mu.Unlock()
 		return false, nil
 	})
@@ -158,7 +159,7 @@ func (r *runner) uploadBinary(ctx context.Context, j *job, conn Conn) (bool, err
 	progress := func(done, total int64) {
 		r.emit(j, Event{Type: EventProgress, Step: "upload k3s", Bytes: done, Total: total})
 	}
-	path, err := r.o.Binary(ctx, j.hp.Arch, progress)
+	path, err := r.o.Binary(ctx, plan.BinaryKey{Version: j.hp.To, Arch: j.hp.Arch}, progress)
 	if err != nil {
 		return false, err
 	}
@@ -180,31 +181,23 @@ func (r *runner) uploadBinary(ctx context.Context, j *job, conn Conn) (bool, err
 
 // linksCommand makes kubectl, crictl and ctr point at k3s, leaving any
 // existing command of that name alone.
-func linksCommand() string {
-	var b strings.Builder
-	for _, l := range k3s.Links() {
-		fmt.Fprintf(&b, "[ -e %[1]s ] || [ -L %[1]s ] || ln -s k3s %[1]s; ", ssh.Quote(l))
-	}
-	b.WriteString("true")
-	return b.String()
+func linksCommand() string { return node.LinksCommand() }
+
+// serviceCommand enables the service and (re)starts it without waiting
+// (node.ServiceManager.StartCommand). The returned command prints
+// "started" when it started or restarted the service.
+func serviceCommand(initSystem, service string, restart bool) (string, bool) {
+	return node.ManagerFor(initSystem).StartCommand(service, restart), restart
 }
 
-// serviceCommand enables the service and (re)starts it without waiting:
-// K3s's unit has TimeoutStartSec=0, so a blocking start never returns on a
-// node that cannot join. The returned command prints "started" when it
-// started or restarted the service.
-func serviceCommand(initSystem, service string, restart bool) (string, bool) {
-	q := ssh.Quote(service)
-	if initSystem == string(k3s.OpenRC) {
-		if restart {
-			return fmt.Sprintf("rc-update add %s default >/dev/null && rc-service %s restart >/dev/null && echo started", q, q), true
-		}
-		return fmt.Sprintf("rc-update add %s default >/dev/null; if rc-service %s status >/dev/null 2>&1; then echo running; else rc-service %s start >/dev/null && echo started; fi", q, q, q), false
-	}
-	if restart {
-		return fmt.Sprintf("systemctl daemon-reload && systemctl enable %s >/dev/null 2>&1 && systemctl restart --no-block %s && echo started", q, q), true
-	}
-	return fmt.Sprintf("systemctl daemon-reload && systemctl enable %s >/dev/null 2>&1; if systemctl is-active --quiet %s; then echo running; else systemctl reset-failed %s >/dev/null 2>&1; systemctl start --no-block %s && echo started; fi", q, q, q, q), false
+// statusCommand prints "active" when the service runs.
+func statusCommand(initSystem, service string) string {
+	return node.ManagerFor(initSystem).StatusCommand(service)
+}
+
+// logCommand prints the last lines of the service's log.
+func logCommand(initSystem, service string) string {
+	return node.ManagerFor(initSystem).LogCommand(service, 30)
 }
 
 // waitReady waits until the service reports ready (systemd: active, which a
@@ -217,10 +210,7 @@ func (r *runner) waitReady(ctx context.Context, j *job, conn Conn, service, init
 	if h := specHost(j); h.NodeName != "" {
 		node = h.NodeName
 	}
-	statusCmd := "systemctl is-active " + ssh.Quote(service) + " || true"
-	if initSystem == string(k3s.OpenRC) {
-		statusCmd = "rc-service " + ssh.Quote(service) + " status >/dev/null 2>&1 && echo active || echo inactive"
-	}
+	statusCmd := statusCommand(initSystem, service)
 	lastState := ""
 	for {
 		res, err := conn.Run(ctx, statusCmd, ssh.RunOptions{Sudo: true})
@@ -303,15 +293,14 @@ func nodeNameIs(name, node string, suffixed bool) bool {
 }
 
 // nodeStatus asks the server's own API about a node.
-func nodeStatus(ctx context.Context, conn Conn, node string, suffixed bool) (ready bool, version string) {
-	res, err := conn.Run(ctx, "k3s kubectl get nodes", ssh.RunOptions{Sudo: true})
+func nodeStatus(ctx context.Context, conn Conn, name string, suffixed bool) (ready bool, version string) {
+	nodes, err := node.Nodes(ctx, conn)
 	if err != nil {
 		return false, ""
 	}
-	for _, line := range strings.Split(string(res.Stdout), "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 5 && nodeNameIs(f[0], node, suffixed) {
-			return f[1] == "Ready", f[4]
+	for _, n := range nodes {
+		if nodeNameIs(n.Name, name, suffixed) {
+			return n.Ready, n.Version
 		}
 	}
 	return false, ""
@@ -322,10 +311,7 @@ func nodeStatus(ctx context.Context, conn Conn, node string, suffixed bool) (rea
 func (r *runner) notReady(j *job, conn Conn, service, initSystem, state string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	logCmd := "journalctl -u " + ssh.Quote(service) + " --no-pager -n 30 -o cat"
-	if initSystem == string(k3s.OpenRC) {
-		logCmd = "tail -n 30 " + ssh.Quote(k3s.OpenRCLogPath(j.hp.Role))
-	}
+	logCmd := logCommand(initSystem, service)
 	res, _ := conn.Run(ctx, logCmd, ssh.RunOptions{Sudo: true})
 	tail := condenseLog(strings.Split(strings.TrimSpace(string(res.Stdout)), "\n"), 8)
 	if state == "" {

@@ -37,9 +37,9 @@ type Options struct {
 	InitSystems map[string]string
 	// Tokens are cluster tokens already known (read from running servers).
 	Tokens map[string]secret.Value
-	// Binary returns a local path of the k3s binary for arch, downloading it
-	// if needed, reporting bytes to progress.
-	Binary func(ctx context.Context, arch k3s.Arch, progress func(done, total int64)) (string, error)
+	// Binary returns a local path of the k3s binary for a version and
+	// architecture, downloading it if needed, reporting bytes to progress.
+	Binary func(ctx context.Context, key plan.BinaryKey, progress func(done, total int64)) (string, error)
 	// Kubeconfig receives each cluster's admin kubeconfig (k3s.yaml) once
 	// its first server is ready. Nil: not fetched.
 	Kubeconfig func(ctx context.Context, cluster string, k3sYAML []byte) error

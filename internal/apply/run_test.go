@@ -111,7 +111,7 @@ func fleet() (*plan.Spec, map[string]*plan.HostFacts) {
 func runFleet(t *testing.T, failOn map[string]string) ([]HostResult, []string, []Event, error) {
 	t.Helper()
 	spec, facts := fleet()
-	p, err := plan.Build(plan.Input{Spec: *spec, Facts: facts, Binaries: map[k3s.Arch]plan.Binary{k3s.AMD64: {Version: "v1.31.4+k3s1", SHA256: "x"}}})
+	p, err := plan.Build(plan.Input{Spec: *spec, Facts: facts, Binaries: map[plan.BinaryKey]plan.Binary{{Version: "v1.31.4+k3s1", Arch: k3s.AMD64}: {Version: "v1.31.4+k3s1", SHA256: "x"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func runFleet(t *testing.T, failOn map[string]string) ([]HostResult, []string, [
 	var merged []string
 	res, err := Run(context.Background(), Options{
 		Plan: p, Spec: spec, Conns: conns, Hostnames: names, Sink: rec, PollInterval: time.Millisecond,
-		Binary: func(ctx context.Context, arch k3s.Arch, progress func(done, total int64)) (string, error) {
+		Binary: func(ctx context.Context, key plan.BinaryKey, progress func(done, total int64)) (string, error) {
 			return "/bin/true", nil
 		},
 		Kubeconfig: func(ctx context.Context, cluster string, data []byte) error {

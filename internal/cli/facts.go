@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/k3sctl/k3sctl/internal/node"
 	"github.com/k3sctl/k3sctl/internal/ssh"
 )
 
@@ -49,7 +50,7 @@ Run it first to check that k3sctl reaches your hosts.`,
 				return err
 			}
 			defer c.Close()
-			f, err := c.Facts(cmd.Context(), ssh.FactsOptions{})
+			f, err := node.GatherFacts(cmd.Context(), c, node.FactsOptions{})
 			if err != nil {
 				return err
 			}
@@ -73,7 +74,7 @@ Run it first to check that k3sctl reaches your hosts.`,
 	return cmd
 }
 
-func printFacts(w io.Writer, f *ssh.Facts) {
+func printFacts(w io.Writer, f *node.Facts) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
 	yesNo := func(b bool) string {
@@ -125,7 +126,7 @@ func printFacts(w io.Writer, f *ssh.Facts) {
 	tw.Flush()
 }
 
-func serviceState(s ssh.ServiceState) string {
+func serviceState(s node.ServiceState) string {
 	switch {
 	case !s.Installed:
 		return "not installed"

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/k3sctl/k3sctl/internal/node"
 	"github.com/k3sctl/k3sctl/internal/ssh"
 )
 
@@ -43,8 +44,8 @@ func TestFactsUnreachableHostNamesIt(t *testing.T) {
 
 func TestPrintFacts(t *testing.T) {
 	var b bytes.Buffer
-	printFacts(&b, &ssh.Facts{Host: "10.0.0.5", Hostname: "pi-1", Machine: "aarch64", Arch: "arm64", User: "pi", Sudo: ssh.SudoNoPassword,
-		InitSystem: "systemd", K3sVersion: "v1.31.4+k3s1", Services: ssh.Services{K3s: ssh.ServiceState{Installed: true, Active: true}},
+	printFacts(&b, &node.Facts{Host: "10.0.0.5", Hostname: "pi-1", Machine: "aarch64", Arch: "arm64", User: "pi", Sudo: ssh.SudoNoPassword,
+		InitSystem: "systemd", K3sVersion: "v1.31.4+k3s1", Services: node.Services{K3s: node.ServiceState{Installed: true, Active: true}},
 		MemTotalBytes: 4 << 30, DiskFreeBytes: 3 << 29, DiskFreePath: "/var/lib", Privileged: true, ServerTokenExists: true})
 	out := b.String()
 	for _, want := range []string{"Host               10.0.0.5\n", "Architecture       aarch64 (K3s: arm64)\n", "User               pi (sudo: nopasswd)\n",

@@ -190,7 +190,7 @@ func planHost(in Input, c *Cluster, h Host, token secret.Value, first bool) Host
 	if f.Installed[other] {
 		return refuse(hp, fmt.Sprintf("runs K3s as %s (%s service); uninstall it first (k3sctl uninstall --ip %s)", other, k3s.ServiceName(other), h.Address))
 	}
-	bin, ok := in.Binaries[f.Arch]
+	bin, ok := in.Binaries[BinaryKey{Version: c.Version, Arch: f.Arch}]
 	if !ok {
 		return refuse(hp, fmt.Sprintf("no k3s binary for %s", f.Arch))
 	}

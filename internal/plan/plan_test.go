@@ -50,8 +50,8 @@ func haSpec(version string) Spec {
 	}}}
 }
 
-func bins(version string) map[k3s.Arch]Binary {
-	return map[k3s.Arch]Binary{k3s.ARM64: {Version: version, SHA256: binSHA}}
+func bins(version string) map[BinaryKey]Binary {
+	return map[BinaryKey]Binary{{Version: version, Arch: k3s.ARM64}: {Version: version, SHA256: binSHA}}
 }
 
 func TestPlanGolden(t *testing.T) {

@@ -104,7 +104,14 @@ type HostFacts struct {
 	MemoryCgroup bool
 }
 
-// Binary is the k3s binary to install for one architecture.
+// BinaryKey names one k3s binary: a release for an architecture. Clusters
+// of one inventory may run different versions.
+type BinaryKey struct {
+	Version string // a cluster's Version; empty with a local binary of unknown version
+	Arch    k3s.Arch
+}
+
+// Binary is the k3s binary to install for one version and architecture.
 type Binary struct {
 	Version string
 	SHA256  string
@@ -116,5 +123,5 @@ type Input struct {
 	Spec     Spec
 	Facts    map[string]*HostFacts // by host address
 	Tokens   map[string]secret.Value
-	Binaries map[k3s.Arch]Binary
+	Binaries map[BinaryKey]Binary
 }

@@ -2,12 +2,12 @@ package rollout
 
 import (
 	"github.com/k3sctl/k3sctl/internal/k3s"
+	"github.com/k3sctl/k3sctl/internal/node"
 	"github.com/k3sctl/k3sctl/internal/plan"
-	"github.com/k3sctl/k3sctl/internal/ssh"
 )
 
 // hostFacts keeps what planning needs of a host's facts.
-func hostFacts(f *ssh.Facts) *plan.HostFacts {
+func hostFacts(f *node.Facts) *plan.HostFacts {
 	hf := &plan.HostFacts{
 		Hostname:     f.Hostname,
 		Arch:         f.Arch,

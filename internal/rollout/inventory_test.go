@@ -1,10 +1,12 @@
 package rollout
 
 import (
+	"context"
 	"testing"
 
 	"github.com/k3sctl/k3sctl/internal/inventory"
 	"github.com/k3sctl/k3sctl/internal/k3s"
+	"github.com/k3sctl/k3sctl/internal/plan"
 	"github.com/k3sctl/k3sctl/internal/ssh"
 )
 
@@ -60,5 +62,45 @@ func TestFromInventory(t *testing.T) {
 	}
 	if o := sshFor("10.0.0.1"); o.User != "pi" || o.Port != 0 {
 		t.Errorf("server ssh options = %+v (22 is left to ~/.ssh/config)", o)
+	}
+}
+
+// An inventory whose clusters run different K3s versions plans: one
+// binary per version and architecture.
+func TestInventoryWithTwoVersionsPlans(t *testing.T) {
+	const twoVersions = `apiVersion: k3sctl.io/v1alpha1
+kind: Inventory
+clusters:
+  - name: old
+    version: v1.31.4+k3s1
+    servers: [10.0.0.1]
+    agents: [10.0.0.2]
+  - name: new
+    version: v1.32.2+k3s1
+    servers: [10.0.1.1]
+`
+	inv, err := inventory.Parse("fleet.yaml", []byte(twoVersions), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, versions, _ := FromInventory(inv, func(addr string) ssh.Options { return ssh.Options{Address: addr} })
+	w := newFakeHosts()
+	f := &fakeFetcher{dir: t.TempDir()}
+	o := options(w, f, spec)
+	o.VersionOrChannel = versions
+	p, err := Prepare(context.Background(), o)
+	if err != nil {
+		t.Fatalf("plan: %v", err)
+	}
+	defer p.Close()
+	if len(f.keys) != 2 {
+		t.Errorf("fetched %v, want one binary per version", f.keys)
+	}
+	for _, cp := range p.Plan.Clusters {
+		for _, h := range cp.Hosts {
+			if h.Action != plan.ActionInstall || h.To != versions[cp.Name] {
+				t.Errorf("%s/%s: %s to %s: %v", cp.Name, h.Address, h.Action, h.To, h.Reasons)
+			}
+		}
 	}
 }

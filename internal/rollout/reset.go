@@ -2,28 +2,17 @@ package rollout
 
 import (
 	"context"
-	"fmt"
-	"strings"
 	"sync"
 
 	"github.com/k3sctl/k3sctl/internal/inventory"
-	"github.com/k3sctl/k3sctl/internal/k3s"
+	"github.com/k3sctl/k3sctl/internal/node"
 	"github.com/k3sctl/k3sctl/internal/ssh"
 )
 
 // Uninstall runs whichever uninstall scripts the node has and reports
-// whether anything was removed.
+// whether anything was removed (node.Uninstall).
 func Uninstall(ctx context.Context, c *ssh.Client) (bool, error) {
-	script := fmt.Sprintf(`found=0
-for s in %s %s; do
-  if [ -x "$s" ]; then found=1; "$s" || exit $?; fi
-done
-[ $found = 1 ] && echo removed || true`, ssh.Quote(k3s.UninstallPath(k3s.Agent)), ssh.Quote(k3s.UninstallPath(k3s.Server)))
-	res, err := c.Run(ctx, script, ssh.RunOptions{Sudo: true})
-	if err != nil {
-		return false, fmt.Errorf("%s: uninstall: %w", c.Host(), err)
-	}
-	return strings.Contains(string(res.Stdout), "removed"), nil
+	return node.Uninstall(ctx, c)
 }
 
 // Reset uninstalls K3s from every host of the inventory: in each cluster

@@ -1,7 +1,3 @@
-// Package rollout ties the flow together for every command: dial the hosts,
-// gather facts in parallel, resolve the K3s version and binaries, build the
-// plan, run it, and merge kubeconfigs. install, join and apply differ only in
-// the Spec they hand it.
 package rollout
 
 import (
@@ -17,16 +13,51 @@ import (
 	"github.com/k3sctl/k3sctl/internal/apply"
 	"github.com/k3sctl/k3sctl/internal/k3s"
 	"github.com/k3sctl/k3sctl/internal/kubeconfig"
+	"github.com/k3sctl/k3sctl/internal/node"
 	"github.com/k3sctl/k3sctl/internal/plan"
 	"github.com/k3sctl/k3sctl/internal/secret"
 	"github.com/k3sctl/k3sctl/internal/ssh"
 )
 
+// Conn is a connection to one host: what facts gathering and apply use,
+// and Close. *ssh.Client is one.
+type Conn interface {
+	apply.Conn
+	SudoPasswordKnown() bool
+	NoteSudo(mode ssh.SudoMode, passwordAccepted bool)
+	Close() error
+}
+
+var (
+	_ Conn           = (*ssh.Client)(nil)
+	_ node.FactsConn = Conn(nil)
+)
+
+// Dialer opens a connection to a host address.
+type Dialer func(ctx context.Context, address string) (Conn, error)
+
+// Fetched is a k3s binary on the local disk.
+type Fetched struct {
+	Path   string
+	SHA256 string
+	Local  bool // the user's own file (--k3s-binary), not a release download
+}
+
+// BinaryFetcher puts the k3s binary of a version and architecture on the
+// local disk.
+type BinaryFetcher func(ctx context.Context, key plan.BinaryKey) (Fetched, error)
+
 // Options says how to reach hosts and where K3s comes from.
 type Options struct {
-	Spec *plan.Spec
-	// SSH returns the connection options for a host address.
+	Spec *plan.Spec // never changed
+	// SSH returns the connection options for a host address; used by the
+	// default Dial.
 	SSH func(address string) ssh.Options
+	// Dial opens connections; nil dials with ssh.Dial and SSH.
+	Dial Dialer
+	// Fetch gets binaries; nil uses LocalBinary, else the download cache
+	// in CacheDir from Release.
+	Fetch BinaryFetcher
 	// VersionOrChannel per cluster, as the user wrote it; resolved here.
 	VersionOrChannel map[string]string
 	Release          k3s.Release
@@ -55,16 +86,22 @@ type KubeconfigOptions struct {
 }
 
 // Prepared is a plan with the connections and facts it was built from.
+// Close it.
 type Prepared struct {
-	Plan      *plan.Plan
-	Facts     map[string]*plan.HostFacts
-	Conns     map[string]*ssh.Client
+	Plan *plan.Plan
+	// Spec is the resolved copy of Options.Spec the plan was built from.
+	Spec *plan.Spec
+	// Versions is each cluster's resolved K3s version ("" when a local
+	// binary's version could not be told).
+	Versions map[string]string
+	Facts    map[string]*plan.HostFacts
+	Conns    map[string]Conn
+
 	o         Options
 	tokens    map[string]secret.Value
-	binaries  map[k3s.Arch]string
+	binaries  map[plan.BinaryKey]string // local paths
 	hostnames map[string]string
 	inits     map[string]string
-	versions  map[string]k3s.Version
 }
 
 // HostError is a host that could not be reached or inspected.
@@ -77,180 +114,325 @@ func (e *HostError) Error() string { return e.Host + ": " + e.Err.Error() }
 func (e *HostError) Unwrap() error { return e.Err }
 
 // Prepare connects to every host, gathers facts and builds the plan. It
-// changes nothing anywhere.
+// changes nothing anywhere, o.Spec included. On error no connection is
+// left open.
 func Prepare(ctx context.Context, o Options) (*Prepared, error) {
-	p := &Prepared{o: o, Conns: map[string]*ssh.Client{}, Facts: map[string]*plan.HostFacts{},
-		tokens: map[string]secret.Value{}, binaries: map[k3s.Arch]string{},
-		hostnames: map[string]string{}, inits: map[string]string{}, versions: map[string]k3s.Version{}}
+	o = withDefaults(o)
+	spec := copySpec(o.Spec)
+	targets := hostTargets(spec)
+	o.Progress("gathering facts from %d host(s)", len(targets))
+	limit := max(o.Concurrency, 20)
+
+	conns, facts := connect(ctx, o.Dial, targets, limit)
+	if err := ctx.Err(); err != nil {
+		closeAll(conns)
+		return nil, err
+	}
+	gatherFacts(ctx, conns, facts, targets, limit)
+	if err := ctx.Err(); err != nil {
+		closeAll(conns)
+		return nil, err
+	}
+	p, err := preparePlan(ctx, o, spec, conns, facts)
+	if err != nil {
+		closeAll(conns)
+		return nil, err
+	}
+	return p, nil
+}
+
+// preparePlan runs the phases after facts; it opens nothing.
+func preparePlan(ctx context.Context, o Options, spec *plan.Spec, conns map[string]Conn, facts map[string]*plan.HostFacts) (*Prepared, error) {
+	versions, err := resolveVersions(ctx, o, spec.Clusters, facts)
+	if err != nil {
+		return nil, err
+	}
+	for i := range spec.Clusters {
+		spec.Clusters[i].Version = versions[spec.Clusters[i].Name]
+	}
+	tokens, err := readTokens(ctx, spec.Clusters, conns, facts)
+	if err != nil {
+		return nil, err
+	}
+	bins, paths, err := fetchBinaries(ctx, o, binariesNeeded(spec.Clusters, facts))
+	if err != nil {
+		return nil, err
+	}
+	pl, err := plan.Build(plan.Input{Spec: *spec, Facts: facts, Tokens: tokens, Binaries: bins})
+	if err != nil {
+		return nil, err
+	}
+	p := &Prepared{Plan: pl, Spec: spec, Versions: versions, Facts: facts, Conns: conns, o: o,
+		tokens: tokens, binaries: paths, hostnames: map[string]string{}, inits: map[string]string{}}
+	for a, f := range facts {
+		if f.Err == "" {
+			p.hostnames[a] = strings.ToLower(f.Hostname)
+			p.inits[a] = f.InitSystem
+		}
+	}
+	return p, nil
+}
+
+func withDefaults(o Options) Options {
 	if o.Progress == nil {
 		o.Progress = func(string, ...any) {}
-		p.o.Progress = o.Progress
 	}
-	spec := o.Spec
+	if o.Dial == nil {
+		sshFor := o.SSH
+		o.Dial = func(ctx context.Context, address string) (Conn, error) {
+			c, err := ssh.Dial(ctx, sshFor(address))
+			if err != nil {
+				return nil, err
+			}
+			return c, nil
+		}
+	}
+	if o.Fetch == nil {
+		o.Fetch = defaultFetcher(o)
+	}
+	return o
+}
 
-	// Every host once, whatever its role or cluster.
-	type target struct {
-		addr string
-		role k3s.Role
-	}
+// copySpec copies what Prepare fills in, so the caller's Spec stays as
+// it was.
+func copySpec(s *plan.Spec) *plan.Spec {
+	c := *s
+	c.Clusters = append([]plan.Cluster(nil), s.Clusters...)
+	return &c
+}
+
+// target is a host to connect to, once whatever its role or cluster.
+type target struct {
+	addr string
+	role k3s.Role
+}
+
+func hostTargets(spec *plan.Spec) []target {
 	var targets []target
 	seen := map[string]bool{}
-	for _, c := range spec.Clusters {
-		if c.JoinServer != "" && c.Token.IsZero() && !seen[c.JoinServer] {
-			seen[c.JoinServer] = true
-			targets = append(targets, target{c.JoinServer, k3s.Server})
-		}
-		for _, h := range append(append([]plan.Host{}, c.Servers...), c.Agents...) {
-			if !seen[h.Address] {
-				seen[h.Address] = true
-				targets = append(targets, target{h.Address, h.Role})
-			}
+	add := func(addr string, role k3s.Role) {
+		if !seen[addr] {
+			seen[addr] = true
+			targets = append(targets, target{addr, role})
 		}
 	}
-	o.Progress("gathering facts from %d host(s)", len(targets))
-	var mu sync.Mutex
+	for _, c := range spec.Clusters {
+		if c.JoinServer != "" && c.Token.IsZero() {
+			add(c.JoinServer, k3s.Server)
+		}
+		for _, h := range clusterHosts(c) {
+			add(h.Address, h.Role)
+		}
+	}
+	return targets
+}
+
+func clusterHosts(c plan.Cluster) []plan.Host {
+	return append(append([]plan.Host{}, c.Servers...), c.Agents...)
+}
+
+// parallel runs f for every target, at most limit at once.
+func parallel(targets []target, limit int, f func(t target)) {
+	sem := make(chan struct{}, limit)
 	var wg sync.WaitGroup
-	limit := make(chan struct{}, max(o.Concurrency, 20))
 	for _, t := range targets {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			limit <- struct{}{}
-			defer func() { <-limit }()
-			c, f, err := gather(ctx, o.SSH(t.addr), t.role)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				p.Facts[t.addr] = &plan.HostFacts{Err: err.Error()}
-				return
-			}
-			p.Conns[t.addr] = c
-			p.Facts[t.addr] = f
-			p.hostnames[t.addr] = strings.ToLower(f.Hostname)
-			p.inits[t.addr] = f.InitSystem
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			f(t)
 		}()
 	}
 	wg.Wait()
-	if ctx.Err() != nil {
-		p.Close()
-		return nil, ctx.Err()
-	}
+}
 
-	// Resolve versions. A join without a version takes the server's.
-	for i := range spec.Clusters {
-		c := &spec.Clusters[i]
+// connect dials every target in parallel. A host that cannot be reached
+// gets facts with Err set.
+func connect(ctx context.Context, dial Dialer, targets []target, limit int) (map[string]Conn, map[string]*plan.HostFacts) {
+	conns := map[string]Conn{}
+	facts := map[string]*plan.HostFacts{}
+	var mu sync.Mutex
+	parallel(targets, limit, func(t target) {
+		c, err := dial(ctx, t.addr)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			facts[t.addr] = &plan.HostFacts{Err: err.Error()}
+			return
+		}
+		conns[t.addr] = c
+	})
+	return conns, facts
+}
+
+// gatherFacts reads every connected host's facts in parallel. A host
+// whose facts cannot be read gets Err set, and its connection is closed.
+func gatherFacts(ctx context.Context, conns map[string]Conn, facts map[string]*plan.HostFacts, targets []target, limit int) {
+	var connected []target
+	for _, t := range targets {
+		if conns[t.addr] != nil {
+			connected = append(connected, t)
+		}
+	}
+	var mu sync.Mutex
+	parallel(connected, limit, func(t target) {
+		mu.Lock()
+		c := conns[t.addr]
+		mu.Unlock()
+		f, err := hostFactsOf(ctx, c, t.role)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			_ = c.Close()
+			delete(conns, t.addr)
+			facts[t.addr] = &plan.HostFacts{Err: err.Error()}
+			return
+		}
+		facts[t.addr] = f
+	})
+}
+
+// hostFactsOf reads a host's facts in one round trip.
+func hostFactsOf(ctx context.Context, c Conn, role k3s.Role) (*plan.HostFacts, error) {
+	// The init system is one of the facts, so hash both variants' files.
+	hash := append(plan.HashPaths(role, string(k3s.Systemd)), plan.HashPaths(role, string(k3s.OpenRC))...)
+	hash = append(hash, k3s.TokenPath)
+	f, err := node.GatherFacts(ctx, c, node.FactsOptions{HashFiles: dedupe(hash)})
+	if err != nil {
+		return nil, err
+	}
+	return hostFacts(f), nil
+}
+
+// resolveVersions is each cluster's exact K3s version: the user's version
+// or channel, else the joined server's version, else the stable channel.
+// With a local binary and a channel, it is the binary's own version when
+// it runs here, else "" (hosts are then compared by checksum only).
+func resolveVersions(ctx context.Context, o Options, clusters []plan.Cluster, facts map[string]*plan.HostFacts) (map[string]string, error) {
+	out := map[string]string{}
+	for _, c := range clusters {
 		want := o.VersionOrChannel[c.Name]
 		if want == "" {
 			want = c.Version
 		}
-		if f := p.Facts[c.JoinServer]; want == "" && c.JoinServer != "" && f != nil && f.K3sVersion != "" {
+		if f := facts[c.JoinServer]; want == "" && c.JoinServer != "" && f != nil && f.K3sVersion != "" {
 			want = f.K3sVersion
 		}
 		if want == "" {
 			want = "stable"
 		}
 		if o.LocalBinary != "" && c.Version == "" && k3s.IsChannel(want) {
-			// The binary says what it is when it runs here (same OS and
-			// architecture); otherwise the version stays unknown and
-			// hosts are compared by checksum only.
+			out[c.Name] = ""
 			if v, err := localVersion(ctx, o.LocalBinary); err == nil {
-				c.Version = v.String()
-				p.versions[c.Name] = v
+				out[c.Name] = v.String()
 			}
 			continue
 		}
 		v, err := o.Release.Resolve(ctx, want)
 		if err != nil {
-			p.Close()
 			return nil, fmt.Errorf("cluster %s: K3s version %q: %w", c.Name, want, err)
 		}
-		c.Version = v.String()
-		p.versions[c.Name] = v
+		out[c.Name] = v.String()
 	}
+	return out, nil
+}
 
-	// Tokens of clusters that already run: re-runs and joins reuse them.
-	for i := range spec.Clusters {
-		c := &spec.Clusters[i]
+// readTokens reads the tokens of clusters that already run, so re-runs
+// and joins reuse them. A token the facts saw but that cannot be read is
+// an error.
+func readTokens(ctx context.Context, clusters []plan.Cluster, conns map[string]Conn, facts map[string]*plan.HostFacts) (map[string]secret.Value, error) {
+	tokens := map[string]secret.Value{}
+	for _, c := range clusters {
 		if c.JoinServer != "" && !c.Token.IsZero() {
-			p.tokens[c.Name] = c.Token
+			tokens[c.Name] = c.Token
 			continue
 		}
 		src := c.JoinServer
 		if src == "" && len(c.Servers) > 0 {
 			src = c.Servers[0].Address
 		}
-		conn, f := p.Conns[src], p.Facts[src]
+		conn, f := conns[src], facts[src]
 		if conn == nil || f == nil || f.FileHashes[k3s.TokenPath] == "" {
 			continue
 		}
-		data, err := conn.ReadFile(ctx, k3s.TokenPath)
+		tok, err := node.ReadToken(ctx, conn)
 		if err != nil {
-			continue
+			return nil, fmt.Errorf("cluster %s: read the join token %s on %s: %w", c.Name, k3s.TokenPath, src, err)
 		}
-		p.tokens[c.Name] = secret.New(strings.TrimSpace(string(data)))
+		tokens[c.Name] = tok
 	}
+	return tokens, nil
+}
 
-	// The binary for each architecture in use, downloaded once into the cache.
-	bins := map[k3s.Arch]plan.Binary{}
-	archs := map[k3s.Arch]string{} // arch → a cluster version using it
-	for _, c := range spec.Clusters {
-		for _, h := range append(append([]plan.Host{}, c.Servers...), c.Agents...) {
-			if f := p.Facts[h.Address]; f != nil && f.Err == "" && f.Arch != "" {
-				if prev, ok := archs[f.Arch]; ok && prev != c.Version {
-					return nil, fmt.Errorf("clusters use different K3s versions (%s, %s); apply them one at a time", prev, c.Version)
+// binariesNeeded is every (version, architecture) the reachable hosts
+// need, sorted.
+func binariesNeeded(clusters []plan.Cluster, facts map[string]*plan.HostFacts) []plan.BinaryKey {
+	seen := map[plan.BinaryKey]bool{}
+	var keys []plan.BinaryKey
+	for _, c := range clusters {
+		for _, h := range clusterHosts(c) {
+			if f := facts[h.Address]; f != nil && f.Err == "" && f.Arch != "" {
+				k := plan.BinaryKey{Version: c.Version, Arch: f.Arch}
+				if !seen[k] {
+					seen[k] = true
+					keys = append(keys, k)
 				}
-				archs[f.Arch] = c.Version
 			}
 		}
 	}
-	for arch, version := range archs {
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].Version != keys[j].Version {
+			return keys[i].Version < keys[j].Version
+		}
+		return keys[i].Arch < keys[j].Arch
+	})
+	return keys
+}
+
+// fetchBinaries puts every needed binary on the local disk once.
+func fetchBinaries(ctx context.Context, o Options, keys []plan.BinaryKey) (map[plan.BinaryKey]plan.Binary, map[plan.BinaryKey]string, error) {
+	bins := map[plan.BinaryKey]plan.Binary{}
+	paths := map[plan.BinaryKey]string{}
+	for _, k := range keys {
+		if o.LocalBinary == "" {
+			o.Progress("fetching k3s %s for %s", k.Version, k.Arch)
+		}
+		f, err := o.Fetch(ctx, k)
+		if err != nil {
+			return nil, nil, err
+		}
+		b := plan.Binary{Version: k.Version, SHA256: f.SHA256}
+		if f.Local {
+			b.Local = f.Path
+		}
+		bins[k] = b
+		paths[k] = f.Path
+	}
+	return bins, paths, nil
+}
+
+// defaultFetcher uses --k3s-binary when given, else the download cache.
+func defaultFetcher(o Options) BinaryFetcher {
+	return func(ctx context.Context, k plan.BinaryKey) (Fetched, error) {
 		if o.LocalBinary != "" {
 			sum, err := k3s.LocalBinary(o.LocalBinary)
 			if err != nil {
-				return nil, fmt.Errorf("--k3s-binary: %w", err)
+				return Fetched{}, fmt.Errorf("--k3s-binary: %w", err)
 			}
-			bins[arch] = plan.Binary{Version: version, SHA256: sum, Local: o.LocalBinary}
-			p.binaries[arch] = o.LocalBinary
-			continue
+			return Fetched{Path: o.LocalBinary, SHA256: sum, Local: true}, nil
 		}
-		v, err := k3s.ParseVersion(version)
+		v, err := k3s.ParseVersion(k.Version)
 		if err != nil {
-			return nil, err
+			return Fetched{}, err
 		}
-		o.Progress("fetching k3s %s for %s", version, arch)
 		cache := &k3s.Cache{Dir: o.CacheDir}
-		path, sum, err := cache.Binary(ctx, o.Release, v, arch, nil)
+		path, sum, err := cache.Binary(ctx, o.Release, v, k.Arch, nil)
 		if err != nil {
-			return nil, fmt.Errorf("k3s %s for %s: %w", version, arch, err)
+			return Fetched{}, fmt.Errorf("k3s %s for %s: %w", k.Version, k.Arch, err)
 		}
-		bins[arch] = plan.Binary{Version: version, SHA256: sum}
-		p.binaries[arch] = path
+		return Fetched{Path: path, SHA256: sum}, nil
 	}
-
-	pl, err := plan.Build(plan.Input{Spec: *spec, Facts: p.Facts, Tokens: p.tokens, Binaries: bins})
-	if err != nil {
-		p.Close()
-		return nil, err
-	}
-	p.Plan = pl
-	return p, nil
-}
-
-// gather dials a host and reads its facts in one round trip.
-func gather(ctx context.Context, so ssh.Options, role k3s.Role) (*ssh.Client, *plan.HostFacts, error) {
-	c, err := ssh.Dial(ctx, so)
-	if err != nil {
-		return nil, nil, err
-	}
-	// The init system is one of the facts, so hash both variants' files.
-	hash := append(plan.HashPaths(role, string(k3s.Systemd)), plan.HashPaths(role, string(k3s.OpenRC))...)
-	hash = append(hash, k3s.TokenPath)
-	f, err := c.Facts(ctx, ssh.FactsOptions{HashFiles: dedupe(hash)})
-	if err != nil {
-		c.Close()
-		return nil, nil, err
-	}
-	return c, hostFacts(f), nil
 }
 
 // Apply runs the plan.
@@ -260,42 +442,54 @@ func (p *Prepared) Apply(ctx context.Context) ([]apply.HostResult, error) {
 		conns[a] = c
 	}
 	o := apply.Options{
-		Plan: p.Plan, Spec: p.o.Spec, Conns: conns, Hostnames: p.hostnames, InitSystems: p.inits,
+		Plan: p.Plan, Spec: p.Spec, Conns: conns, Hostnames: p.hostnames, InitSystems: p.inits,
 		Tokens: p.tokens, Concurrency: p.o.Concurrency, ConcurrentUploads: p.o.ConcurrentUploads,
 		MaxUnavailable: p.o.MaxUnavailable, ReadyTimeout: p.o.ReadyTimeout, Sink: p.o.Sink,
-		Binary: func(ctx context.Context, arch k3s.Arch, progress func(done, total int64)) (string, error) {
-			if path, ok := p.binaries[arch]; ok {
+		Binary: func(ctx context.Context, key plan.BinaryKey, progress func(done, total int64)) (string, error) {
+			if path, ok := p.binaries[key]; ok {
 				return path, nil
 			}
-			return "", fmt.Errorf("no k3s binary for %s", arch)
+			return "", fmt.Errorf("no k3s binary %s for %s", key.Version, key.Arch)
 		},
-	}
-	if kc := p.o.Kubeconfig; kc != nil {
-		o.Kubeconfig = func(ctx context.Context, cluster string, data []byte) error {
-			name := kc.Context(cluster)
-			server := ""
-			for _, cp := range p.Plan.Clusters {
-				if cp.Name == cluster {
-					server = plan.ServerURL(cp.APIAddress)
-				}
-			}
-			err := kubeconfig.MergeFile(kc.Path, data, kubeconfig.MergeOptions{Name: name, Server: server, SwitchContext: kc.SwitchContext})
-			if err != nil {
-				return fmt.Errorf("merge into %s: %w", kc.Path, err)
-			}
-			if kc.Merged != nil {
-				kc.Merged(cluster, name)
-			}
-			return nil
-		}
+		Kubeconfig: mergeKubeconfig(p.o.Kubeconfig, p.Plan),
 	}
 	return apply.Run(ctx, o)
 }
 
+// mergeKubeconfig merges a cluster's admin kubeconfig into the local
+// file, pointed at the plan's API address; nil when not asked for.
+func mergeKubeconfig(kc *KubeconfigOptions, pl *plan.Plan) func(ctx context.Context, cluster string, data []byte) error {
+	if kc == nil {
+		return nil
+	}
+	return func(ctx context.Context, cluster string, data []byte) error {
+		name := kc.Context(cluster)
+		server := ""
+		for _, cp := range pl.Clusters {
+			if cp.Name == cluster {
+				server = plan.ServerURL(cp.APIAddress)
+			}
+		}
+		err := kubeconfig.MergeFile(kc.Path, data, kubeconfig.MergeOptions{Name: name, Server: server, SwitchContext: kc.SwitchContext})
+		if err != nil {
+			return fmt.Errorf("merge into %s: %w", kc.Path, err)
+		}
+		if kc.Merged != nil {
+			kc.Merged(cluster, name)
+		}
+		return nil
+	}
+}
+
 // Close closes every connection.
 func (p *Prepared) Close() {
-	for _, c := range p.Conns {
+	closeAll(p.Conns)
+}
+
+func closeAll(conns map[string]Conn) {
+	for a, c := range conns {
 		_ = c.Close()
+		delete(conns, a)
 	}
 }
 

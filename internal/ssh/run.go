@@ -31,6 +31,10 @@ type RunOptions struct {
 	Sudo   bool      // run as root (through sudo unless the user is root)
 	Stdin  io.Reader // nil: empty
 	OnLine func(stream, line string)
+	// PasswordFirst sends the known sudo password, if any, as the first
+	// line of stdin of a command that is not run with Sudo: for a script
+	// that calls `sudo -S` itself (see SudoPasswordKnown).
+	PasswordFirst bool
 }
 
 // Result is what a command printed and how it exited.
@@ -52,6 +56,13 @@ func (c *Client) Run(ctx context.Context, cmd string, o RunOptions) (Result, err
 		if prefix != "" {
 			line = prefix + " sh -c " + Quote(sudoWrapper) + " k3sctl " + Quote(cmd)
 		}
+		if !pass.IsZero() {
+			stdin = withPassword(pass, stdin)
+		}
+	} else if o.PasswordFirst {
+		c.sudoMu.Lock()
+		pass := c.sudoPass
+		c.sudoMu.Unlock()
 		if !pass.IsZero() {
 			stdin = withPassword(pass, stdin)
 		}
@@ -159,6 +170,33 @@ func (c *Client) exec(ctx context.Context, line string, stdin io.Reader, onLine 
 		return res, werr
 	}
 	return res, nil
+}
+
+// SudoDetectScript is a shell command that prints the sudo mode of the
+// login user: root, nopasswd, password or none.
+const SudoDetectScript = sudoDetectCmd
+
+// SudoPasswordKnown reports whether the client has a sudo password to send
+// (given up front or asked for earlier) without asking for one.
+func (c *Client) SudoPasswordKnown() bool {
+	c.sudoMu.Lock()
+	defer c.sudoMu.Unlock()
+	return !c.sudoPass.IsZero()
+}
+
+// NoteSudo records what a script run by the caller found out: the user's
+// sudo mode, and whether the known password was accepted. It saves the
+// detection round trip of the next Sudo command.
+func (c *Client) NoteSudo(mode SudoMode, passwordAccepted bool) {
+	c.sudoMu.Lock()
+	defer c.sudoMu.Unlock()
+	switch mode {
+	case SudoRoot, SudoNoPassword, SudoWithPassword, SudoNone:
+		c.sudoMode = mode
+	}
+	if passwordAccepted && mode == SudoWithPassword && !c.sudoPass.IsZero() {
+		c.sudoVerified = true
+	}
 }
 
 const sudoDetectCmd = `if [ "$(id -u)" = 0 ]; then echo root; ` +

@@ -174,3 +174,37 @@ func TestSudoPasswordFromOptionsNeedsNoPrompt(t *testing.T) {
 		t.Fatalf("%q %v", res.Stdout, err)
 	}
 }
+
+// A script that runs sudo -S itself gets the known password as the first
+// line of its stdin, and what it learnt spares the next Sudo command the
+// detection round trip.
+func TestPasswordFirstAndNoteSudo(t *testing.T) {
+	ts := newTestSetup(t)
+	fakeSudo(t, ts, "pw")
+	c := dialTest(t, ts.opts)
+	if c.SudoPasswordKnown() {
+		t.Fatal("no password was given")
+	}
+	res, err := c.Run(context.Background(), "cat", RunOptions{PasswordFirst: true, Stdin: strings.NewReader("rest\n")})
+	if err != nil || string(res.Stdout) != "rest\n" {
+		t.Errorf("without a known password stdin is the command's own: %q %v", res.Stdout, err)
+	}
+
+	ts.opts.SudoPassword = newSecret("pw")
+	c = dialTest(t, ts.opts)
+	if !c.SudoPasswordKnown() {
+		t.Fatal("the given password is not known")
+	}
+	res, err = c.Run(context.Background(), "cat", RunOptions{PasswordFirst: true, Stdin: strings.NewReader("rest\n")})
+	if err != nil || string(res.Stdout) != "pw\nrest\n" {
+		t.Errorf("stdin %q %v, want the password line first", res.Stdout, err)
+	}
+	c.NoteSudo(SudoWithPassword, true)
+	before := len(ts.srv.ran())
+	if res, err := c.Run(context.Background(), "echo ok", RunOptions{Sudo: true}); err != nil || string(res.Stdout) != "ok\n" {
+		t.Fatalf("%q %v", res.Stdout, err)
+	}
+	if n := len(ts.srv.ran()) - before; n != 1 {
+		t.Errorf("%d commands after NoteSudo, want 1 (no detection, no password check)", n)
+	}
+}

@@ -23,6 +23,7 @@ import (
 	"golang.org/x/crypto/ssh/agent"
 
 	"github.com/k3sctl/k3sctl/internal/cli"
+	"github.com/k3sctl/k3sctl/internal/node"
 	"github.com/k3sctl/k3sctl/internal/secret"
 	"github.com/k3sctl/k3sctl/internal/ssh"
 	"github.com/k3sctl/k3sctl/test/e2e/world"
@@ -229,7 +230,7 @@ func TestSSHSudoPasswordUser(t *testing.T) {
 	o.Prompter = p
 	c := mustDial(t, o)
 
-	f, err := c.Facts(context.Background(), ssh.FactsOptions{HashFiles: []string{"/etc/shadow"}})
+	f, err := node.GatherFacts(context.Background(), c, node.FactsOptions{HashFiles: []string{"/etc/shadow"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +261,7 @@ func TestSSHSudoPasswordUser(t *testing.T) {
 	o3 := o2
 	o3.SudoPassword = secret.New(w.OpsPassword)
 	c3 := mustDial(t, o3)
-	f, err = c3.Facts(context.Background(), ssh.FactsOptions{})
+	f, err = node.GatherFacts(context.Background(), c3, node.FactsOptions{})
 	if err != nil || !f.Privileged {
 		t.Errorf("facts with the password given: %+v, %v", f, err)
 	}
@@ -366,7 +367,7 @@ Host inner-b
 		if code != 0 {
 			t.Fatalf("k3sctl facts: exit %d: %s", code, errb.String())
 		}
-		var f ssh.Facts
+		var f node.Facts
 		if err := json.Unmarshal(out.Bytes(), &f); err != nil {
 			t.Fatalf("%v: %s", err, out.String())
 		}
@@ -571,7 +572,7 @@ func TestSSHFilesAndFacts(t *testing.T) {
 	}
 
 	sum := sha256.Sum256(secretData)
-	f, err := c.Facts(ctx, ssh.FactsOptions{HashFiles: []string{"/etc/rancher/k3s/config.yaml", "/missing"}})
+	f, err := node.GatherFacts(ctx, c, node.FactsOptions{HashFiles: []string{"/etc/rancher/k3s/config.yaml", "/missing"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -588,7 +589,7 @@ func TestSSHFilesAndFacts(t *testing.T) {
 	// A fake k3s and a token: the facts notice both.
 	h.Exec(t, `printf '#!/bin/sh\necho "k3s version v1.31.4+k3s1 (94e29e2e)"\necho "go version go1.22.9"\n' > /usr/local/bin/k3s && chmod 755 /usr/local/bin/k3s
 mkdir -p /var/lib/rancher/k3s/server && chmod 700 /var/lib/rancher/k3s/server && echo K10x::server:y > /var/lib/rancher/k3s/server/token`)
-	f, err = c.Facts(ctx, ssh.FactsOptions{})
+	f, err = node.GatherFacts(ctx, c, node.FactsOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package ssh
+package node
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/k3sctl/k3sctl/internal/ssh"
 )
 
 const systemdOutput = "user\tpi\nhostname\tpi-kitchen\nmachine\taarch64\nkernel\t6.6.31+rpt-rpi-v8\n" +
@@ -23,7 +25,7 @@ func TestParseFactsSystemdPi(t *testing.T) {
 	f, _ := parseFacts(systemdOutput, []string{"/etc/rancher/k3s/config.yaml", "/missing"})
 	want := Facts{
 		Hostname: "pi-kitchen", OS: OSRelease{ID: "debian", VersionID: "12", PrettyName: "Debian GNU/Linux 12 (bookworm)"},
-		Machine: "aarch64", Arch: "arm64", Kernel: "6.6.31+rpt-rpi-v8", InitSystem: "systemd", Sudo: SudoNoPassword,
+		Machine: "aarch64", Arch: "arm64", Kernel: "6.6.31+rpt-rpi-v8", InitSystem: "systemd", Sudo: ssh.SudoNoPassword,
 		User: "pi", K3sVersion: "v1.31.4+k3s1", K3sBinarySHA256: "abc123",
 		Services:          Services{K3s: ServiceState{Installed: true, Active: true}},
 		ServerTokenExists: true, MemTotalBytes: 3885740 * 1024, DiskFreeBytes: 25000000 * 1024, DiskFreePath: "/var/lib",
@@ -56,7 +58,7 @@ func TestParseFactsOpenRCCgroupV2AndOddArch(t *testing.T) {
 
 func TestFactsScriptsAreValidShell(t *testing.T) {
 	for _, sh := range []string{"/bin/sh", "dash", "bash", "busybox"} {
-		path, err := exec.LookPath(strings.Fields(sh)[0])
+		path, err := exec.LookPath(sh)
 		if err != nil {
 			continue
 		}
@@ -64,8 +66,7 @@ func TestFactsScriptsAreValidShell(t *testing.T) {
 		if sh == "busybox" {
 			args = []string{"sh", "-n", "-c"}
 		}
-		for _, s := range []string{factsScript([]string{"/a b", "it's"}), factsPrivilegedScript(nil), uploadCheckScript("/x y", "ab", 0o644, "root:root"),
-			uploadFinishScript("/tmp/t", "/x", "ab", 0o755, "a:b"), writeFileScript("/x'y", "ab", 0o600), sudoWrapper, sudoDetectCmd} {
+		for _, s := range []string{factsScript([]string{"/a b", "it's"}), factsPrivilegedScript(nil)} {
 			if out, err := exec.Command(path, append(args, s)...).CombinedOutput(); err != nil {
 				t.Errorf("%s -n: %v: %s\n%s", sh, err, out, s)
 			}
@@ -73,23 +74,85 @@ func TestFactsScriptsAreValidShell(t *testing.T) {
 	}
 }
 
-// Through the test server (root on this machine) the facts script runs for
-// real: a smoke test of the one-round-trip contract.
+// On this machine the facts script runs for real through a local shell: a
+// smoke test of the one-round-trip contract.
 func TestFactsOneRoundTrip(t *testing.T) {
-	ts := newTestSetup(t)
-	c := dialTest(t, ts.opts)
-	before := len(ts.srv.ran())
-	f, err := c.Facts(context.Background(), FactsOptions{HashFiles: []string{"/etc/hostname", "/nonexistent"}})
+	c := &localConn{}
+	f, err := GatherFacts(context.Background(), c, FactsOptions{HashFiles: []string{"/etc/hostname", "/nonexistent"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(ts.srv.ran()) - before; n != 1 {
-		t.Errorf("%d commands, want 1", n)
+	if c.runs != 1 {
+		t.Errorf("%d commands, want 1", c.runs)
 	}
-	if f.Hostname == "" || f.Machine == "" || f.User == "" || f.MemTotalBytes == 0 || f.DiskFreePath == "" || !f.Privileged {
+	if f.Host != "local" || f.Hostname == "" || f.Machine == "" || f.User == "" || f.MemTotalBytes == 0 || f.DiskFreePath == "" {
 		t.Errorf("%+v", f)
+	}
+	if !f.Privileged {
+		t.Errorf("not privileged as root: %+v", f)
+	}
+	if c.noted != f.Sudo {
+		t.Errorf("sudo mode noted %q, facts say %q", c.noted, f.Sudo)
 	}
 	if f.FileHashes["/nonexistent"] != "" || len(f.FileHashes) != 2 {
 		t.Errorf("hashes %v", f.FileHashes)
+	}
+}
+
+// sudoConn answers the facts script as a password-sudo user would.
+type sudoConn struct {
+	scriptedConn
+	known    bool
+	runs     []ssh.RunOptions
+	noted    ssh.SudoMode
+	accepted bool
+}
+
+func (c *sudoConn) SudoPasswordKnown() bool { return c.known }
+
+func (c *sudoConn) NoteSudo(m ssh.SudoMode, ok bool) { c.noted, c.accepted = m, ok }
+
+func (c *sudoConn) Run(ctx context.Context, cmd string, o ssh.RunOptions) (ssh.Result, error) {
+	c.runs = append(c.runs, o)
+	c.cmds = append(c.cmds, cmd)
+	if o.Sudo { // the root-only part alone, after sudo asked
+		return ssh.Result{Stdout: []byte("k3ssha\tabc\ntoken\t1\nprivileged\tdone\n")}, nil
+	}
+	if strings.HasSuffix(cmd, " pw") {
+		return ssh.Result{Stdout: []byte("user\tops\nsudo\tpassword\nk3ssha\tabc\nprivileged\tdone\n")}, nil
+	}
+	return ssh.Result{Stdout: []byte("user\tops\nsudo\tpassword\nprivileged\tneeds-password\n")}, nil
+}
+
+func TestGatherFactsWithPasswordSudo(t *testing.T) {
+	// Password not known: a second round trip through Sudo, which asks.
+	c := &sudoConn{}
+	f, err := GatherFacts(context.Background(), c, FactsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.runs) != 2 || c.runs[0].PasswordFirst || !c.runs[1].Sudo {
+		t.Errorf("runs %+v", c.runs)
+	}
+	if !f.Privileged || !f.ServerTokenExists || f.K3sBinarySHA256 != "abc" || f.Sudo != ssh.SudoWithPassword {
+		t.Errorf("%+v", f)
+	}
+	if c.noted != ssh.SudoWithPassword || c.accepted {
+		t.Errorf("noted %q accepted %v", c.noted, c.accepted)
+	}
+
+	// Password known: one round trip, the password first on stdin.
+	c = &sudoConn{known: true}
+	f, err = GatherFacts(context.Background(), c, FactsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.runs) != 1 || !c.runs[0].PasswordFirst || !f.Privileged || !c.accepted {
+		t.Errorf("runs %+v, facts %+v, accepted %v", c.runs, f, c.accepted)
+	}
+	for _, cmd := range c.cmds {
+		if !strings.HasPrefix(cmd, "sh -c ") {
+			t.Errorf("facts command %q", cmd)
+		}
 	}
 }

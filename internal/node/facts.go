@@ -1,4 +1,4 @@
-package ssh
+package node
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/k3sctl/k3sctl/internal/k3s"
+	"github.com/k3sctl/k3sctl/internal/ssh"
 )
 
 // Facts is what a host is now, gathered read-only.
@@ -19,7 +20,7 @@ type Facts struct {
 	ArchError         string            `json:"archError,omitempty"` // why Arch is ""
 	Kernel            string            `json:"kernel"`
 	InitSystem        string            `json:"initSystem"` // "systemd", "openrc" or ""
-	Sudo              SudoMode          `json:"sudo"`
+	Sudo              ssh.SudoMode      `json:"sudo"`
 	User              string            `json:"user"`
 	K3sVersion        string            `json:"k3sVersion"` // "" when /usr/local/bin/k3s is absent
 	K3sBinarySHA256   string            `json:"k3sBinarySha256"`
@@ -79,60 +80,48 @@ func (f *Facts) Hints() []string {
 	if f.InitSystem == "" {
 		h = append(h, "no systemd or openrc found: k3sctl can only install K3s as a systemd or OpenRC service")
 	}
-	if f.Sudo == SudoNone {
+	if f.Sudo == ssh.SudoNone {
 		h = append(h, "user "+f.User+" is not root and has no sudo: log in as root or install sudo")
 	}
 	return h
 }
 
-// Facts gathers the facts in one round trip. With a password-sudo user
-// whose password is not known yet, a second one follows after asking.
-func (c *Client) Facts(ctx context.Context, o FactsOptions) (*Facts, error) {
-	c.sudoMu.Lock()
-	pass := c.sudoPass
-	c.sudoMu.Unlock()
-
-	script := factsScript(o.HashFiles)
-	cmd := "sh -c " + Quote(script) + " sh"
-	var stdinPass bool
-	if !pass.IsZero() {
-		cmd += " pw"
-		stdinPass = true
+// GatherFacts reads a host's facts in one round trip. With a
+// password-sudo user whose password is not known yet, a second one follows
+// (the client asks for the password then).
+func GatherFacts(ctx context.Context, c FactsConn, o FactsOptions) (*Facts, error) {
+	args := []string{"sh", "-c", factsScript(o.HashFiles), "sh"}
+	pw := c.SudoPasswordKnown()
+	if pw {
+		args = append(args, "pw")
 	}
-	run := RunOptions{}
-	if stdinPass {
-		run.Stdin = withPassword(pass, nil)
-	}
-	res, err := c.Run(ctx, cmd, run)
+	res, err := c.Run(ctx, Command(args...), ssh.RunOptions{PasswordFirst: pw})
 	if err != nil {
 		return nil, err
 	}
 	f, kv := parseFacts(string(res.Stdout), o.HashFiles)
-	f.Host = c.host
-
-	c.sudoMu.Lock()
-	if f.Sudo != "" {
-		c.sudoMode = f.Sudo
-	}
-	if kv["privileged"] == "done" && f.Sudo == SudoWithPassword {
-		c.sudoVerified = true
-	}
-	c.sudoMu.Unlock()
+	f.Host = c.Host()
+	c.NoteSudo(f.Sudo, kv["privileged"] == "done")
 
 	switch kv["privileged"] {
 	case "done":
 	case "needs-password", "failed":
 		// Asks (or fails clearly), then reads the root-only part alone.
-		pres, err := c.Run(ctx, factsPrivilegedScript(o.HashFiles), RunOptions{Sudo: true})
+		pres, err := c.Run(ctx, factsPrivilegedScript(o.HashFiles), ssh.RunOptions{Sudo: true})
 		if err != nil {
 			return f, err
 		}
 		p, pkv := parseFacts(string(pres.Stdout), o.HashFiles)
 		mergePrivileged(f, p, pkv)
 	default:
-		return f, &Error{Host: c.host, Op: "facts", Err: fmt.Errorf("incomplete answer from the facts script: %s", lastLine(string(res.Stderr)))}
+		return f, &ssh.Error{Host: c.Host(), Op: "facts", Err: fmt.Errorf("incomplete answer from the facts script: %s", lastLine(string(res.Stderr)))}
 	}
 	return f, nil
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
 }
 
 func mergePrivileged(f, p *Facts, kv map[string]string) {
@@ -174,7 +163,7 @@ if command -v ip >/dev/null 2>&1; then
   p route "$(ip -o route get 1.1.1.1 2>/dev/null | head -n 1)"
   p addr "$(ip -o -4 addr show scope global 2>/dev/null | head -n 1)"
 fi
-m=$(` + sudoDetectCmd + `)
+m=$(` + ssh.SudoDetectScript + `)
 p sudo "$m"
 P=` + Quote(factsPrivilegedScript(hashFiles)) + `
 case $m in
@@ -207,7 +196,7 @@ elif command -v systemctl >/dev/null 2>&1; then
 fi
 `)
 	for i, f := range hashFiles {
-		fmt.Fprintf(&b, "h hash.%d %s\n", i, Quote(f))
+		b.WriteString(Command("h", "hash."+strconv.Itoa(i), f) + "\n")
 	}
 	b.WriteString("p privileged done\n")
 	return b.String()
@@ -260,7 +249,7 @@ func parseFacts(out string, hashFiles []string) (*Facts, map[string]string) {
 	f.Machine = kv["machine"]
 	f.Kernel = kv["kernel"]
 	f.InitSystem = kv["init"]
-	f.Sudo = SudoMode(kv["sudo"])
+	f.Sudo = ssh.SudoMode(kv["sudo"])
 	if w := strings.Fields(kv["k3sversion"]); len(w) >= 3 {
 		f.K3sVersion = w[2]
 	}

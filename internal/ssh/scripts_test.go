@@ -1,0 +1,26 @@
+package ssh
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+func TestScriptsAreValidShell(t *testing.T) {
+	for _, sh := range []string{"/bin/sh", "dash", "bash", "busybox"} {
+		path, err := exec.LookPath(strings.Fields(sh)[0])
+		if err != nil {
+			continue
+		}
+		args := []string{"-n", "-c"}
+		if sh == "busybox" {
+			args = []string{"sh", "-n", "-c"}
+		}
+		for _, s := range []string{uploadCheckScript("/x y", "ab", 0o644, "root:root"),
+			uploadFinishScript("/tmp/t", "/x", "ab", 0o755, "a:b"), writeFileScript("/x'y", "ab", 0o600), sudoWrapper, sudoDetectCmd} {
+			if out, err := exec.Command(path, append(args, s)...).CombinedOutput(); err != nil {
+				t.Errorf("%s -n: %v: %s\n%s", sh, err, out, s)
+			}
+		}
+	}
+}
