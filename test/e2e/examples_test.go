@@ -75,7 +75,7 @@ func collectExamples(t *testing.T) *exampleSet {
 			walk(sub)
 		}
 	}
-	walk(cli.NewRoot(cli.IO{In: strings.NewReader(""), Out: &bytes.Buffer{}, Err: &bytes.Buffer{}}))
+	walk(cli.NewRoot(&cli.Factory{IO: &cli.IO{In: strings.NewReader(""), Out: &bytes.Buffer{}, Err: &bytes.Buffer{}}}))
 
 	docs, err := filepath.Glob(filepath.Join(repoRoot, "docs", "*.md"))
 	if err != nil {
