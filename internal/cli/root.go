@@ -85,20 +85,7 @@ func (e *CodeError) Unwrap() error { return e.Err }
 
 // NewRoot builds the command tree. Every command is listed here.
 func NewRoot(f *Factory) *cobra.Command {
-	root := &cobra.Command{
-		Use:   "k3sctl",
-		Short: "Provision K3s clusters over SSH",
-		Long: `k3sctl installs K3s on hosts you reach over SSH: one Raspberry Pi, a few
-nodes joined one by one, or a fleet of small clusters from one inventory file.
-
-` + exitCodeHelp(),
-		SilenceUsage:  true,
-		SilenceErrors: true,
-	}
-	root.SetIn(f.IO.In)
-	root.SetOut(f.IO.Out)
-	root.SetErr(f.IO.Err)
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &parseError{FlagError{err}} })
+	root := newRootCmd(f)
 	root.AddCommand(
 		NewCmdInit(f, nil),
 		NewCmdFacts(f, nil),
@@ -116,6 +103,25 @@ nodes joined one by one, or a fleet of small clusters from one inventory file.
 	return root
 }
 
+// newRootCmd is the root without its commands.
+func newRootCmd(f *Factory) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "k3sctl",
+		Short: "Provision K3s clusters over SSH",
+		Long: `k3sctl installs K3s on hosts you reach over SSH: one Raspberry Pi, a few
+nodes joined one by one, or a fleet of small clusters from one inventory file.
+
+` + exitCodeHelp(),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(f.IO.In)
+	root.SetOut(f.IO.Out)
+	root.SetErr(f.IO.Err)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &parseError{FlagError{err}} })
+	return root
+}
+
 // Main runs k3sctl with args and returns the process exit code.
 func Main(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -128,7 +134,11 @@ func Main(args []string) int {
 // also ends stdout with an "error" event, unless the command already
 // reported it there.
 func Execute(ctx context.Context, io *IO, args []string) int {
-	root := NewRoot(NewFactory(io))
+	return run(ctx, io, NewRoot(NewFactory(io)), args)
+}
+
+// run executes root with args; the one place errors become exit codes.
+func run(ctx context.Context, io *IO, root *cobra.Command, args []string) int {
 	root.SetArgs(args)
 	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
