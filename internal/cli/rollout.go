@@ -306,15 +306,28 @@ func (r *rolloutRun) execute(ctx context.Context) error {
 
 // blockedError says why no host of the plan can be worked on.
 func blockedError(p *plan.Plan) error {
-	var hosts []string
+	var lines []string
+	unreachable := ""
 	for _, h := range p.Refused() {
-		s := fmt.Sprintf("%s: %s", h.Address, h.Action)
-		if len(h.Reasons) > 0 {
-			s += ": " + strings.Join(h.Reasons, "; ")
+		why := strings.Join(h.Reasons, "; ")
+		switch {
+		case h.Action == plan.ActionUnreachable:
+			if unreachable == "" {
+				unreachable = h.Address
+			}
+			if !strings.HasPrefix(why, h.Address+":") {
+				why = h.Address + ": unreachable: " + why
+			}
+		default:
+			why = h.Address + ": refused: " + why
 		}
-		hosts = append(hosts, s)
+		lines = append(lines, why)
 	}
-	return fmt.Errorf("no host can be worked on:\n  %s", strings.Join(hosts, "\n  "))
+	msg := "no host can be worked on:\n  " + strings.Join(lines, "\n  ")
+	if unreachable != "" {
+		msg += fmt.Sprintf("\n  hint: check that k3sctl reaches the hosts: k3sctl facts --ip %s", unreachable)
+	}
+	return errors.New(msg)
 }
 
 func encodeIndented(w io.Writer, v any) error {
