@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -129,5 +130,26 @@ func TestNoWritesAroundIO(t *testing.T) {
 	}
 	if _, err := os.Stat("iostreams.go"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestResetAsksOnlyATerminal: without --yes, reset asks when stdin is a
+// terminal and refuses to guess when it is not.
+func TestResetAsksOnlyATerminal(t *testing.T) {
+	inv := filepath.Join(t.TempDir(), "fleet.yaml")
+	if err := os.WriteFile(inv, []byte("apiVersion: k3sctl.io/v1alpha1\nkind: Inventory\ndefaults:\n  version: v1.31.4+k3s1\nclusters:\n  - name: home\n    servers: [10.0.0.10]\n    agents: [10.0.0.11]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ios, _, _, errb := TestIO()
+	if code := Execute(context.Background(), ios, []string{"reset", "-f", inv}); code != ExitUsage || !strings.Contains(errb.String(), "--yes") {
+		t.Errorf("no terminal: exit %d: %s", code, errb.String())
+	}
+
+	ios, in, out, errb := TestIO()
+	ios.SetStdinTTY(true)
+	in.WriteString("no\n")
+	code := Execute(context.Background(), ios, []string{"reset", "-f", inv})
+	if code != ExitError || !strings.Contains(errb.String(), "from 2 host(s) of home") || !strings.Contains(errb.String(), "Nothing changed.") || out.Len() != 0 {
+		t.Errorf("answered no: exit %d\nstdout %q\nstderr %s", code, out.String(), errb.String())
 	}
 }
