@@ -25,7 +25,7 @@ type ExitCode struct {
 }
 
 var exitCodes = []ExitCode{
-	{ExitOK, "ok", "success; for plan --detailed-exitcode: nothing would change"},
+	{ExitOK, "ok", "success"},
 	{ExitError, "error", "any other failure, e.g. the K3s version could not be resolved"},
 	{ExitUsage, "usage", "a mistake in the command line or the inventory file; nothing was done"},
 	{ExitHostsFailed, "hosts-failed", "one or more hosts failed, were refused by the plan or could not be reached"},
