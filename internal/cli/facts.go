@@ -1,7 +1,7 @@
 package cli
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -12,13 +12,20 @@ import (
 	"github.com/k3sctl/k3sctl/internal/ssh"
 )
 
-func init() { extraCommands = append(extraCommands, newFactsCmd) }
+// FactsOptions are what facts was asked to do, checked.
+type FactsOptions struct {
+	IO      *IO
+	Factory *Factory
 
-func newFactsCmd(io IO) *cobra.Command {
-	var (
-		ip, host, output string
-		sf               sshFlags
-	)
+	Address string // --ip or --host
+	Output  string // "text" or "json"
+	SSH     sshFlags
+}
+
+// NewCmdFacts is the facts command; runF replaces factsRun in tests.
+func NewCmdFacts(f *Factory, runF func(*FactsOptions) error) *cobra.Command {
+	opts := &FactsOptions{IO: f.IO, Factory: f}
+	var ip, host string
 	cmd := &cobra.Command{
 		Use:   "facts --ip <address> [flags]",
 		Short: "Show what k3sctl sees on a host",
@@ -36,42 +43,45 @@ Run it first to check that k3sctl reaches your hosts.`,
   $ k3sctl facts --ip 10.0.0.5 --ssh-jump ops@bastion.example.com:2222 --output json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			addr, err := requireOne(cmd, ip, host)
-			if err != nil {
+			var err error
+			if opts.Address, err = requireOne(ip, host); err != nil {
 				return err
 			}
-			if output != "text" && output != "json" {
-				return flagErrorf("--output must be text or json, not %q", output)
+			if opts.Output != "text" && opts.Output != "json" {
+				return flagErrorf("--output must be text or json, not %q", opts.Output)
 			}
-			o := sf.resolver().options(addr)
-			o.Warnf = func(format string, a ...any) { fmt.Fprintf(io.Err, "warning: "+format+"\n", a...) }
-			c, err := ssh.Dial(cmd.Context(), o)
-			if err != nil {
-				return err
+			if runF != nil {
+				return runF(opts)
 			}
-			defer c.Close()
-			f, err := node.GatherFacts(cmd.Context(), c, node.FactsOptions{})
-			if err != nil {
-				return err
-			}
-			if output == "json" {
-				enc := json.NewEncoder(io.Out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(f)
-			}
-			printFacts(io.Out, f)
-			for _, h := range f.Hints() {
-				fmt.Fprintf(io.Err, "hint: %s\n", h)
-			}
-			return nil
+			return factsRun(cmd.Context(), opts)
 		},
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&ip, "ip", "", "address of the host")
 	fs.StringVar(&host, "host", "", "name of the host (DNS name or ~/.ssh/config Host alias)")
-	fs.StringVarP(&output, "output", "o", "text", "output format: text or json")
-	addSSHFlags(fs, &sf)
+	fs.StringVarP(&opts.Output, "output", "o", "text", "output format: text or json")
+	addSSHFlags(fs, &opts.SSH)
 	return cmd
+}
+
+func factsRun(ctx context.Context, opts *FactsOptions) error {
+	c, err := ssh.Dial(ctx, opts.SSH.resolver(opts.Factory).options(opts.Address))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	f, err := node.GatherFacts(ctx, c, node.FactsOptions{})
+	if err != nil {
+		return err
+	}
+	if opts.Output == "json" {
+		return encodeIndented(opts.IO.Out, f)
+	}
+	printFacts(opts.IO.Out, f)
+	for _, h := range f.Hints() {
+		fmt.Fprintf(opts.IO.Err, "hint: %s\n", h)
+	}
+	return nil
 }
 
 func printFacts(w io.Writer, f *node.Facts) {

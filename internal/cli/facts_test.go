@@ -20,7 +20,7 @@ func TestFactsFlagMistakesAreUsageErrors(t *testing.T) {
 		{"facts", "--ip", "10.0.0.5", "--host", "pi"},
 	} {
 		var out, errb bytes.Buffer
-		code := Execute(context.Background(), IO{In: strings.NewReader(""), Out: &out, Err: &errb}, args)
+		code := Execute(context.Background(), &IO{In: strings.NewReader(""), Out: &out, Err: &errb}, args)
 		if code != ExitUsage {
 			t.Errorf("%q: exit %d, want %d: %s", args, code, ExitUsage, errb.String())
 		}
@@ -35,7 +35,7 @@ func TestFactsUnreachableHostNamesIt(t *testing.T) {
 	// the short connect timeout and a cancelled context bound the test.
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	code := Execute(ctx, IO{In: strings.NewReader(""), Out: &out, Err: &errb},
+	code := Execute(ctx, &IO{In: strings.NewReader(""), Out: &out, Err: &errb},
 		[]string{"facts", "--ip", "127.0.0.1", "--ssh-port", "1"})
 	if code == ExitOK || !strings.Contains(errb.String(), "127.0.0.1") {
 		t.Errorf("exit %d: %s", code, errb.String())

@@ -12,13 +12,12 @@ import (
 	"github.com/spf13/cobra/doc"
 )
 
-func init() { extraCommands = append(extraCommands, newGenDocsCmd) }
-
 // generatedNote heads every Markdown page, so nobody edits a page that the
 // next `make docs` would overwrite.
 const generatedNote = "<!-- Generated from the command tree by `make docs` (k3sctl gen-docs). Edit internal/cli, not this file. -->\n\n"
 
-func newGenDocsCmd(io IO) *cobra.Command {
+func newGenDocsCmd(f *Factory) *cobra.Command {
+	io := f.IO
 	var mdDir, manDir string
 	cmd := &cobra.Command{
 		Use:   "gen-docs --dir <dir> [--man <dir>]",

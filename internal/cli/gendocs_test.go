@@ -14,7 +14,8 @@ import (
 func TestReferenceUpToDate(t *testing.T) {
 	tmp := t.TempDir()
 	gotMD, gotMan := filepath.Join(tmp, "cli"), filepath.Join(tmp, "man")
-	root := NewRoot(IO{In: bytes.NewReader(nil), Out: &bytes.Buffer{}, Err: &bytes.Buffer{}})
+	ios, _, _, _ := TestIO()
+	root := NewRoot(&Factory{IO: ios})
 	if err := WriteReference(root, gotMD, gotMan); err != nil {
 		t.Fatal(err)
 	}

@@ -4,14 +4,22 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/k3sctl/k3sctl/internal/inventory"
 	"github.com/spf13/cobra"
+
+	"github.com/k3sctl/k3sctl/internal/inventory"
 )
 
-func init() { extraCommands = append(extraCommands, newInitCmd) }
+// InitOptions are what init was asked to do, checked.
+type InitOptions struct {
+	IO *IO
+	// Path is the file to write; "-" is standard output.
+	Path  string
+	Force bool
+}
 
-func newInitCmd(io IO) *cobra.Command {
-	var force bool
+// NewCmdInit is the init command; runF replaces initRun in tests.
+func NewCmdInit(f *Factory, runF func(*InitOptions) error) *cobra.Command {
+	opts := &InitOptions{IO: f.IO}
 	cmd := &cobra.Command{
 		Use:   "init [<file>]",
 		Short: "Write a starter inventory file",
@@ -31,28 +39,35 @@ output. An existing file is left alone unless --force is given.`,
   $ k3sctl init inventory.yaml --force`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			path := "inventory.yaml"
+			opts.Path = "inventory.yaml"
 			if len(args) == 1 {
-				path = args[0]
+				opts.Path = args[0]
 			}
-			if path == "" {
+			if opts.Path == "" {
 				return flagErrorf("the file name is empty")
 			}
-			if path == "-" {
-				_, err := io.Out.Write(inventory.Starter())
-				return err
+			if runF != nil {
+				return runF(opts)
 			}
-			err := inventory.WriteStarter(path, force)
-			if errors.Is(err, inventory.ErrExists) {
-				return fmt.Errorf("%w; pass --force to replace it, or name another file", err)
-			}
-			if err != nil {
-				return fmt.Errorf("write starter inventory: %w", err)
-			}
-			fmt.Fprintf(io.Err, "Wrote %s: replace the example addresses with your hosts, then plan with it.\n", path)
-			return nil
+			return initRun(opts)
 		},
 	}
-	cmd.Flags().BoolVar(&force, "force", false, "replace the file if it exists")
+	cmd.Flags().BoolVar(&opts.Force, "force", false, "replace the file if it exists")
 	return cmd
+}
+
+func initRun(opts *InitOptions) error {
+	if opts.Path == "-" {
+		_, err := opts.IO.Out.Write(inventory.Starter())
+		return err
+	}
+	err := inventory.WriteStarter(opts.Path, opts.Force)
+	if errors.Is(err, inventory.ErrExists) {
+		return fmt.Errorf("%w; pass --force to replace it, or name another file", err)
+	}
+	if err != nil {
+		return fmt.Errorf("write starter inventory: %w", err)
+	}
+	fmt.Fprintf(opts.IO.Err, "Wrote %s: replace the example addresses with your hosts, then plan with it.\n", opts.Path)
+	return nil
 }

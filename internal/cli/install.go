@@ -1,27 +1,42 @@
 package cli
 
 import (
+	"context"
+
+	"github.com/spf13/cobra"
+
 	"github.com/k3sctl/k3sctl/internal/k3s"
 	"github.com/k3sctl/k3sctl/internal/plan"
 	"github.com/k3sctl/k3sctl/internal/rollout"
-	"github.com/spf13/cobra"
 )
 
-func init() { extraCommands = append(extraCommands, newInstallCmd) }
+// InstallOptions are what install was asked to do, checked.
+type InstallOptions struct {
+	IO      *IO
+	Factory *Factory
 
-func newInstallCmd(io IO) *cobra.Command {
-	var (
-		ip, host string
-		cluster  bool
-		sf       sshFlags
-		kf       k3sFlags
-	)
+	Address string // --ip or --host
+	Cluster bool
+	SSH     sshFlags
+	K3s     k3sFlags
+	// Config and Files come from --k3s-config/--k3s-extra-args and
+	// --airgap-images.
+	Config map[string]any
+	Files  []plan.File
+}
+
+// NewCmdInstall is the install command; runF replaces installRun in tests.
+func NewCmdInstall(f *Factory, runF func(*InstallOptions) error) *cobra.Command {
+	opts := &InstallOptions{IO: f.IO, Factory: f}
+	var ip, host string
 	cmd := &cobra.Command{
 		Use:   "install --ip <address> [flags]",
 		Short: "Install a K3s server on a host and merge its kubeconfig",
 		Long: `Install K3s as a server on one host over SSH and add a context for it to
 your kubeconfig. Running it again changes nothing if nothing changed; a newer
---k3s-version upgrades the node.`,
+--k3s-version upgrades the node.
+
+` + exitCodeHelp(ExitOK, ExitError, ExitUsage, ExitHostsFailed, ExitInterrupted),
 		Example: `  # A single-node cluster on a Raspberry Pi
   $ k3sctl install --ip 192.168.1.50 --user pi
 
@@ -32,49 +47,55 @@ your kubeconfig. Running it again changes nothing if nothing changed; a newer
   $ k3sctl install --ip 10.0.0.10 --k3s-version v1.31.4+k3s1 --k3s-extra-args '--disable traefik' --dry-run`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			addr, err := requireOne(cmd, ip, host)
-			if err != nil {
+			var err error
+			if opts.Address, err = requireOne(ip, host); err != nil {
 				return err
 			}
-			if err := kf.validate(); err != nil {
+			if err := opts.K3s.validate(); err != nil {
 				return err
 			}
-			cfg, err := kf.nodeConfig()
-			if err != nil {
+			if opts.Config, err = opts.K3s.nodeConfig(); err != nil {
 				return err
 			}
-			files, err := kf.files()
-			if err != nil {
+			if opts.Files, err = opts.K3s.files(); err != nil {
 				return err
 			}
-			name := contextName(kf.context, addr)
-			spec := &plan.Spec{AllowDowngrade: kf.allowDowngrade, Clusters: []plan.Cluster{{
-				Name:         name,
-				Version:      kf.version,
-				Token:        kf.tokenValue(),
-				HA:           cluster,
-				TLSSANs:      kf.tlsSANs,
-				Servers:      []plan.Host{{Address: addr, Role: k3s.Server}},
-				ServerConfig: cfg,
-				Files:        files,
-			}}}
-			r := &rolloutRun{io: io, spec: spec, sshFunc: sf.resolver().options, k3s: &kf,
-				versions: map[string]string{name: versionOrChannel(&kf)}}
-			r.kube = &rollout.KubeconfigOptions{
-				Path:          kf.kubeconfigFile(),
-				Context:       func(string) string { return name },
-				SwitchContext: !kf.noSwitchContext,
+			if runF != nil {
+				return runF(opts)
 			}
-			return r.execute(cmd.Context())
+			return installRun(cmd.Context(), opts)
 		},
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&ip, "ip", "", "address of the host")
 	fs.StringVar(&host, "host", "", "name of the host (DNS name or ~/.ssh/config Host alias)")
-	fs.BoolVar(&cluster, "cluster", false, "start an HA cluster with embedded etcd (cluster-init) that more servers can join")
-	addSSHFlags(fs, &sf)
-	addK3sFlags(fs, &kf, true)
+	fs.BoolVar(&opts.Cluster, "cluster", false, "start an HA cluster with embedded etcd (cluster-init) that more servers can join")
+	addSSHFlags(fs, &opts.SSH)
+	addK3sFlags(fs, &opts.K3s, true)
 	return cmd
+}
+
+func installRun(ctx context.Context, opts *InstallOptions) error {
+	kf := &opts.K3s
+	name := contextName(kf.context, opts.Address)
+	spec := &plan.Spec{AllowDowngrade: kf.allowDowngrade, Clusters: []plan.Cluster{{
+		Name:         name,
+		Version:      kf.version,
+		Token:        kf.tokenValue(),
+		HA:           opts.Cluster,
+		TLSSANs:      kf.tlsSANs,
+		Servers:      []plan.Host{{Address: opts.Address, Role: k3s.Server}},
+		ServerConfig: opts.Config,
+		Files:        opts.Files,
+	}}}
+	r := &rolloutRun{io: opts.IO, spec: spec, sshFunc: opts.SSH.resolver(opts.Factory).options, k3s: kf,
+		versions: map[string]string{name: versionOrChannel(kf)}}
+	r.kube = &rollout.KubeconfigOptions{
+		Path:          kf.kubeconfigFile(),
+		Context:       func(string) string { return name },
+		SwitchContext: !kf.noSwitchContext,
+	}
+	return r.execute(ctx)
 }
 
 func versionOrChannel(f *k3sFlags) string {

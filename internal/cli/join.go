@@ -1,29 +1,45 @@
 package cli
 
 import (
+	"context"
+
+	"github.com/spf13/cobra"
+
 	"github.com/k3sctl/k3sctl/internal/k3s"
 	"github.com/k3sctl/k3sctl/internal/plan"
 	"github.com/k3sctl/k3sctl/internal/secret"
-	"github.com/spf13/cobra"
 )
 
-func init() { extraCommands = append(extraCommands, newJoinCmd) }
+// JoinOptions are what join was asked to do, checked.
+type JoinOptions struct {
+	IO      *IO
+	Factory *Factory
 
-func newJoinCmd(io IO) *cobra.Command {
-	var (
-		ip, host             string
-		serverIP, serverHost string
-		serverUser           string
-		asServer             bool
-		nodeToken            string
-		sf                   sshFlags
-		kf                   k3sFlags
-	)
+	Address    string // --ip or --host
+	Server     string // --server-ip or --server-host
+	ServerUser string
+	AsServer   bool
+	NodeToken  secret.Value
+	SSH        sshFlags
+	K3s        k3sFlags
+	// Version is what the node installs: --k3s-version, else a
+	// --k3s-channel given, else "" (whatever the server runs).
+	Version string
+	Config  map[string]any
+	Files   []plan.File
+}
+
+// NewCmdJoin is the join command; runF replaces joinRun in tests.
+func NewCmdJoin(f *Factory, runF func(*JoinOptions) error) *cobra.Command {
+	opts := &JoinOptions{IO: f.IO, Factory: f}
+	var ip, host, serverIP, serverHost, nodeToken string
 	cmd := &cobra.Command{
 		Use:   "join --ip <address> --server-ip <address> [flags]",
 		Short: "Join a host to a running K3s cluster as an agent or another server",
 		Long: `Install K3s on a host and join it to the cluster of a running server. The
-token is read from the server over SSH unless --node-token is given.`,
+token is read from the server over SSH unless --node-token is given.
+
+` + exitCodeHelp(ExitOK, ExitError, ExitUsage, ExitHostsFailed, ExitInterrupted),
 		Example: `  # Add a worker to the Pi cluster
   $ k3sctl join --ip 192.168.1.51 --server-ip 192.168.1.50 --user pi
 
@@ -36,56 +52,34 @@ token is read from the server over SSH unless --node-token is given.`,
   $ k3sctl join --ip 10.0.0.20 --server-ip 10.0.0.10 --node-token "$(cat token)"`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			addr, err := requireOne(cmd, ip, host)
-			if err != nil {
+			var err error
+			if opts.Address, err = requireOne(ip, host); err != nil {
 				return err
 			}
-			server, err := requireOne(cmd, serverIP, serverHost)
-			if err != nil {
+			if opts.Server, err = requireOne(serverIP, serverHost); err != nil {
 				return flagErrorf("which server? give --server-ip <address> or --server-host <name>")
 			}
-			if server == addr {
-				return flagErrorf("--ip and --server-ip are the same host %s", addr)
+			if opts.Server == opts.Address {
+				return flagErrorf("--ip and --server-ip are the same host %s", opts.Address)
 			}
-			if err := kf.validate(); err != nil {
+			if err := opts.K3s.validate(); err != nil {
 				return err
 			}
-			cfg, err := kf.nodeConfig()
-			if err != nil {
+			if opts.Config, err = opts.K3s.nodeConfig(); err != nil {
 				return err
 			}
-			files, err := kf.files()
-			if err != nil {
+			if opts.Files, err = opts.K3s.files(); err != nil {
 				return err
 			}
-			token := secret.New(nodeToken)
-			if token.IsZero() {
-				token = kf.tokenValue()
+			opts.NodeToken = secret.New(nodeToken)
+			opts.Version = opts.K3s.version
+			if opts.Version == "" && cmd.Flags().Changed("k3s-channel") {
+				opts.Version = opts.K3s.channel
 			}
-			role := k3s.Agent
-			if asServer {
-				role = k3s.Server
+			if runF != nil {
+				return runF(opts)
 			}
-			c := plan.Cluster{
-				Name: server, Version: kf.version, Token: token, JoinServer: server,
-				TLSSANs: kf.tlsSANs, Files: files,
-			}
-			h := plan.Host{Address: addr, Role: role}
-			if asServer {
-				c.Servers = []plan.Host{h}
-				c.ServerConfig = cfg
-			} else {
-				c.Agents = []plan.Host{h}
-				c.AgentConfig = cfg
-			}
-			spec := &plan.Spec{AllowDowngrade: kf.allowDowngrade, Clusters: []plan.Cluster{c}}
-			res := sf.resolver()
-			if serverUser != "" {
-				res.override(server, serverUser)
-			}
-			r := &rolloutRun{io: io, spec: spec, sshFunc: res.options, k3s: &kf,
-				versions: map[string]string{server: joinVersion(cmd, &kf)}}
-			return r.execute(cmd.Context())
+			return joinRun(cmd.Context(), opts)
 		},
 	}
 	fs := cmd.Flags()
@@ -93,22 +87,42 @@ token is read from the server over SSH unless --node-token is given.`,
 	fs.StringVar(&host, "host", "", "name of the host to join (DNS name or ~/.ssh/config Host alias)")
 	fs.StringVar(&serverIP, "server-ip", "", "address of a running server of the cluster")
 	fs.StringVar(&serverHost, "server-host", "", "name of a running server of the cluster")
-	fs.StringVar(&serverUser, "server-user", "", "SSH user on the server (default: --user)")
-	fs.BoolVar(&asServer, "server", false, "join as another server (HA, embedded etcd) instead of an agent")
+	fs.StringVar(&opts.ServerUser, "server-user", "", "SSH user on the server (default: --user)")
+	fs.BoolVar(&opts.AsServer, "server", false, "join as another server (HA, embedded etcd) instead of an agent")
 	fs.StringVar(&nodeToken, "node-token", "", "the cluster's token (default: read from the server over SSH)")
-	addSSHFlags(fs, &sf)
-	addK3sFlags(fs, &kf, false)
+	addSSHFlags(fs, &opts.SSH)
+	addK3sFlags(fs, &opts.K3s, false)
 	return cmd
 }
 
-// joinVersion is what a joining node installs: the given version or
-// channel, else whatever the server runs (empty: decided from its facts).
-func joinVersion(cmd *cobra.Command, f *k3sFlags) string {
-	if f.version != "" {
-		return f.version
+func joinRun(ctx context.Context, opts *JoinOptions) error {
+	kf := &opts.K3s
+	token := opts.NodeToken
+	if token.IsZero() {
+		token = kf.tokenValue()
 	}
-	if cmd.Flags().Changed("k3s-channel") {
-		return f.channel
+	role := k3s.Agent
+	if opts.AsServer {
+		role = k3s.Server
 	}
-	return ""
+	c := plan.Cluster{
+		Name: opts.Server, Version: kf.version, Token: token, JoinServer: opts.Server,
+		TLSSANs: kf.tlsSANs, Files: opts.Files,
+	}
+	h := plan.Host{Address: opts.Address, Role: role}
+	if opts.AsServer {
+		c.Servers = []plan.Host{h}
+		c.ServerConfig = opts.Config
+	} else {
+		c.Agents = []plan.Host{h}
+		c.AgentConfig = opts.Config
+	}
+	spec := &plan.Spec{AllowDowngrade: kf.allowDowngrade, Clusters: []plan.Cluster{c}}
+	res := opts.SSH.resolver(opts.Factory)
+	if opts.ServerUser != "" {
+		res.override(opts.Server, opts.ServerUser)
+	}
+	r := &rolloutRun{io: opts.IO, spec: spec, sshFunc: res.options, k3s: kf,
+		versions: map[string]string{opts.Server: opts.Version}}
+	return r.execute(ctx)
 }

@@ -13,16 +13,14 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() {
-	extraCommands = append(extraCommands, newNodeTokenCmd, newKubeconfigCmd, newUninstallCmd)
-}
-
 // dialOne connects to the one host a command works on.
-func dialOne(ctx context.Context, sf *sshFlags, addr string) (*ssh.Client, error) {
-	return ssh.Dial(ctx, sf.resolver().options(addr))
+func dialOne(ctx context.Context, f *Factory, sf *sshFlags, addr string) (*ssh.Client, error) {
+	return ssh.Dial(ctx, sf.resolver(f).options(addr))
 }
 
-func newNodeTokenCmd(io IO) *cobra.Command {
+// NewCmdNodeToken is the node-token command.
+func NewCmdNodeToken(f *Factory) *cobra.Command {
+	io := f.IO
 	var (
 		ip, host string
 		sf       sshFlags
@@ -35,11 +33,11 @@ func newNodeTokenCmd(io IO) *cobra.Command {
   $ (umask 077; k3sctl node-token --ip 192.168.1.50 > token)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			addr, err := requireOne(cmd, ip, host)
+			addr, err := requireOne(ip, host)
 			if err != nil {
 				return err
 			}
-			c, err := dialOne(cmd.Context(), &sf, addr)
+			c, err := dialOne(cmd.Context(), f, &sf, addr)
 			if err != nil {
 				return err
 			}
@@ -58,7 +56,9 @@ func newNodeTokenCmd(io IO) *cobra.Command {
 	return cmd
 }
 
-func newKubeconfigCmd(io IO) *cobra.Command {
+// NewCmdKubeconfig is the kubeconfig command.
+func NewCmdKubeconfig(f *Factory) *cobra.Command {
+	io := f.IO
 	var (
 		ip, host, file string
 		sf             sshFlags
@@ -90,11 +90,11 @@ answers.`,
 				if ip != "" || host != "" {
 					return flagErrorf("give --ip/--host or -f, not both")
 				}
-				inv, err := loadInventory(io, file)
+				inv, err := loadInventory(file)
 				if err != nil {
 					return err
 				}
-				res := sf.resolver()
+				res := sf.resolver(f)
 				_, _, sshFor := rollout.FromInventory(inv, res.options)
 				failed := 0
 				for _, c := range inv.Clusters {
@@ -122,12 +122,12 @@ answers.`,
 				fmt.Fprintf(io.Err, "Merged into %s\n", path)
 				return nil
 			}
-			addr, err := requireOne(cmd, ip, host)
+			addr, err := requireOne(ip, host)
 			if err != nil {
 				return err
 			}
 			name := contextName(kf.context, addr)
-			if err := mergeKubeconfig(ctx, sf.resolver().options(addr), addr, name, path, !kf.noSwitchContext); err != nil {
+			if err := mergeKubeconfig(ctx, sf.resolver(f).options(addr), addr, name, path, !kf.noSwitchContext); err != nil {
 				return err
 			}
 			fmt.Fprintf(io.Err, "Merged context %q into %s: kubectl --context %s get nodes\n", name, path, name)
@@ -161,7 +161,9 @@ func mergeKubeconfig(ctx context.Context, so ssh.Options, server, name, path str
 	return nil
 }
 
-func newUninstallCmd(io IO) *cobra.Command {
+// NewCmdUninstall is the uninstall command.
+func NewCmdUninstall(f *Factory) *cobra.Command {
+	io := f.IO
 	var (
 		ip, host string
 		sf       sshFlags
@@ -175,11 +177,11 @@ with K3s's own script, so the node keeps its identity if reinstalled.`,
 		Example: `  $ k3sctl uninstall --ip 192.168.1.51 --user pi`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			addr, err := requireOne(cmd, ip, host)
+			addr, err := requireOne(ip, host)
 			if err != nil {
 				return err
 			}
-			c, err := dialOne(cmd.Context(), &sf, addr)
+			c, err := dialOne(cmd.Context(), f, &sf, addr)
 			if err != nil {
 				return err
 			}

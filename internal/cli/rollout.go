@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,7 +20,6 @@ import (
 	"github.com/k3sctl/k3sctl/internal/secret"
 	"github.com/k3sctl/k3sctl/internal/ssh"
 	"github.com/k3sctl/k3sctl/internal/ui"
-	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
 
@@ -195,7 +195,7 @@ func (f *k3sFlags) kubeconfigFile() string {
 
 // rolloutRun is one run of the flow for install, join and apply.
 type rolloutRun struct {
-	io       IO
+	io       *IO
 	spec     *plan.Spec
 	sshFunc  func(address string) ssh.Options
 	k3s      *k3sFlags
@@ -247,14 +247,10 @@ func (r *rolloutRun) prepareWith(ctx context.Context, sink apply.Sink) (*rollout
 // execute prepares the plan, prints it on --dry-run, else applies it.
 func (r *rolloutRun) execute(ctx context.Context) error {
 	f := r.k3s
-	mode := ui.Choose(os.Stderr, f.output, f.plain)
+	mode := r.io.RenderMode(f.output, f.plain)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	out := r.io.Err
-	if mode == "json" {
-		out = r.io.Out
-	}
-	renderer := ui.New(ui.Options{Mode: mode, Out: out, NoColor: os.Getenv("NO_COLOR") != "", Cancel: cancel})
+	renderer := r.io.Renderer(mode, cancel)
 
 	prep, err := r.prepareWith(ctx, renderer)
 	if err != nil {
@@ -262,22 +258,27 @@ func (r *rolloutRun) execute(ctx context.Context) error {
 	}
 	defer prep.Close()
 	if f.dryRun {
-		if f.output == "json" {
-			enc := json.NewEncoder(r.io.Out)
-			enc.SetIndent("", "  ")
-			return enc.Encode(prep.Plan)
+		if mode == ui.ModeJSON {
+			if err := encodeIndented(r.io.Out, prep.Plan); err != nil {
+				return err
+			}
+		} else {
+			plan.Print(r.io.Out, prep.Plan)
 		}
-		plan.Print(r.io.Out, prep.Plan)
 		if len(prep.Plan.Refused()) > 0 {
 			return &SilentError{Code: ExitHostsFailed}
 		}
 		return nil
 	}
-	if mode != "json" {
+	if mode != ui.ModeJSON {
 		plan.Print(r.io.Err, prep.Plan)
 		fmt.Fprintln(r.io.Err)
 	}
 	if nothingRuns(prep.Plan) {
+		if mode == ui.ModeJSON {
+			// Nothing was written to stdout yet: the error event says why.
+			return &CodeError{Code: ExitHostsFailed, Err: blockedError(prep.Plan)}
+		}
 		// Every host is refused or unreachable: the plan above said why.
 		return &SilentError{Code: ExitHostsFailed}
 	}
@@ -287,7 +288,7 @@ func (r *rolloutRun) execute(ctx context.Context) error {
 	_, err = prep.Apply(ctx)
 	renderer.Close()
 	_ = renderer.Wait()
-	if mode != "json" {
+	if mode != ui.ModeJSON {
 		for _, m := range r.merged {
 			fmt.Fprintf(r.io.Err, "Merged context %q into %s: kubectl --context %s get nodes\n", m, r.kube.Path, m)
 		}
@@ -303,6 +304,38 @@ func (r *rolloutRun) execute(ctx context.Context) error {
 	return err
 }
 
+// blockedError says why no host of the plan can be worked on.
+func blockedError(p *plan.Plan) error {
+	var lines []string
+	unreachable := ""
+	for _, h := range p.Refused() {
+		why := strings.Join(h.Reasons, "; ")
+		switch {
+		case h.Action == plan.ActionUnreachable:
+			if unreachable == "" {
+				unreachable = h.Address
+			}
+			if !strings.HasPrefix(why, h.Address+":") {
+				why = h.Address + ": unreachable: " + why
+			}
+		default:
+			why = h.Address + ": refused: " + why
+		}
+		lines = append(lines, why)
+	}
+	msg := "no host can be worked on:\n  " + strings.Join(lines, "\n  ")
+	if unreachable != "" {
+		msg += fmt.Sprintf("\n  hint: check that k3sctl reaches the hosts: k3sctl facts --ip %s", unreachable)
+	}
+	return errors.New(msg)
+}
+
+func encodeIndented(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
 // contextName is the default kubeconfig context for an address: a host
 // name as is, an IP address as is.
 func contextName(flag, address string) string {
@@ -313,7 +346,7 @@ func contextName(flag, address string) string {
 }
 
 // requireOne checks that exactly one of --ip / --host is set.
-func requireOne(cmd *cobra.Command, ip, host string) (string, error) {
+func requireOne(ip, host string) (string, error) {
 	switch {
 	case ip != "" && host != "":
 		return "", flagErrorf("give --ip or --host, not both")

@@ -78,7 +78,9 @@ type sshResolver struct {
 	users map[string]string
 }
 
-func (f *sshFlags) resolver() sshResolver {
+// resolver makes the options; warnings go to io's stderr, and prompts to
+// the factory's terminal, opened only when a host asks for a secret.
+func (f *sshFlags) resolver(fac *Factory) sshResolver {
 	o := ssh.Options{
 		User:            f.user,
 		Port:            f.port,
@@ -87,14 +89,12 @@ func (f *sshFlags) resolver() sshResolver {
 		Jump:            f.jump,
 		HostKeyChecking: ssh.HostKeyChecking(f.hostKeyChecking),
 		ConnectTimeout:  f.connectTimeout,
-		Warnf: func(format string, a ...any) {
-			fmt.Fprintf(os.Stderr, "warning: "+format+"\n", a...)
-		},
+		Warnf:           fac.IO.Warnf,
 	}
 	if pw := os.Getenv(sudoPasswordEnv); pw != "" {
 		o.SudoPassword = secret.New(pw)
 	}
-	if p, err := ssh.OpenTerminalPrompter(); err == nil {
+	if p := fac.prompter(); p != nil {
 		o.Prompter = p
 	}
 	return sshResolver{base: o, users: map[string]string{}}

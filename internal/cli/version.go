@@ -8,7 +8,9 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func newVersionCmd(io IO) *cobra.Command {
+// NewCmdVersion is the version command.
+func NewCmdVersion(f *Factory) *cobra.Command {
+	io := f.IO
 	var output string
 	cmd := &cobra.Command{
 		Use:   "version",

@@ -75,7 +75,7 @@ func collectExamples(t *testing.T) *exampleSet {
 			walk(sub)
 		}
 	}
-	walk(cli.NewRoot(cli.IO{In: strings.NewReader(""), Out: &bytes.Buffer{}, Err: &bytes.Buffer{}}))
+	walk(cli.NewRoot(&cli.Factory{IO: &cli.IO{In: strings.NewReader(""), Out: &bytes.Buffer{}, Err: &bytes.Buffer{}}}))
 
 	docs, err := filepath.Glob(filepath.Join(repoRoot, "docs", "*.md"))
 	if err != nil {
@@ -465,7 +465,7 @@ func exampleScenarios() []scenario {
 			{run: "k3sctl plan -f fleet.yaml --detailed-exitcode", code: 0},
 			{
 				run:  "k3sctl plan -f fleet.yaml --detailed-exitcode",
-				code: 2,
+				code: cli.ExitChangesPending,
 				// Upgrades: "change version in the file, then".
 				setup: func(s *scene) {
 					s.writeFile("fleet.yaml", strings.Replace(s.file("fleet.yaml"), "version: "+v1, "version: "+v2, 1))

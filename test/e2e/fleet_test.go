@@ -12,6 +12,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/k3sctl/k3sctl/internal/cli"
 	"github.com/k3sctl/k3sctl/test/e2e/world"
 )
 
@@ -104,7 +105,9 @@ func TestFleetApply(t *testing.T) {
 	}
 	vars := fleetVars{Key: w.Key, Version: v1, S1: hs[0].IP, S2: hs[1].IP, S3: hs[2].IP, W1: hs[3].IP, W2: hs[4].IP, T1: hs[5].IP, T2: hs[6].IP}
 	inv := writeFleet(t, dir, vars)
-	mirrorFlags := []string{"--download-url", m.DownloadURL, "--channel-url", m.ChannelURL, "--timeout", "90s"}
+	// plan takes only the flags that change the plan; apply also the timeout.
+	planFlags := []string{"--download-url", m.DownloadURL, "--channel-url", m.ChannelURL}
+	mirrorFlags := append(append([]string{}, planFlags...), "--timeout", "90s")
 
 	start := time.Now()
 	u.mustK3sctl(args(mirrorFlags, "apply", "-f", inv)...)
@@ -132,7 +135,7 @@ func TestFleetApply(t *testing.T) {
 		}
 		before[h.Name] = invocation(t, h, unit)
 	}
-	r := u.k3sctl(args(mirrorFlags, "plan", "-f", inv, "--detailed-exitcode")...)
+	r := u.k3sctl(args(planFlags, "plan", "-f", inv, "--detailed-exitcode")...)
 	if r.code != 0 || !strings.Contains(r.stdout, "No changes") {
 		t.Errorf("plan after apply: want exit 0 and no changes:\n%s", r)
 	}
@@ -152,9 +155,9 @@ func TestFleetApply(t *testing.T) {
 	// Upgrade to v2 while w2 dies halfway: w2 fails, the rest upgrades, exit 3.
 	vars.Version = v2
 	writeFleet(t, dir, vars)
-	r = u.k3sctl(args(mirrorFlags, "plan", "-f", inv, "--detailed-exitcode")...)
-	if r.code != 2 || strings.Count(r.stdout, "upgrade "+v1+" → "+v2) != 7 {
-		t.Errorf("plan for the upgrade: want exit 2 and 7 upgrades:\n%s", r)
+	r = u.k3sctl(args(planFlags, "plan", "-f", inv, "--detailed-exitcode")...)
+	if r.code != cli.ExitChangesPending || strings.Count(r.stdout, "upgrade "+v1+" → "+v2) != 7 {
+		t.Errorf("plan for the upgrade: want exit %d (changes pending) and 7 upgrades:\n%s", cli.ExitChangesPending, r)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()

@@ -362,7 +362,7 @@ Host inner-b
 
 		// The facts command, as a user runs it.
 		var out, errb bytes.Buffer
-		code := cli.Execute(context.Background(), cli.IO{In: strings.NewReader(""), Out: &out, Err: &errb},
+		code := cli.Execute(context.Background(), &cli.IO{In: strings.NewReader(""), Out: &out, Err: &errb},
 			[]string{"facts", "--host", "inner-b", "--ssh-config", cfg, "--output", "json"})
 		if code != 0 {
 			t.Fatalf("k3sctl facts: exit %d: %s", code, errb.String())
@@ -376,7 +376,7 @@ Host inner-b
 		}
 		out.Reset()
 		errb.Reset()
-		code = cli.Execute(context.Background(), cli.IO{In: strings.NewReader(""), Out: &out, Err: &errb},
+		code = cli.Execute(context.Background(), &cli.IO{In: strings.NewReader(""), Out: &out, Err: &errb},
 			[]string{"facts", "--host", "inner-b", "--ssh-config", cfg})
 		if code != 0 || !strings.Contains(out.String(), "Hostname") || !strings.Contains(out.String(), "b") {
 			t.Errorf("k3sctl facts (text): exit %d\n%s\n%s", code, out.String(), errb.String())
