@@ -300,7 +300,7 @@ func (m *model) apply(e apply.Event) {
 			h.started = at
 		}
 		h.phase = phaseRunning
-		h.step = cleanLine(e.Step)
+		h.step = cleanLine(string(e.Step))
 		h.uploading, h.bytes, h.total, h.note = false, 0, 0, ""
 		h.meter.reset()
 		h.failedStep, h.err, h.hint, h.logTail = "", "", "", nil
@@ -312,7 +312,7 @@ func (m *model) apply(e apply.Event) {
 			h.phase = phaseRunning
 		}
 		if e.Step != "" {
-			h.step = cleanLine(e.Step)
+			h.step = cleanLine(string(e.Step))
 		}
 		h.uploading, h.bytes, h.total = true, e.Bytes, e.Total
 		h.meter.add(at, e.Bytes)
@@ -325,7 +325,7 @@ func (m *model) apply(e apply.Event) {
 		h.uploading, h.note = false, ""
 	case apply.EventStepFailed:
 		h.phase = phaseFailing
-		h.failedStep = cleanLine(e.Step)
+		h.failedStep = cleanLine(string(e.Step))
 		h.err, h.hint, h.logTail = e.Error, e.Hint, e.LogTail
 	case apply.EventHostDone:
 		h.phase = phaseDone
