@@ -93,10 +93,18 @@ func sampleRun() []apply.Event {
 		e.Message = "waiting for 10.0.0.10"
 		return e
 	}
-	// The plan as the planner encodes it; only its hosts matter here.
+	// The plan as the planner encodes it; only its hosts and their steps
+	// matter here. The agents' steps are left out, as a plan from an
+	// older k3sctl would.
 	planned := map[string]any{"clusters": []any{
 		map[string]any{"name": home, "version": "v1.31.4+k3s1", "hosts": []any{
-			map[string]any{"address": "10.0.0.10", "role": "server", "first": true, "action": "install", "step": 0},
+			map[string]any{"address": "10.0.0.10", "role": "server", "first": true, "action": "install", "step": 0,
+				"steps": []any{
+					map[string]any{"kind": "upload k3s", "host": "10.0.0.10", "changes": true},
+					map[string]any{"kind": "write config", "host": "10.0.0.10", "changes": true},
+					map[string]any{"kind": "start k3s", "host": "10.0.0.10", "changes": true},
+					map[string]any{"kind": "wait for ready", "host": "10.0.0.10", "changes": false},
+				}},
 			map[string]any{"address": "10.0.0.11", "role": "agent", "action": "install", "after": []string{"10.0.0.10"}, "step": 1},
 			map[string]any{"address": "10.0.0.12", "role": "agent", "action": "install", "after": []string{"10.0.0.10"}, "step": 1},
 		}},
