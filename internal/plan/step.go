@@ -91,6 +91,9 @@ func planSteps(hp *HostPlan, tokenKnown, kubeconfig bool) []Step {
 		}
 		return steps
 	case ActionNothing:
+		if hp.First && !tokenKnown {
+			readToken()
+		}
 	default:
 		service := k3s.ServiceName(hp.Role)
 		if hp.Upload {
@@ -125,9 +128,6 @@ func planSteps(hp *HostPlan, tokenKnown, kubeconfig bool) []Step {
 		if hp.First {
 			readToken()
 		}
-	}
-	if hp.First && hp.Action == ActionNothing && !tokenKnown {
-		readToken()
 	}
 	if hp.First && kubeconfig {
 		add(StepKubeconfig, false, "merges the cluster's admin kubeconfig into the local one")
