@@ -3,6 +3,8 @@ package apply
 import (
 	"sync"
 	"time"
+
+	"github.com/k3sctl/k3sctl/internal/plan"
 )
 
 // EventType names what happened. The names are part of the JSON output
@@ -26,19 +28,19 @@ const (
 // Event is one thing that happened during apply. Renderers (terminal view,
 // plain log, JSON lines) consume events only.
 type Event struct {
-	Time    time.Time `json:"time"`
-	Type    EventType `json:"type"`
-	Cluster string    `json:"cluster,omitempty"`
-	Host    string    `json:"host,omitempty"` // the address k3sctl reaches the host on
-	Role    string    `json:"role,omitempty"` // server or agent
-	Step    string    `json:"step,omitempty"` // e.g. "upload k3s", "write config", "start k3s", "wait for ready"
-	Message string    `json:"message,omitempty"`
-	Changed bool      `json:"changed,omitempty"`
-	Bytes   int64     `json:"bytes,omitempty"`
-	Total   int64     `json:"total,omitempty"`
-	Error   string    `json:"error,omitempty"`
-	Hint    string    `json:"hint,omitempty"`
-	LogTail []string  `json:"logTail,omitempty"` // last service log lines of a failed host
+	Time    time.Time     `json:"time"`
+	Type    EventType     `json:"type"`
+	Cluster string        `json:"cluster,omitempty"`
+	Host    string        `json:"host,omitempty"` // the address k3sctl reaches the host on
+	Role    string        `json:"role,omitempty"` // server or agent
+	Step    plan.StepKind `json:"step,omitempty"` // one of plan.StepKinds
+	Message string        `json:"message,omitempty"`
+	Changed bool          `json:"changed,omitempty"`
+	Bytes   int64         `json:"bytes,omitempty"`
+	Total   int64         `json:"total,omitempty"`
+	Error   string        `json:"error,omitempty"`
+	Hint    string        `json:"hint,omitempty"`
+	LogTail []string      `json:"logTail,omitempty"` // last service log lines of a failed host
 	// Plan is set on EventPlan.
 	Plan any `json:"plan,omitempty"`
 	// Results is set on EventSummary.

@@ -14,112 +14,101 @@ import (
 	"github.com/k3sctl/k3sctl/internal/ssh"
 )
 
-// host runs one host's steps. Every step checks before it acts, so a host
-// that is already right comes out unchanged.
+// host runs the steps the plan lists for one host, in order. Every step
+// checks before it acts, so a host that is already right comes out
+// unchanged.
 func (r *runner) host(ctx context.Context, j *job) (bool, error) {
 	hp := j.hp
-	conn := r.o.Conns[hp.Address]
-	if hp.Action == plan.ActionJoinSource && !j.cluster.currentToken().IsZero() {
-		return false, nil // the user gave the token: nothing to read
+	if len(hp.Steps) == 0 {
+		return false, nil
 	}
+	conn := r.o.Conns[hp.Address]
 	if conn == nil {
 		return false, fmt.Errorf("%s: no connection", hp.Address)
 	}
-	if hp.Action == plan.ActionJoinSource {
-		return false, r.readToken(ctx, j, conn)
+	hr := &hostRun{conn: conn, initSystem: r.o.InitSystems[hp.Address]}
+	for _, s := range hp.Steps {
+		if s.Kind == plan.StepKubeconfig && r.o.Kubeconfig == nil {
+			continue // run without a kubeconfig to merge into
+		}
+		c, err := r.step(ctx, j, s.Kind, func(ctx context.Context) (bool, error) {
+			return r.runStep(ctx, j, hr, s.Kind)
+		})
+		hr.changed = hr.changed || c
+		if err != nil {
+			return hr.changed, err
+		}
 	}
-	cs := j.cluster
+	return hr.changed, nil
+}
+
+// hostRun is what one host's steps share.
+type hostRun struct {
+	conn       Conn
+	initSystem string
+	changed    bool // an earlier step changed the host
+}
+
+// runStep does one step and reports whether it changed the host.
+func (r *runner) runStep(ctx context.Context, j *job, hr *hostRun, kind plan.StepKind) (bool, error) {
+	hp, conn := j.hp, hr.conn
+	switch kind {
+	case plan.StepUploadBinary:
+		return r.uploadBinary(ctx, j, conn)
+	case plan.StepWriteConfig:
+		return r.writeConfig(ctx, j, hr)
+	case plan.StepStartServer, plan.StepStartAgent:
+		// A changed binary or file needs a restart; otherwise the
+		// service is only started when it is not running.
+		cmd, act := serviceCommand(hr.initSystem, k3s.ServiceName(hp.Role), hr.changed)
+		res, err := conn.Run(ctx, cmd, ssh.RunOptions{Sudo: true})
+		if err != nil {
+			return false, err
+		}
+		return act || strings.Contains(string(res.Stdout), "started"), nil
+	case plan.StepWaitReady:
+		return false, r.waitReady(ctx, j, conn, k3s.ServiceName(hp.Role), hr.initSystem)
+	case plan.StepReadToken:
+		return false, r.readToken(ctx, j, conn)
+	case plan.StepKubeconfig:
+		data, err := conn.ReadFile(ctx, k3s.KubeconfigPath)
+		if err != nil {
+			return false, err
+		}
+		return false, r.o.Kubeconfig(ctx, j.cplan.Name, data)
+	}
+	return false, fmt.Errorf("this k3sctl cannot run step %q; update k3sctl", kind)
+}
+
+// writeConfig puts every file k3sctl renders for the host in place, then the
+// cluster's delivered files, each only when it differs.
+func (r *runner) writeConfig(ctx context.Context, j *job, hr *hostRun) (bool, error) {
+	hp, cs, conn := j.hp, j.cluster, hr.conn
 	spec := specHost(j)
 	if spec.Address == "" {
-		return false, fmt.Errorf("%s: not in the spec", hp.Address)
+		return false, fmt.Errorf("not in the spec")
 	}
-	service := k3s.ServiceName(hp.Role)
-	initSystem := r.o.InitSystems[hp.Address]
-	changed := false
-
-	if hp.Action != plan.ActionNothing {
-		if hp.Upload {
-			c, err := r.step(ctx, j, "upload k3s", func(ctx context.Context) (bool, error) {
-				return r.uploadBinary(ctx, j, conn)
-			})
-			if err != nil {
-				return changed, err
-			}
-			changed = changed || c
-		}
-
-		c, err := r.step(ctx, j, "write config", func(ctx context.Context) (bool, error) {
-			token := cs.currentToken()
-			files, pending := plan.Files(cs.spec, spec, hp.First, token, initSystem)
-			if pending {
-				return false, errors.New("the cluster token is not known: the first server did not report one")
-			}
-			written, err := writeFiles(ctx, conn, files, linksCommand())
-			if err != nil {
-				return false, err
-			}
-			if len(written) > 0 {
-				r.emit(j, Event{Type: EventLog, Step: "write config", Message: "changed " + strings.Join(written, ", ")})
-			}
-			any := len(written) > 0
-			for _, f := range cs.spec.Files {
-				if !f.For(hp.Role) {
-					continue
-				}
-				res, err := conn.Upload(ctx, f.Source, f.Dest(), ssh.UploadOptions{Mode: 0o600})
-				if err != nil {
-					return any, fmt.Errorf("deliver %s: %w", f.Source, err)
-				}
-				any = any || !res.Skipped
-			}
-			return any, nil
-		})
-		if err != nil {
-			return changed, err
-		}
-		changed = changed || c
-
-		started := false
-		_, err = r.step(ctx, j, "start "+service, func(ctx context.Context) (bool, error) {
-			cmd, act := serviceCommand(initSystem, service, changed)
-			res, err := conn.Run(ctx, cmd, ssh.RunOptions{Sudo: true})
-			if err != nil {
-				return false, err
-			}
-			started = act || strings.Contains(string(res.Stdout), "started")
-			return started, nil
-		})
-		if err != nil {
-			return changed, err
-		}
-		changed = changed || started
-		if started || hp.Action == plan.ActionStart || changed {
-			if _, err := r.step(ctx, j, "wait for ready", func(ctx context.Context) (bool, error) {
-				return false, r.waitReady(ctx, j, conn, service, initSystem)
-			}); err != nil {
-				return changed, err
-			}
-		}
+	files, pending := plan.Files(cs.spec, spec, hp.First, cs.currentToken(), hr.initSystem)
+	if pending {
+		return false, errors.New("the cluster token is not known: the first server did not report one")
 	}
-	if hp.First {
-		// A server that was not touched still has the token read while
-		// planning; one that was (re)started may have just written it.
-		if changed || cs.currentToken().IsZero() {
-			if err := r.readToken(ctx, j, conn); err != nil {
-				return changed, err
-			}
+	written, err := writeFiles(ctx, conn, files, linksCommand())
+	if err != nil {
+		return false, err
+	}
+	if len(written) > 0 {
+		r.emit(j, Event{Type: EventLog, Step: plan.StepWriteConfig, Message: "changed " + strings.Join(written, ", ")})
+	}
+	changed := len(written) > 0
+	for _, f := range cs.spec.Files {
+		if !f.For(hp.Role) {
+			continue
 		}
-		if r.o.Kubeconfig != nil {
-			if _, err := r.step(ctx, j, "kubeconfig", func(ctx context.Context) (bool, error) {
-				data, err := conn.ReadFile(ctx, k3s.KubeconfigPath)
-				if err != nil {
-					return false, err
-				}
-				return false, r.o.Kubeconfig(ctx, j.cplan.Name, data)
-			}); err != nil {
-				return changed, err
-			}
+		res, err := conn.Upload(ctx, f.Source, f.Dest(), ssh.UploadOptions{Mode: 0o600})
+		if err != nil {
+			return changed, fmt.Errorf("deliver %s: %w", f.Source, err)
 		}
+		changed = changed || !res.Skipped
 	}
 	return changed, nil
 }
@@ -131,33 +120,31 @@ func (cs *clusterState) currentToken() secret.Value {
 }
 
 // readToken reads the cluster's full token from a server so that joining
-// hosts can verify the cluster CA.
+// hosts can verify the cluster CA. A server that was just started may not
+// have written it yet.
 func (r *runner) readToken(ctx context.Context, j *job, conn Conn) error {
-	_, err := r.step(ctx, j, "read token", func(ctx context.Context) (bool, error) {
-		var tok secret.Value
-		var err error
-		deadline := time.Now().Add(r.o.ReadyTimeout)
-		for {
-			tok, err = node.ReadToken(ctx, conn)
-			if err == nil {
-				break
-			}
-			if time.Now().After(deadline) || ctx.Err() != nil {
-				return false, fmt.Errorf("read %s: %v (is K3s running as a server there?)", k3s.TokenPath, err)
-			}
-			sleep(ctx, r.o.PollInterval)
+	var tok secret.Value
+	var err error
+	deadline := time.Now().Add(r.o.ReadyTimeout)
+	for {
+		tok, err = node.ReadToken(ctx, conn)
+		if err == nil {
+			break
 		}
-		j.cluster.mu.Lock()
-		j.cluster.token = tok
-		j.cluster.mu.Unlock()
-		return false, nil
-	})
-	return err
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("read %s: %v (is K3s running as a server there?)", k3s.TokenPath, err)
+		}
+		sleep(ctx, r.o.PollInterval)
+	}
+	j.cluster.mu.Lock()
+	j.cluster.token = tok
+	j.cluster.mu.Unlock()
+	return nil
 }
 
 func (r *runner) uploadBinary(ctx context.Context, j *job, conn Conn) (bool, error) {
 	progress := func(done, total int64) {
-		r.emit(j, Event{Type: EventProgress, Step: "upload k3s", Bytes: done, Total: total})
+		r.emit(j, Event{Type: EventProgress, Step: plan.StepUploadBinary, Bytes: done, Total: total})
 	}
 	path, err := r.o.Binary(ctx, plan.BinaryKey{Version: j.hp.To, Arch: j.hp.Arch}, progress)
 	if err != nil {
@@ -174,7 +161,7 @@ func (r *runner) uploadBinary(ctx context.Context, j *job, conn Conn) (bool, err
 		return false, err
 	}
 	if res.Skipped {
-		r.emit(j, Event{Type: EventLog, Step: "upload k3s", Message: "already there (same sha256)"})
+		r.emit(j, Event{Type: EventLog, Step: plan.StepUploadBinary, Message: "already there (same sha256)"})
 	}
 	return !res.Skipped, nil
 }
@@ -216,7 +203,7 @@ func (r *runner) waitReady(ctx context.Context, j *job, conn Conn, service, init
 		res, err := conn.Run(ctx, statusCmd, ssh.RunOptions{Sudo: true})
 		state := strings.TrimSpace(string(res.Stdout))
 		if err == nil && state != lastState {
-			r.emit(j, Event{Type: EventLog, Step: "wait for ready", Message: service + " " + state})
+			r.emit(j, Event{Type: EventLog, Step: plan.StepWaitReady, Message: service + " " + state})
 			lastState = state
 		}
 		if err == nil && state == "active" {
@@ -319,7 +306,7 @@ func (r *runner) notReady(j *job, conn Conn, service, initSystem, state string) 
 	}
 	return &StepError{
 		Host:    j.hp.Address,
-		Step:    "wait for ready",
+		Step:    plan.StepWaitReady,
 		Err:     fmt.Errorf("%s not ready after %s (state: %s)", service, r.o.ReadyTimeout, state),
 		Hint:    k3s.DiagnoseLog(tail),
 		LogTail: tail,

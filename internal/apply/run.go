@@ -256,7 +256,7 @@ func (r *runner) runJob(ctx context.Context, j *job, deps []*job) {
 // StepError is a failed step on a host, with what the service logged.
 type StepError struct {
 	Host    string
-	Step    string
+	Step    plan.StepKind
 	Err     error
 	Hint    string
 	LogTail []string
@@ -266,10 +266,12 @@ func (e *StepError) Error() string { return fmt.Sprintf("%s: %s: %v", e.Host, e.
 
 func (e *StepError) Unwrap() error { return e.Err }
 
-// step runs one named step and reports it.
-func (r *runner) step(ctx context.Context, j *job, name string, fn func(ctx context.Context) (bool, error)) (bool, error) {
+// step runs one step of the plan and reports it. Only a kind that may
+// change the host reports a change.
+func (r *runner) step(ctx context.Context, j *job, name plan.StepKind, fn func(ctx context.Context) (bool, error)) (bool, error) {
 	r.emit(j, Event{Type: EventStepStart, Step: name})
 	changed, err := fn(ctx)
+	changed = changed && name.MayChange()
 	if err != nil {
 		se := &StepError{Host: j.hp.Address, Step: name, Err: err}
 		var inner *StepError

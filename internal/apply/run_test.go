@@ -1,9 +1,12 @@
 package apply
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"sync"
@@ -12,18 +15,24 @@ import (
 
 	"github.com/k3sctl/k3sctl/internal/k3s"
 	"github.com/k3sctl/k3sctl/internal/plan"
+	"github.com/k3sctl/k3sctl/internal/secret"
 	"github.com/k3sctl/k3sctl/internal/ssh"
 )
 
 // fakeConn stands in for a host in scheduler tests; the end-to-end tests
-// run the same code over real SSH.
+// run the same code over real SSH. It keeps what apply did to it (files,
+// uploads, whether the service runs) so that a second run sees the host as
+// the first left it.
 type fakeConn struct {
 	addr  string
 	node  string
 	log   *eventLog
 	fail  string // step command substring that fails
-	files map[string][]byte
 	mu    sync.Mutex
+	files map[string][]byte // small files written by "write config"
+	// uploads maps a remote path to the local file put there.
+	uploads map[string]string
+	running bool
 }
 
 type eventLog struct {
@@ -43,12 +52,27 @@ func (c *fakeConn) Run(ctx context.Context, cmd string, o ssh.RunOptions) (ssh.R
 	if c.fail != "" && strings.Contains(cmd, c.fail) {
 		return ssh.Result{ExitCode: 1}, fmt.Errorf("%s: exit status 1", c.addr)
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	switch {
+	case strings.HasPrefix(cmd, "set -e") && o.Stdin != nil:
+		return c.putFiles(cmd, o.Stdin)
+	case strings.Contains(cmd, "restart --no-block"):
+		c.log.add(c.addr + " start")
+		c.running = true
+		return ssh.Result{Stdout: []byte("started\n")}, nil
 	case strings.Contains(cmd, "--no-block"):
+		if c.running {
+			return ssh.Result{Stdout: []byte("running\n")}, nil
+		}
 		c.log.add(c.addr + " start")
 		time.Sleep(20 * time.Millisecond)
+		c.running = true
 		return ssh.Result{Stdout: []byte("started\n")}, nil
 	case strings.HasPrefix(cmd, "systemctl is-active"):
+		if !c.running {
+			return ssh.Result{Stdout: []byte("inactive\n")}, nil
+		}
 		return ssh.Result{Stdout: []byte("active\n")}, nil
 	case strings.Contains(cmd, "kubectl get nodes"):
 		out := "NAME STATUS ROLES AGE VERSION\n"
@@ -60,11 +84,62 @@ func (c *fakeConn) Run(ctx context.Context, cmd string, o ssh.RunOptions) (ssh.R
 	return ssh.Result{}, nil
 }
 
+// putFiles does what the files script does: the contents come as a tar
+// stream, each "put <path> <sha256> <mode> <name>" line replaces a file
+// whose content differs and says so.
+func (c *fakeConn) putFiles(script string, stdin io.Reader) (ssh.Result, error) {
+	content := map[string][]byte{}
+	tr := tar.NewReader(stdin)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return ssh.Result{ExitCode: 1}, err
+		}
+		data, err := io.ReadAll(tr)
+		if err != nil {
+			return ssh.Result{ExitCode: 1}, err
+		}
+		content[h.Name] = data
+	}
+	if c.files == nil {
+		c.files = map[string][]byte{}
+	}
+	var out strings.Builder
+	for _, l := range strings.Split(script, "\n") {
+		f := strings.Fields(l)
+		if len(f) != 5 || f[0] != "put" {
+			continue
+		}
+		data, ok := content[f[4]]
+		if !ok {
+			return ssh.Result{ExitCode: 65}, fmt.Errorf("%s: %s: content missing", c.addr, f[1])
+		}
+		if old, ok := c.files[f[1]]; ok && bytes.Equal(old, data) {
+			continue
+		}
+		c.files[f[1]] = data
+		fmt.Fprintf(&out, "changed %s\n", f[1])
+	}
+	return ssh.Result{Stdout: []byte(out.String())}, nil
+}
+
 func (c *fakeConn) Upload(ctx context.Context, src, dst string, o ssh.UploadOptions) (ssh.UploadResult, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.uploads[dst] == src {
+		return ssh.UploadResult{Skipped: true}, nil
+	}
 	if o.Progress != nil {
 		o.Progress(50, 100)
 		o.Progress(100, 100)
 	}
+	if c.uploads == nil {
+		c.uploads = map[string]string{}
+	}
+	c.uploads[dst] = src
 	return ssh.UploadResult{Bytes: 100}, nil
 }
 
@@ -89,8 +164,28 @@ func (c *fakeConn) ReadFile(ctx context.Context, path string) ([]byte, error) {
 	return nil, errors.New("no such file")
 }
 
-func fleet() (*plan.Spec, map[string]*plan.HostFacts) {
-	spec := &plan.Spec{Clusters: []plan.Cluster{
+// facts is what facts gathering would find on the host now.
+func (c *fakeConn) facts(role k3s.Role) *plan.HostFacts {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f := &plan.HostFacts{Hostname: c.node, Arch: k3s.AMD64, InitSystem: "systemd", MemoryCgroup: true,
+		Installed: map[k3s.Role]bool{}, Active: map[k3s.Role]bool{}, FileHashes: map[string]string{}}
+	if c.uploads[k3s.BinaryPath] != "" {
+		f.K3sVersion, f.K3sSHA256 = "v1.31.4+k3s1", fakeBinarySHA
+	}
+	for p, data := range c.files {
+		f.FileHashes[p] = plan.RemoteFile{Data: data}.SHA256()
+	}
+	f.Installed[role] = c.files[k3s.UnitPath(role)] != nil
+	f.Active[role] = c.running
+	return f
+}
+
+// fakeBinarySHA is the checksum the tests' k3s binary has.
+const fakeBinarySHA = "x"
+
+func fleet() *plan.Spec {
+	return &plan.Spec{Clusters: []plan.Cluster{
 		{Name: "ha", Version: "v1.31.4+k3s1", HA: true,
 			Servers: []plan.Host{{Address: "s1", Role: k3s.Server}, {Address: "s2", Role: k3s.Server}, {Address: "s3", Role: k3s.Server}},
 			Agents:  []plan.Host{{Address: "a1", Role: k3s.Agent}, {Address: "a2", Role: k3s.Agent}}},
@@ -98,35 +193,70 @@ func fleet() (*plan.Spec, map[string]*plan.HostFacts) {
 			Servers: []plan.Host{{Address: "t1", Role: k3s.Server}},
 			Agents:  []plan.Host{{Address: "t2", Role: k3s.Agent}}},
 	}}
-	facts := map[string]*plan.HostFacts{}
-	for _, c := range spec.Clusters {
-		for _, h := range append(append([]plan.Host{}, c.Servers...), c.Agents...) {
-			facts[h.Address] = &plan.HostFacts{Hostname: h.Address, Arch: k3s.AMD64, InitSystem: "systemd", MemoryCgroup: true,
-				Installed: map[k3s.Role]bool{}, Active: map[k3s.Role]bool{}, FileHashes: map[string]string{}}
-		}
-	}
-	return spec, facts
 }
 
-func runFleet(t *testing.T, failOn map[string]string) ([]HostResult, []string, []Event, error) {
+// testFleet is fleet's hosts as fakes that keep their state between runs.
+type testFleet struct {
+	spec   *plan.Spec
+	conns  map[string]*fakeConn
+	log    *eventLog
+	tokens map[string]secret.Value // read while planning
+}
+
+func newTestFleet(failOn map[string]string) *testFleet {
+	f := &testFleet{spec: fleet(), conns: map[string]*fakeConn{}, log: &eventLog{}}
+	for _, h := range f.hosts() {
+		f.conns[h.Address] = &fakeConn{addr: h.Address, node: h.Address, log: f.log, fail: failOn[h.Address]}
+	}
+	return f
+}
+
+func (f *testFleet) hosts() []plan.Host {
+	var hosts []plan.Host
+	for _, c := range f.spec.Clusters {
+		hosts = append(append(hosts, c.Servers...), c.Agents...)
+	}
+	return hosts
+}
+
+// plan gathers facts from the fakes and plans, as rollout does: a cluster
+// whose first server runs has its token read while planning.
+func (f *testFleet) plan(t *testing.T) *plan.Plan {
 	t.Helper()
-	spec, facts := fleet()
-	p, err := plan.Build(plan.Input{Spec: *spec, Facts: facts, Binaries: map[plan.BinaryKey]plan.Binary{{Version: "v1.31.4+k3s1", Arch: k3s.AMD64}: {Version: "v1.31.4+k3s1", SHA256: "x"}}})
+	facts := map[string]*plan.HostFacts{}
+	for _, h := range f.hosts() {
+		facts[h.Address] = f.conns[h.Address].facts(h.Role)
+	}
+	tokens := map[string]secret.Value{}
+	f.tokens = tokens
+	for _, c := range f.spec.Clusters {
+		if first := f.conns[c.Servers[0].Address]; first.facts(k3s.Server).Active[k3s.Server] {
+			data, _ := first.ReadFile(context.Background(), k3s.TokenPath)
+			tokens[c.Name] = secret.New(strings.TrimSpace(string(data)))
+		}
+	}
+	p, err := plan.Build(plan.Input{Spec: *f.spec, Facts: facts, Tokens: tokens,
+		Binaries: map[plan.BinaryKey]plan.Binary{{Version: "v1.31.4+k3s1", Arch: k3s.AMD64}: {Version: "v1.31.4+k3s1", SHA256: fakeBinarySHA}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := &eventLog{}
+	return p
+}
+
+// run applies p to the fakes.
+func (f *testFleet) run(t *testing.T, p *plan.Plan) ([]HostResult, []Event, error) {
+	t.Helper()
 	conns := map[string]Conn{}
 	names := map[string]string{}
-	for a := range facts {
-		conns[a] = &fakeConn{addr: a, node: a, log: log, fail: failOn[a]}
+	for a, c := range f.conns {
+		conns[a] = c
 		names[a] = a
 	}
 	rec := &Recorder{}
 	var mu sync.Mutex
 	var merged []string
 	res, err := Run(context.Background(), Options{
-		Plan: p, Spec: spec, Conns: conns, Hostnames: names, Sink: rec, PollInterval: time.Millisecond,
+		Plan: p, Spec: f.spec, Conns: conns, Hostnames: names, Tokens: f.tokens, Sink: rec, PollInterval: time.Millisecond,
 		Binary: func(ctx context.Context, key plan.BinaryKey, progress func(done, total int64)) (string, error) {
 			return "/bin/true", nil
 		},
@@ -137,10 +267,17 @@ func runFleet(t *testing.T, failOn map[string]string) ([]HostResult, []string, [
 			return nil
 		},
 	})
-	if err == nil && len(merged) != len(spec.Clusters) {
+	if err == nil && len(merged) != len(f.spec.Clusters) {
 		t.Errorf("kubeconfig merged for %v, want every cluster", merged)
 	}
-	return res, log.lines, rec.Events(), err
+	return res, rec.Events(), err
+}
+
+func runFleet(t *testing.T, failOn map[string]string) ([]HostResult, []string, []Event, error) {
+	t.Helper()
+	f := newTestFleet(failOn)
+	res, events, err := f.run(t, f.plan(t))
+	return res, f.log.lines, events, err
 }
 
 func TestRunOrder(t *testing.T) {

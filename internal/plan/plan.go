@@ -66,6 +66,8 @@ type HostPlan struct {
 	// TokenPending: the cluster's token is only known once its first
 	// server runs, so this host's config is rendered then.
 	TokenPending bool `json:"tokenPending,omitempty"`
+	// Steps are what apply does on the host, in order.
+	Steps []Step `json:"steps,omitempty"`
 }
 
 // Changes reports whether the plan changes anything.
@@ -124,10 +126,14 @@ func buildCluster(in Input, c *Cluster) (ClusterPlan, error) {
 		cp.APIAddress = first
 	}
 	token := in.Tokens[c.Name]
+	withSteps := func(hp HostPlan) HostPlan {
+		hp.Steps = planSteps(&hp, !token.IsZero(), !in.SkipKubeconfig)
+		return hp
+	}
 	step := 0
 	if c.JoinServer != "" {
-		cp.Hosts = append(cp.Hosts, HostPlan{Address: c.JoinServer, Role: k3s.Server, First: true, Action: ActionJoinSource,
-			Reasons: []string{"running server: its token is read, nothing is changed"}})
+		cp.Hosts = append(cp.Hosts, withSteps(HostPlan{Address: c.JoinServer, Role: k3s.Server, First: true, Action: ActionJoinSource,
+			Reasons: []string{"running server: its token is read, nothing is changed"}}))
 	}
 	prev := ""
 	if c.JoinServer != "" {
@@ -144,7 +150,7 @@ func buildCluster(in Input, c *Cluster) (ClusterPlan, error) {
 		}
 		step++
 		hp.Step = step
-		cp.Hosts = append(cp.Hosts, hp)
+		cp.Hosts = append(cp.Hosts, withSteps(hp))
 		prev = h.Address
 		lastServer = h.Address
 	}
@@ -156,7 +162,7 @@ func buildCluster(in Input, c *Cluster) (ClusterPlan, error) {
 		hp := planHost(in, c, h, token, false)
 		hp.After = []string{lastServer}
 		hp.Step = step
-		cp.Hosts = append(cp.Hosts, hp)
+		cp.Hosts = append(cp.Hosts, withSteps(hp))
 	}
 	return cp, nil
 }

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -212,5 +213,108 @@ func TestNodeConfig(t *testing.T) {
 	c.Token = secret.Value{}
 	if _, pending := NodeConfig(c, agent, false, secret.Value{}); !pending {
 		t.Error("agent without a known token should be pending")
+	}
+}
+
+func TestPlanSteps(t *testing.T) {
+	const v = "v1.31.4+k3s1"
+	s := installSpec(v)
+	h := s.Clusters[0].Servers[0]
+	conv := func() *HostFacts { return converged(&s.Clusters[0], h, true, secret.Value{}, v) }
+	tok := map[string]secret.Value{"home": secret.New(fullTk)}
+	// "+" marks a step planned as a change.
+	for _, tc := range []struct {
+		name   string
+		facts  func() *HostFacts
+		tokens map[string]secret.Value
+		action Action
+		want   []string
+	}{
+		{"install", fresh, nil, ActionInstall,
+			[]string{"+upload k3s", "+write config", "+start k3s", "wait for ready", "read token", "kubeconfig"}},
+		{"upgrade", func() *HostFacts { f := conv(); f.K3sVersion = "v1.31.3+k3s1"; f.K3sSHA256 = oldSHA; return f }, tok, ActionUpgrade,
+			[]string{"+upload k3s", "write config", "+start k3s", "wait for ready", "read token", "kubeconfig"}},
+		{"reconfigure", func() *HostFacts { f := conv(); f.FileHashes[k3s.ConfigPath] = "x"; return f }, tok, ActionReconfigure,
+			[]string{"+write config", "+start k3s", "wait for ready", "read token", "kubeconfig"}},
+		{"start", func() *HostFacts { f := conv(); f.Active[k3s.Server] = false; return f }, tok, ActionStart,
+			[]string{"write config", "+start k3s", "wait for ready", "read token", "kubeconfig"}},
+		{"nothing", conv, tok, ActionNothing, []string{"kubeconfig"}},
+		{"nothing, token not read", conv, nil, ActionNothing, []string{"read token", "kubeconfig"}},
+		{"refuse", func() *HostFacts { f := fresh(); f.InitSystem = ""; return f }, nil, ActionRefuse, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := Build(Input{Spec: s, Facts: map[string]*HostFacts{h.Address: tc.facts()}, Tokens: tc.tokens, Binaries: bins(v)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			hp := p.Clusters[0].Hosts[0]
+			if hp.Action != tc.action {
+				t.Fatalf("action = %s, want %s", hp.Action, tc.action)
+			}
+			var got []string
+			for _, st := range hp.Steps {
+				mark := ""
+				if st.Changes {
+					mark = "+"
+				}
+				got = append(got, mark+string(st.Kind))
+				if st.Host != h.Address {
+					t.Errorf("%s: host %q, want %q", st.Kind, st.Host, h.Address)
+				}
+				if st.Reason == "" {
+					t.Errorf("%s: no reason", st.Kind)
+				}
+				if st.Changes && !st.Kind.MayChange() {
+					t.Errorf("%s is planned as a change but never changes a host", st.Kind)
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("steps = %q, want %q", got, tc.want)
+			}
+			// A refused host counts as a pending change, but no step runs.
+			if tc.action != ActionRefuse && StepsChange(hp.Steps) != p.Changes() {
+				t.Errorf("steps change: %v, plan changes: %v", StepsChange(hp.Steps), p.Changes())
+			}
+		})
+	}
+}
+
+func TestPlanStepsAgentAndSkipKubeconfig(t *testing.T) {
+	const v = "v1.31.4+k3s1"
+	s := Spec{Clusters: []Cluster{{Name: "home", Version: v, JoinServer: "192.168.1.50",
+		Agents: []Host{{Address: "192.168.1.51", Role: k3s.Agent}}}}}
+	p, err := Build(Input{Spec: s, Facts: map[string]*HostFacts{"192.168.1.51": fresh()}, Binaries: bins(v), SkipKubeconfig: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []StepKind
+	for _, h := range p.Clusters[0].Hosts {
+		for _, st := range h.Steps {
+			got = append(got, st.Kind)
+		}
+	}
+	// The running server's token is read (none was given); the agent
+	// starts k3s-agent; nothing merges a kubeconfig.
+	want := []StepKind{StepReadToken, StepUploadBinary, StepWriteConfig, StepStartAgent, StepWaitReady}
+	if !slices.Equal(got, want) {
+		t.Errorf("steps = %q, want %q", got, want)
+	}
+}
+
+func TestStepKinds(t *testing.T) {
+	seen := map[StepKind]bool{}
+	for _, k := range StepKinds() {
+		if seen[k] || k == "" {
+			t.Errorf("kind %q is empty or listed twice", k)
+		}
+		seen[k] = true
+	}
+	for _, r := range []k3s.Role{k3s.Server, k3s.Agent} {
+		if got, want := StartStep(r), StepKind("start "+k3s.ServiceName(r)); got != want || !seen[got] {
+			t.Errorf("StartStep(%s) = %q, want %q among the kinds", r, got, want)
+		}
+	}
+	if StepKind("drain node").MayChange() != true {
+		t.Error("a kind this build does not know should count as one that may change the host")
 	}
 }

@@ -18,9 +18,19 @@ var actionWords = map[Action]string{
 	ActionJoinSource:  "read token",
 }
 
+// stepWidth lines up the reasons after the longest step kind.
+var stepWidth = func() int {
+	n := 0
+	for _, k := range StepKinds() {
+		n = max(n, len(k))
+	}
+	return n
+}()
+
 // Print writes the plan for people: per cluster, the hosts in the order
-// they run, what happens to each and why. It never shows secrets: the plan
-// holds none.
+// they run, what happens to each and why, then each host's steps, those
+// that change the host marked "+". It never shows secrets: the plan holds
+// none.
 func Print(w io.Writer, p *Plan) {
 	for i, c := range p.Clusters {
 		if i > 0 {
@@ -43,11 +53,15 @@ func Print(w io.Writer, p *Plan) {
 			for _, r := range h.Reasons {
 				fmt.Fprintf(w, "       - %s\n", strings.ReplaceAll(strings.TrimSpace(r), "\n", "\n         "))
 			}
-			if h.Upload && h.Action != ActionUpgrade && h.Action != ActionDowngrade && h.Action != ActionInstall {
-				fmt.Fprintf(w, "       - upload k3s %s (%s)\n", h.To, h.Arch)
-			}
 			if len(h.After) > 0 && h.Action != ActionNothing {
 				fmt.Fprintf(w, "       - after %s\n", strings.Join(h.After, ", "))
+			}
+			for _, s := range h.Steps {
+				mark := " "
+				if s.Changes {
+					mark = "+"
+				}
+				fmt.Fprintf(w, "       %s %-*s  %s\n", mark, stepWidth, s.Kind, s.Reason)
 			}
 		}
 	}

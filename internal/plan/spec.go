@@ -124,4 +124,7 @@ type Input struct {
 	Facts    map[string]*HostFacts // by host address
 	Tokens   map[string]secret.Value
 	Binaries map[BinaryKey]Binary
+	// SkipKubeconfig leaves out the step that merges each cluster's admin
+	// kubeconfig into the local one.
+	SkipKubeconfig bool
 }

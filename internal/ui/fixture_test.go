@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/k3sctl/k3sctl/internal/apply"
+	"github.com/k3sctl/k3sctl/internal/plan"
 )
 
 // The golden helper shares -update with x/exp/golden, which teatest pulls
@@ -70,16 +71,16 @@ func sampleRun() []apply.Event {
 	home, lab := "home", "lab"
 	srv := func(c, h string) ev { return ev{Cluster: c, Host: h, Role: "server"} }
 	agt := func(c, h string) ev { return ev{Cluster: c, Host: h, Role: "agent"} }
-	with := func(e ev, t float64, typ apply.EventType, step string) ev {
+	with := func(e ev, t float64, typ apply.EventType, step plan.StepKind) ev {
 		e.Time, e.Type, e.Step = at(t), typ, step
 		return e
 	}
-	progress := func(e ev, t float64, step string, bytes, total int64) ev {
+	progress := func(e ev, t float64, step plan.StepKind, bytes, total int64) ev {
 		e = with(e, t, apply.EventProgress, step)
 		e.Bytes, e.Total = bytes, total
 		return e
 	}
-	done := func(e ev, t float64, step string, changed bool) ev {
+	done := func(e ev, t float64, step plan.StepKind, changed bool) ev {
 		e = with(e, t, apply.EventStepDone, step)
 		e.Changed = changed
 		return e
@@ -92,10 +93,18 @@ func sampleRun() []apply.Event {
 		e.Message = "waiting for 10.0.0.10"
 		return e
 	}
-	// The plan as the planner encodes it; only its hosts matter here.
-	plan := map[string]any{"clusters": []any{
+	// The plan as the planner encodes it; only its hosts and their steps
+	// matter here. The agents' steps are left out, as a plan from an
+	// older k3sctl would.
+	planned := map[string]any{"clusters": []any{
 		map[string]any{"name": home, "version": "v1.31.4+k3s1", "hosts": []any{
-			map[string]any{"address": "10.0.0.10", "role": "server", "first": true, "action": "install", "step": 0},
+			map[string]any{"address": "10.0.0.10", "role": "server", "first": true, "action": "install", "step": 0,
+				"steps": []any{
+					map[string]any{"kind": "upload k3s", "host": "10.0.0.10", "changes": true},
+					map[string]any{"kind": "write config", "host": "10.0.0.10", "changes": true},
+					map[string]any{"kind": "start k3s", "host": "10.0.0.10", "changes": true},
+					map[string]any{"kind": "wait for ready", "host": "10.0.0.10", "changes": false},
+				}},
 			map[string]any{"address": "10.0.0.11", "role": "agent", "action": "install", "after": []string{"10.0.0.10"}, "step": 1},
 			map[string]any{"address": "10.0.0.12", "role": "agent", "action": "install", "after": []string{"10.0.0.10"}, "step": 1},
 		}},
@@ -105,7 +114,7 @@ func sampleRun() []apply.Event {
 	}}
 
 	events := []ev{
-		{Time: at(0), Type: apply.EventPlan, Plan: plan},
+		{Time: at(0), Type: apply.EventPlan, Plan: planned},
 		queued(a1),
 		queued(a2),
 		with(s0, 1, apply.EventStepStart, "upload k3s"),

@@ -1,6 +1,8 @@
 package ui
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -9,6 +11,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/k3sctl/k3sctl/internal/apply"
+	"github.com/k3sctl/k3sctl/internal/plan"
 )
 
 // Messages the live view reacts to besides Bubble Tea's own.
@@ -39,7 +42,8 @@ type hostRow struct {
 	key     hostKey
 	role    string
 	phase   phase
-	step    string
+	step    string // the running step with its place in the plan, e.g. "write config 2/4"
+	planned []plan.StepKind
 	started time.Time // first step start
 	changed bool
 
@@ -261,6 +265,16 @@ func (m *model) host(e apply.Event) *hostRow {
 	return h
 }
 
+// stepLabel is a step's name with its place among the host's planned
+// steps, when the plan lists it.
+func (h *hostRow) stepLabel(kind plan.StepKind) string {
+	name := cleanLine(string(kind))
+	if i := slices.Index(h.planned, kind); i >= 0 {
+		return fmt.Sprintf("%s %d/%d", name, i+1, len(h.planned))
+	}
+	return name
+}
+
 func containsString(list []string, s string) bool {
 	for _, v := range list {
 		if v == s {
@@ -282,7 +296,7 @@ func (m *model) apply(e apply.Event) {
 		return
 	case apply.EventPlan:
 		for _, p := range planHosts(e.Plan) {
-			m.host(apply.Event{Cluster: p.cluster, Host: p.host, Role: p.role})
+			m.host(apply.Event{Cluster: p.cluster, Host: p.host, Role: p.role}).planned = p.steps
 		}
 		return
 	}
@@ -300,7 +314,7 @@ func (m *model) apply(e apply.Event) {
 			h.started = at
 		}
 		h.phase = phaseRunning
-		h.step = cleanLine(e.Step)
+		h.step = h.stepLabel(e.Step)
 		h.uploading, h.bytes, h.total, h.note = false, 0, 0, ""
 		h.meter.reset()
 		h.failedStep, h.err, h.hint, h.logTail = "", "", "", nil
@@ -312,7 +326,7 @@ func (m *model) apply(e apply.Event) {
 			h.phase = phaseRunning
 		}
 		if e.Step != "" {
-			h.step = cleanLine(e.Step)
+			h.step = h.stepLabel(e.Step)
 		}
 		h.uploading, h.bytes, h.total = true, e.Bytes, e.Total
 		h.meter.add(at, e.Bytes)
@@ -325,7 +339,7 @@ func (m *model) apply(e apply.Event) {
 		h.uploading, h.note = false, ""
 	case apply.EventStepFailed:
 		h.phase = phaseFailing
-		h.failedStep = cleanLine(e.Step)
+		h.failedStep = cleanLine(string(e.Step))
 		h.err, h.hint, h.logTail = e.Error, e.Hint, e.LogTail
 	case apply.EventHostDone:
 		h.phase = phaseDone

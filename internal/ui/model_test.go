@@ -10,6 +10,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/k3sctl/k3sctl/internal/apply"
+	"github.com/k3sctl/k3sctl/internal/plan"
 )
 
 func testModel(width, height int, seconds float64) *model {
@@ -329,5 +330,31 @@ func TestOddEventsDoNotBreakTheView(t *testing.T) {
 	// No start seen, so no elapsed time rather than one since year one.
 	if got := screen(m); !strings.Contains(got, "✗ a") || strings.Contains(got, "2562047h") {
 		t.Errorf("view:\n%s", got)
+	}
+}
+
+// The running step shows its place among the steps the plan lists for the
+// host; a step the plan does not list shows its name alone.
+func TestViewStepCountsFromPlan(t *testing.T) {
+	p := &plan.Plan{Clusters: []plan.ClusterPlan{{Name: "c", Hosts: []plan.HostPlan{{
+		Address: "h", Role: "agent", Action: plan.ActionInstall,
+		Steps: []plan.Step{
+			{Kind: plan.StepUploadBinary, Host: "h", Changes: true},
+			{Kind: plan.StepWriteConfig, Host: "h", Changes: true},
+			{Kind: plan.StepStartAgent, Host: "h", Changes: true},
+			{Kind: plan.StepWaitReady, Host: "h"},
+		},
+	}}}}}
+	m := testModel(100, 10, 3)
+	feed(m,
+		apply.Event{Time: at(0), Type: apply.EventPlan, Plan: p},
+		apply.Event{Time: at(1), Type: apply.EventStepStart, Cluster: "c", Host: "h", Role: "agent", Step: plan.StepStartAgent},
+	)
+	if got := screen(m); !strings.Contains(got, "h  agent   start k3s-agent 3/4") {
+		t.Errorf("view lacks the step's place in the plan:\n%s", got)
+	}
+	feed(m, apply.Event{Time: at(2), Type: apply.EventStepStart, Cluster: "c", Host: "h", Role: "agent", Step: "drain node"})
+	if got := screen(m); !strings.Contains(got, "drain node  ") || strings.Contains(got, "drain node 0/") {
+		t.Errorf("a step the plan does not list:\n%s", got)
 	}
 }

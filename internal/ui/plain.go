@@ -100,7 +100,7 @@ func (r *plainRenderer) Event(e apply.Event) {
 		}
 	}
 	h := r.host(keyOf(e))
-	step := cleanLine(e.Step)
+	step := cleanLine(string(e.Step))
 
 	switch e.Type {
 	case apply.EventPlan:
@@ -161,7 +161,9 @@ func (r *plainRenderer) Event(e apply.Event) {
 		}
 	case apply.EventStepDone:
 		h.changed = h.changed || e.Changed
-		if e.Changed {
+		// Waiting and reading change nothing by their nature: "no change"
+		// is news only for a step that could have changed the host.
+		if e.Changed || !e.Step.MayChange() {
 			line("✓ %s", step)
 		} else {
 			line("✓ %s (no change)", step)

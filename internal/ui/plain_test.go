@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/k3sctl/k3sctl/internal/apply"
+	"github.com/k3sctl/k3sctl/internal/plan"
 )
 
 func render(t *testing.T, mode string, events []apply.Event) string {
@@ -241,5 +242,35 @@ func TestPlainOddEventsDoNotBreak(t *testing.T) {
 		"15:04:01 c/d ✗ start k3s: failed\n"
 	if got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
+// "(no change)" is shown only for a step that could have changed the host
+// and did not; a step that only waits or reads gets no verdict of its own.
+func TestPlainNoChangeOnlyForStepsThatMayChange(t *testing.T) {
+	var events []apply.Event
+	for i, s := range []struct {
+		kind    plan.StepKind
+		changed bool
+	}{
+		{plan.StepUploadBinary, true},
+		{plan.StepWriteConfig, false},
+		{plan.StepStartServer, true},
+		{plan.StepWaitReady, false},
+		{plan.StepReadToken, false},
+		{plan.StepKubeconfig, false},
+	} {
+		e := apply.Event{Time: at(float64(i)), Type: apply.EventStepDone, Cluster: "c", Host: "h", Step: s.kind, Changed: s.changed}
+		events = append(events, e)
+	}
+	got := render(t, ModePlain, events)
+	want := "15:04:00 c/h ✓ upload k3s\n" +
+		"15:04:01 c/h ✓ write config (no change)\n" +
+		"15:04:02 c/h ✓ start k3s\n" +
+		"15:04:03 c/h ✓ wait for ready\n" +
+		"15:04:04 c/h ✓ read token\n" +
+		"15:04:05 c/h ✓ kubeconfig\n"
+	if got != want {
+		t.Errorf("plain output:\n%s\nwant:\n%s", got, want)
 	}
 }

@@ -1,11 +1,17 @@
 package ui
 
-import "encoding/json"
+import (
+	"encoding/json"
+
+	"github.com/k3sctl/k3sctl/internal/plan"
+)
 
 // plannedHost is the part of a plan the renderers use: which hosts will run,
-// so the view can count the ones still waiting before they send anything.
+// so the view can count the ones still waiting before they send anything,
+// and the steps each will run.
 type plannedHost struct {
 	cluster, host, role string
+	steps               []plan.StepKind
 }
 
 // planHosts reads the hosts from a plan event through its JSON form, the
@@ -26,6 +32,9 @@ func planHosts(p any) []plannedHost {
 			Hosts []struct {
 				Address string `json:"address"`
 				Role    string `json:"role"`
+				Steps   []struct {
+					Kind plan.StepKind `json:"kind"`
+				} `json:"steps"`
 			} `json:"hosts"`
 		} `json:"clusters"`
 	}
@@ -36,7 +45,11 @@ func planHosts(p any) []plannedHost {
 	for _, c := range doc.Clusters {
 		for _, h := range c.Hosts {
 			if h.Address != "" {
-				hosts = append(hosts, plannedHost{c.Name, h.Address, h.Role})
+				ph := plannedHost{cluster: c.Name, host: h.Address, role: h.Role}
+				for _, s := range h.Steps {
+					ph.steps = append(ph.steps, s.Kind)
+				}
+				hosts = append(hosts, ph)
 			}
 		}
 	}

@@ -70,6 +70,10 @@ users:
 	if strings.Contains(r.stdout+r.stderr, "K10") {
 		t.Errorf("install output shows the token:\n%s", r)
 	}
+	// Every step of a fresh install that can change the host did.
+	if strings.Contains(r.stderr, "(no change)") {
+		t.Errorf("a fresh install reports a step that changed nothing:\n%s", r)
+	}
 	kc, _ := os.ReadFile(u.kubeconfig())
 	for _, keep := range []string{"# my clusters, hand-kept", "# the office box", "name: office", "token: not-a-real-token"} {
 		if !strings.Contains(string(kc), keep) {

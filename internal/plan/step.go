@@ -1,0 +1,156 @@
+package plan
+
+import (
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/k3sctl/k3sctl/internal/k3s"
+)
+
+// StepKind names one step of a host's plan. The values are what the
+// printed plan, the views and the `step` field of JSON events show
+// (docs/events.md): kinds are added, never renamed.
+type StepKind string
+
+// Step kinds, in the order a host runs them.
+const (
+	// StepUploadBinary puts the k3s binary on the host.
+	StepUploadBinary StepKind = "upload k3s"
+	// StepWriteConfig writes config.yaml, the service files and scripts,
+	// and the cluster's delivered files, each only when it differs.
+	StepWriteConfig StepKind = "write config"
+	// StepStartServer starts or restarts the k3s service of a server.
+	StepStartServer StepKind = "start k3s"
+	// StepStartAgent starts or restarts the k3s-agent service of an agent.
+	StepStartAgent StepKind = "start k3s-agent"
+	// StepWaitReady waits until the service is active and the node Ready.
+	StepWaitReady StepKind = "wait for ready"
+	// StepReadToken reads the cluster's token from a server for the hosts
+	// that join it.
+	StepReadToken StepKind = "read token"
+	// StepKubeconfig reads the admin kubeconfig from the first server and
+	// merges it into the local kubeconfig.
+	StepKubeconfig StepKind = "kubeconfig"
+)
+
+// StepKinds lists every kind, in the order a host runs them.
+func StepKinds() []StepKind {
+	return []StepKind{StepUploadBinary, StepWriteConfig, StepStartServer, StepStartAgent, StepWaitReady, StepReadToken, StepKubeconfig}
+}
+
+// StartStep is the kind that starts the service of role r.
+func StartStep(r k3s.Role) StepKind {
+	if r == k3s.Agent {
+		return StepStartAgent
+	}
+	return StepStartServer
+}
+
+// MayChange reports whether a step of this kind can change the host. The
+// others only read from it or wait for it, so "no change" says nothing
+// about them. A kind this build does not know may change the host.
+func (k StepKind) MayChange() bool {
+	switch k {
+	case StepWaitReady, StepReadToken, StepKubeconfig:
+		return false
+	}
+	return true
+}
+
+// Step is one thing apply does on a host, in plan order.
+type Step struct {
+	Kind StepKind `json:"kind"`
+	Host string   `json:"host"`
+	// Reason says why the step runs, for people.
+	Reason string `json:"reason,omitempty"`
+	// Changes is whether the step is expected to change the host. Apply
+	// checks again before it acts: a step planned as a change may find
+	// the host already right and then reports no change.
+	Changes bool `json:"changes"`
+}
+
+// planSteps lists what apply does on hp, given what planning decided.
+// tokenKnown says whether the cluster's token was read while planning;
+// kubeconfig whether the admin kubeconfig is merged.
+func planSteps(hp *HostPlan, tokenKnown, kubeconfig bool) []Step {
+	var steps []Step
+	add := func(k StepKind, changes bool, reason string) {
+		steps = append(steps, Step{Kind: k, Host: hp.Address, Reason: reason, Changes: changes})
+	}
+	readToken := func() {
+		add(StepReadToken, false, "the hosts that join need the cluster's token")
+	}
+	switch hp.Action {
+	case ActionRefuse, ActionUnreachable:
+		return nil
+	case ActionJoinSource:
+		if !tokenKnown {
+			readToken()
+		}
+		return steps
+	case ActionNothing:
+		if hp.First && !tokenKnown {
+			readToken()
+		}
+	default:
+		service := k3s.ServiceName(hp.Role)
+		if hp.Upload {
+			add(StepUploadBinary, true, fmt.Sprintf("k3s %s for %s", orNone(hp.To), hp.Arch))
+		}
+		var names []string
+		for _, p := range hp.Changes {
+			names = append(names, path.Base(p))
+		}
+		if hp.TokenPending && !slices.Contains(hp.Changes, k3s.ConfigPath) {
+			names = append(names, path.Base(k3s.ConfigPath)+" once the cluster's token is known")
+		}
+		writes := len(names) > 0
+		if writes {
+			add(StepWriteConfig, true, "writes "+strings.Join(names, ", "))
+		} else {
+			add(StepWriteConfig, false, "checks the files k3sctl manages and delivers")
+		}
+		switch {
+		case hp.Action == ActionStart:
+			add(StartStep(hp.Role), true, "starts "+service)
+		case hp.Action == ActionInstall:
+			add(StartStep(hp.Role), true, "enables and starts "+service)
+		default:
+			add(StartStep(hp.Role), true, "restarts "+service+" with the new "+restartCause(hp.Upload, writes))
+		}
+		ready := service + " active and the node Ready"
+		if hp.To != "" {
+			ready += " at " + hp.To
+		}
+		add(StepWaitReady, false, ready)
+		if hp.First {
+			readToken()
+		}
+	}
+	if hp.First && kubeconfig {
+		add(StepKubeconfig, false, "merges the cluster's admin kubeconfig into the local one")
+	}
+	return steps
+}
+
+func restartCause(upload, writes bool) string {
+	switch {
+	case upload && writes:
+		return "binary and files"
+	case upload:
+		return "binary"
+	}
+	return "files"
+}
+
+// StepsChange reports whether any of steps is expected to change its host.
+func StepsChange(steps []Step) bool {
+	for _, s := range steps {
+		if s.Changes {
+			return true
+		}
+	}
+	return false
+}
