@@ -165,6 +165,7 @@ func runServer(o *opts) {
 			go s.promoteLater(base)
 		}
 	}
+	go s.scheduleLoop()
 	go watchManifests(filepath.Join(s.serverDir, "manifests"))
 	go watchImages(filepath.Join(s.dataDir, "agent", "images"))
 
