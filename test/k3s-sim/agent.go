@@ -174,6 +174,9 @@ func (s *server) runLocalNode() {
 			if code == http.StatusNotFound {
 				errorf("Error updating node status, will retry: error getting node %q: nodes %q not found", s.nodeName, s.nodeName)
 				// The Node was deleted while this node runs: register again.
+				if !s.quorum() {
+					continue
+				}
 				if _, err := s.registerNode(info, pw); err == nil {
 					infof("Successfully registered node %s", s.nodeName)
 				}
