@@ -26,6 +26,8 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request) {
 	case p == "/ping":
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("pong"))
+	case p == "/db/snapshot":
+		s.handleSnapshot(w, r)
 	case strings.HasPrefix(p, "/v1-k3s/"):
 		s.supervisor(w, r)
 	default:

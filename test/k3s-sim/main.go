@@ -243,17 +243,7 @@ func etcdSnapshotCmd(args []string) int {
 	dir := filepath.Join(hostPath(dataDir), "server", "db", "snapshots")
 	switch sub {
 	case "save":
-		if !fileExists(filepath.Join(hostPath(dataDir), "server", "db", "etcd")) {
-			fatalf("etcd database not found in %s", displayPath(filepath.Join(hostPath(dataDir), "server", "db", "etcd")))
-		}
-		name := fmt.Sprintf("on-demand-%s-%d", strings.ToLower(hostname()), time.Now().Unix())
-		src := filepath.Join(hostPath(dataDir), "server", "db", "etcd", "member", "snap", "db")
-		b, _ := os.ReadFile(src)
-		if err := writeFileAtomic(filepath.Join(dir, name), b, 0o600); err != nil {
-			fatalf("%v", err)
-		}
-		infof("Snapshot %s saved.", name)
-		return 0
+		return snapshotSave(args, dataDir)
 	case "ls", "list":
 		entries, _ := os.ReadDir(dir)
 		var names []string

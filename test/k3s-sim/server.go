@@ -94,6 +94,10 @@ func runServer(o *opts) {
 	etcdState := filepath.Join(s.serverDir, "db", "etcd", "member", "snap", "db")
 	sqliteState := filepath.Join(s.serverDir, "db", "state.db")
 	joining := false
+	if o.boolean("cluster-reset") {
+		s.clusterReset(tok, etcdState)
+		return
+	}
 	switch {
 	case fileExists(etcdState):
 		st, err := loadStore(etcdState)
