@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
@@ -44,6 +45,8 @@ type server struct {
 
 	apiUp      atomic.Bool // API answering (not only /cacerts and /ping)
 	learnerEnd atomic.Int64
+
+	pg *pgStore // external datastore, if datastore-endpoint is set
 
 	peerMu sync.Mutex
 	peerOK map[string]time.Time
@@ -99,6 +102,8 @@ func runServer(o *opts) {
 		return
 	}
 	switch {
+	case o.str("datastore-endpoint") != "":
+		s.startExternalDatastore(tok, agentTok)
 	case fileExists(etcdState):
 		st, err := loadStore(etcdState)
 		if err != nil {
@@ -160,6 +165,13 @@ func runServer(o *opts) {
 		fatalf("failed to write node password: %v", err)
 	}
 
+	if s.pg != nil {
+		// Serve with the cluster's registry, not an empty one.
+		if err := s.pgSync(context.Background()); err != nil {
+			errorf("Failed to sync with the datastore at %s: %v", redactEndpoint(s.pg.endpoint), err)
+		}
+		go s.pgLoop()
+	}
 	go s.saveLoop()
 	s.startListener()
 	if s.st.d.Mode == "etcd" {

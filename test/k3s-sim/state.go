@@ -63,7 +63,7 @@ type nodeRec struct {
 
 // stateData is what is written to disk and sent to peers.
 type stateData struct {
-	Mode           string              `json:"mode"` // "etcd" or "sqlite"
+	Mode           string              `json:"mode"` // "etcd", "sqlite" or "postgres"
 	ClusterID      string              `json:"clusterID"`
 	Bootstrap      map[string]string   `json:"bootstrap"` // tls-relative path -> PEM
 	ServerPassword string              `json:"serverPassword"`
@@ -145,6 +145,10 @@ func (s *store) touch() {
 }
 
 func (s *store) save() error {
+	if s.path == "" {
+		// An external datastore keeps the state (see pg.go).
+		return nil
+	}
 	s.mu.Lock()
 	if !s.dirty {
 		s.mu.Unlock()
