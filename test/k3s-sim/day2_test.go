@@ -197,7 +197,9 @@ func TestPodsDrainAndDisruptionBudget(t *testing.T) {
 	t.Parallel()
 	l := newLo(t)
 	root := t.TempDir()
-	s := startSim(t, simOpt{root: root, hostname: "srv", notify: true}, l.serverArgs(1, "--token", "podsecret")...)
+	const quarantine = 8 * time.Second
+	s := startSim(t, simOpt{root: root, hostname: "srv", notify: true, env: []string{"K3S_SIM_POD_GC_QUARANTINE=" + quarantine.String()}},
+		l.serverArgs(1, "--token", "podsecret")...)
 	s.waitReady(30 * time.Second)
 	ag := startSim(t, simOpt{hostname: "wrk", notify: true}, "agent", "--server", l.url(1), "--token", "podsecret", "--node-ip", l.ip(2))
 	ag.waitReady(30 * time.Second)
@@ -261,22 +263,30 @@ func TestPodsDrainAndDisruptionBudget(t *testing.T) {
 		t.Errorf("delete pod: %s", out)
 	}
 
-	// Deleting the agent's Node: its pods go with it; the agent keeps
-	// running and registers again.
+	// Deleting the agent's Node while the agent runs: it registers again,
+	// within the pod garbage collector's quarantine, so its pods stay.
 	k.run("run", "onwrk", "--image=busybox", "--overrides", `{"spec":{"nodeName":"wrk"}}`)
 	if out := k.run("delete", "node", "wrk"); !strings.Contains(out, `node "wrk" deleted`) {
 		t.Errorf("delete node: %s", out)
 	}
-	eventually(t, 10*time.Second, func() string {
+	ag.waitLog("Successfully registered node wrk", 15*time.Second)
+	if out := k.run("get", "node", "wrk", "-o", "jsonpath={.spec.unschedulable}"); out != "" {
+		t.Errorf("re-registered node is a new Node, not cordoned: %q", out)
+	}
+	time.Sleep(quarantine + 3*time.Second)
+	if out, err := k.try("get", "pod", "onwrk"); err != nil {
+		t.Errorf("pod of a node that came back was deleted: %s", out)
+	}
+	// A Node that stays gone loses its pods.
+	ag.stop()
+	k.run("delete", "node", "wrk")
+	eventually(t, quarantine+10*time.Second, func() string {
 		if out, err := k.try("get", "pod", "onwrk"); err == nil {
 			return "pod of deleted node still there: " + out
 		}
 		return ""
 	})
-	ag.waitLog("Successfully registered node wrk", 15*time.Second)
-	if out := k.run("get", "node", "wrk", "-o", "jsonpath={.spec.unschedulable}"); out != "" {
-		t.Errorf("re-registered node is a new Node, not cordoned: %q", out)
-	}
+	s.waitLog("PodGC is force deleting Pod: default/onwrk", 5*time.Second)
 }
 
 // TestConfigMaps: created, read, listed and deleted with kubectl, and kept

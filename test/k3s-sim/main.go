@@ -19,6 +19,7 @@
 //	K3S_SIM_LEARNER_DELAY       how long a joining server stays a learner (5s)
 //	K3S_SIM_LEARNER_TIMEOUT     when a learner that never promoted is dropped (1m)
 //	K3S_SIM_PEER_TIMEOUT        how long an unreachable member counts as up (7s)
+//	K3S_SIM_POD_GC_QUARANTINE   how long a node stays gone before its pods are deleted (40s)
 package main
 
 import (

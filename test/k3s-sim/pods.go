@@ -170,16 +170,26 @@ func (s *server) startPod(obj map[string]any, node string, now time.Time) {
 // scheduleLoop is the scheduler retrying Pending pods and the pod garbage
 // collector deleting pods whose node is gone.
 func (s *server) scheduleLoop() {
+	absent := map[string]time.Time{}
 	for {
 		time.Sleep(2 * time.Second)
 		if !s.apiUp.Load() || !s.quorum() {
 			continue
 		}
-		s.schedulePending()
+		s.schedulePending(absent)
 	}
 }
 
-func (s *server) schedulePending() {
+// podGCQuarantine is how long a node must stay gone before the pod garbage
+// collector deletes its pods (40s in kube-controller-manager).
+func podGCQuarantine() time.Duration { return envDuration("K3S_SIM_POD_GC_QUARANTINE", 40*time.Second) }
+
+func (s *server) schedulePending(absent map[string]time.Time) {
+	for node := range absent {
+		if _, ok := s.st.node(node); ok {
+			delete(absent, node)
+		}
+	}
 	for _, p := range s.st.objects("pods", "") {
 		node := strField(p.Object, "spec", "nodeName")
 		switch {
@@ -197,6 +207,14 @@ func (s *server) schedulePending() {
 			})
 		default:
 			if _, ok := s.st.node(node); !ok {
+				since, seen := absent[node]
+				if !seen {
+					absent[node] = time.Now()
+					continue
+				}
+				if time.Since(since) < podGCQuarantine() {
+					continue
+				}
 				s.st.updateObject("pods", p.Namespace, p.Name, func(o *objRec, exists bool) bool {
 					if !exists {
 						return false
