@@ -6,9 +6,40 @@
 //	go build -ldflags "-X main.version=v1.31.4+k3s1" -o k3s ./test/k3s-sim
 //
 // It runs no containers. A server keeps a datastore of cluster bootstrap
-// data, etcd members and nodes; servers of an embedded-etcd cluster copy
-// each other's datastore every two seconds and serve the API only while a
-// majority of members is reachable.
+// data, etcd members, nodes and namespaced objects; servers of an
+// embedded-etcd cluster copy each other's datastore every two seconds and
+// serve the API only while a majority of members is reachable. The
+// datastore is server/db/etcd/member/snap/db (embedded etcd),
+// server/db/state.db (SQLite; copying server/db and server/token onto a new
+// host restores the cluster) or a PostgreSQL database (datastore-endpoint,
+// see pg.go).
+//
+// The Kubernetes API, as kubectl and k3sctl use it (admin client
+// certificate of the kubeconfig; discovery under /api, /apis and
+// /openapi/v3):
+//
+//	GET    /api/v1/nodes[/<name>]            list (labelSelector; fieldSelector metadata.name,
+//	                                         spec.unschedulable; watch), get, Table output
+//	PATCH  /api/v1/nodes/<name>              merge or strategic merge patch of metadata.labels,
+//	                                         metadata.annotations, metadata.finalizers, spec.taints,
+//	                                         spec.unschedulable (kubectl label, taint, cordon,
+//	                                         uncordon, drain)
+//	DELETE /api/v1/nodes/<name>              delete through k3s's finalizers (see deleteNode)
+//	GET    /api/v1/namespaces[/<name>]       the four namespaces of a new cluster
+//	       /api/v1/[namespaces/<ns>/]pods, configmaps, and
+//	       /apis/policy/v1/[namespaces/<ns>/]poddisruptionbudgets: see objects.go
+//	POST   /api/v1/namespaces/<ns>/pods/<name>/eviction
+//	                                         policy/v1 Eviction; 429 "Cannot evict pod as it
+//	                                         would violate the pod's disruption budget."
+//
+// Node registration follows the kubelet: a Node that already exists keeps
+// its labels and taints; only the kubelet's own labels (hostname, os, arch,
+// instance-type and their beta forms) and k3s's node-role labels are set
+// again, so node-label and node-taint act only when the Node is created. A
+// deleted Node whose service keeps running registers again.
+//
+// Snapshots: "k3s etcd-snapshot save|ls" and "k3s server --cluster-reset
+// --cluster-reset-restore-path", see snapshot.go.
 //
 // Real deployments set none of the following; unit tests use them to run
 // several simulators on one machine and to shorten waits:
