@@ -302,3 +302,109 @@ func TestSimulatorHAClusterInTestWorld(t *testing.T) {
 		t.Errorf("d went NotReady after %s, before the grace period", took)
 	}
 }
+
+// TestSimulatorDayTwoInTestWorld: labels, taints, cordon, drain and node
+// deletion with the real kubectl against simulators run by systemd; a
+// restart keeps what the API changed; the agent gets its proxy settings
+// from k3s-agent.service.env.
+func TestSimulatorDayTwoInTestWorld(t *testing.T) {
+	w := world.New(t)
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Fatal("kubectl is needed on the test machine to check the cluster")
+	}
+	bin := mirror.Binary(t, simVersion, "amd64")
+	hs := w.Start(t, "a", "b")
+	a, b := hs[0], hs[1]
+
+	installSim(t, a, bin, "server", "token: day2-secret\n")
+	startBlocking(t, a, "k3s")
+	agentCfg := "server: https://" + a.IP + ":6443\ntoken: day2-secret\nnode-label:\n  - env=prod\nnode-taint:\n  - dedicated=db:NoSchedule\n"
+	installSim(t, b, bin, "agent", agentCfg)
+	proxyEnv := "HTTP_PROXY=http://proxy.example.test:3128\nHTTPS_PROXY=http://proxy.example.test:3128\nNO_PROXY=127.0.0.0/8,10.42.0.0/16,10.43.0.0/16,.svc,.cluster.local\n"
+	writeRemote(t, b, "/etc/systemd/system/k3s-agent.service.env", proxyEnv, 0o600)
+	startBlocking(t, b, "k3s-agent")
+
+	raw := a.Exec(t, "cat /etc/rancher/k3s/k3s.yaml")
+	kcPath := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kcPath, []byte(strings.ReplaceAll(raw, "https://127.0.0.1:6443", "https://"+a.IP+":6443")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cache := t.TempDir()
+	kube := func(args ...string) (string, error) {
+		out, err := exec.Command(kubectl, append([]string{"--kubeconfig", kcPath, "--cache-dir", cache, "--request-timeout", "10s"}, args...)...).CombinedOutput()
+		return string(out), err
+	}
+	must := func(args ...string) string {
+		t.Helper()
+		out, err := kube(args...)
+		if err != nil {
+			t.Fatalf("kubectl %v: %v\n%s", args, err, out)
+		}
+		return out
+	}
+	retry(t, 60*time.Second, func() string {
+		out, _ := kube("get", "node", "b", "-o", "jsonpath={.metadata.labels.env} {.spec.taints[*].key}")
+		if out != "prod dedicated" {
+			return "b's registration labels and taints: " + out
+		}
+		return ""
+	})
+
+	// The agent process has the proxy settings of its env file.
+	environ := b.Exec(t, "tr '\\0' '\\n' < /proc/$(systemctl show -p MainPID --value k3s-agent)/environ")
+	for _, line := range strings.Split(strings.TrimSpace(proxyEnv), "\n") {
+		if !strings.Contains(environ, line+"\n") {
+			t.Errorf("k3s-agent environment lacks %s:\n%s", line, environ)
+		}
+	}
+
+	must("label", "node", "b", "env=dev", "--overwrite")
+	must("taint", "node", "b", "dedicated-")
+	// A restart with other node-label / node-taint values changes nothing
+	// on the existing Node.
+	writeRemote(t, b, "/etc/rancher/k3s/config.yaml", strings.ReplaceAll(agentCfg, "env=prod", "env=stage"), 0o600)
+	b.Exec(t, "systemctl restart k3s-agent")
+	retry(t, 60*time.Second, func() string {
+		if !strings.Contains(b.Logs("k3s-agent", 400), "Annotations and labels have been set successfully on node: b") {
+			return "agent did not register again"
+		}
+		return ""
+	})
+	if out := must("get", "node", "b", "-o", "jsonpath={.metadata.labels.env} {.spec.taints}"); out != "dev " {
+		t.Errorf("after restart b has env label and taints %q, want the API's", out)
+	}
+
+	// A pod on b, drained away.
+	manifest := filepath.Join(t.TempDir(), "pod.yaml")
+	if err := os.WriteFile(manifest, []byte("apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  nodeName: b\n  containers:\n  - name: web\n    image: nginx:1.27\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	must("apply", "-f", manifest)
+	if out := must("get", "pods", "-A", "-o", "wide"); !regexp.MustCompile(`(?m)^default\s+web\s+1/1\s+Running\s+0\s+\S+\s+\S+\s+b\s`).MatchString(out) {
+		t.Errorf("get pods -A -o wide:\n%s", out)
+	}
+	out := must("drain", "b", "--ignore-daemonsets", "--delete-emptydir-data", "--force", "--timeout=60s")
+	if !strings.Contains(out, "pod/web evicted") || !strings.Contains(out, "node/b drained") {
+		t.Errorf("drain:\n%s", out)
+	}
+	if out := must("get", "nodes", "b"); !strings.Contains(out, "Ready,SchedulingDisabled") {
+		t.Errorf("drained node:\n%s", out)
+	}
+
+	// Deleted while its service runs, b registers again as a new Node,
+	// with its node-label and node-taint values of now.
+	must("delete", "node", "b")
+	retry(t, 60*time.Second, func() string {
+		out, err := kube("get", "node", "b", "-o", "jsonpath={.metadata.labels.env} {.spec.taints[*].key} {.spec.unschedulable}")
+		if err != nil || out != "stage dedicated " {
+			return fmt.Sprintf("b after deletion: %v %s", err, out)
+		}
+		return ""
+	})
+
+	must("create", "configmap", "day2", "--from-literal=k=v")
+	if out := must("get", "configmap", "day2", "-o", "jsonpath={.data.k}"); out != "v" {
+		t.Errorf("configmap: %q", out)
+	}
+}

@@ -46,6 +46,7 @@ func buildNodeInfo(o *opts, name string, ips, ext []net.IP, roles []string) (nod
 	for _, r := range roles {
 		info.Labels["node-role.kubernetes.io/"+r] = "true"
 	}
+	info.Roles = roles
 	for _, l := range o.rawList("node-label") {
 		k, v, ok := strings.Cut(l, "=")
 		if !ok || k == "" {
@@ -172,6 +173,13 @@ func (s *server) runLocalNode() {
 		if code, err := s.heartbeat(s.nodeName, pw); err != nil {
 			if code == http.StatusNotFound {
 				errorf("Error updating node status, will retry: error getting node %q: nodes %q not found", s.nodeName, s.nodeName)
+				// The Node was deleted while this node runs: register again.
+				if !s.quorum() {
+					continue
+				}
+				if _, err := s.registerNode(info, pw); err == nil {
+					infof("Successfully registered node %s", s.nodeName)
+				}
 			} else {
 				errorf("Error updating node status, will retry: %v", err)
 			}
@@ -260,7 +268,7 @@ func runAgent(o *opts) {
 	infof("Annotations and labels have been set successfully on node: %s", a.name)
 	infof("Starting flannel with backend vxlan")
 	sdNotify("READY=1\n")
-	go a.heartbeatLoop()
+	go a.heartbeatLoop(info)
 	waitForSignal()
 }
 
@@ -490,7 +498,7 @@ func (a *agent) refreshServers(u string) {
 	a.saveLB()
 }
 
-func (a *agent) heartbeatLoop() {
+func (a *agent) heartbeatLoop(info nodeInfo) {
 	body, _ := json.Marshal(nodeInfo{Name: a.name})
 	lastRefresh := time.Now()
 	failing := false
@@ -523,6 +531,12 @@ func (a *agent) heartbeatLoop() {
 			var he *httpError
 			if errors.As(lastErr, &he) && he.code == http.StatusNotFound {
 				errorf("Error updating node status, will retry: error getting node %q: nodes %q not found", a.name, a.name)
+				// The Node was deleted while this node runs: register again.
+				if err := a.register(info); err == nil {
+					infof("Successfully registered node %s", a.name)
+					failing = false
+					continue
+				}
 			} else {
 				errorf("Error updating node status, will retry: %v", lastErr)
 			}

@@ -26,6 +26,8 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request) {
 	case p == "/ping":
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("pong"))
+	case p == "/db/snapshot":
+		s.handleSnapshot(w, r)
 	case strings.HasPrefix(p, "/v1-k3s/"):
 		s.supervisor(w, r)
 	default:
@@ -224,6 +226,46 @@ type nodeInfo struct {
 	Arch           string            `json:"arch"`
 	CPUs           int               `json:"cpus"`
 	MemoryKi       int64             `json:"memoryKi"`
+	// Roles are the node-role.kubernetes.io labels k3s itself sets on a
+	// server's node (control-plane, master, etcd).
+	Roles []string `json:"roles,omitempty"`
+}
+
+// kubeletLabels are the labels the kubelet owns and refreshes each time it
+// registers, also on a Node that already exists.
+var kubeletLabels = []string{
+	"kubernetes.io/hostname", "kubernetes.io/os", "kubernetes.io/arch", "node.kubernetes.io/instance-type",
+	"beta.kubernetes.io/os", "beta.kubernetes.io/arch", "beta.kubernetes.io/instance-type",
+}
+
+// refreshLabels is what a restarted node does to the labels of its existing
+// Node: the kubelet's own labels and k3s's role labels are set again;
+// everything else, node-label values among them, stays as it is.
+func refreshLabels(cur map[string]string, info nodeInfo) map[string]string {
+	out := map[string]string{}
+	for k, v := range cur {
+		out[k] = v
+	}
+	for _, k := range kubeletLabels {
+		if v, ok := info.Labels[k]; ok {
+			out[k] = v
+		}
+	}
+	for _, r := range info.Roles {
+		out["node-role.kubernetes.io/"+r] = "true"
+	}
+	return out
+}
+
+func mergeStrings(cur, add map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range cur {
+		out[k] = v
+	}
+	for k, v := range add {
+		out[k] = v
+	}
+	return out
 }
 
 func newUID() string {
@@ -251,9 +293,22 @@ func (s *server) registerNode(info nodeInfo, pw string) (int, error) {
 		}
 		n.PasswordHash = hash
 		n.Hostname, n.InternalIPs, n.ExternalIPs = info.Hostname, info.InternalIPs, info.ExternalIPs
-		n.Labels, n.Annotations, n.Taints = info.Labels, info.Annotations, info.Taints
+		if !exists {
+			n.Labels, n.Annotations, n.Taints = info.Labels, info.Annotations, info.Taints
+		} else {
+			n.Labels, n.Annotations = refreshLabels(n.Labels, info), mergeStrings(n.Annotations, info.Annotations)
+		}
 		n.KubeletVersion, n.OSImage, n.Kernel, n.Arch = info.KubeletVersion, info.OSImage, info.Kernel, info.Arch
 		n.Runtime, n.CPUs, n.MemoryKi = containerRuntime, info.CPUs, info.MemoryKi
+		// k3s's controllers hold every Node: its node controller (node
+		// password, CoreDNS hosts) and, with embedded etcd, the etcd member
+		// controller.
+		if n.DeletionTimestamp.IsZero() {
+			n.Finalizers = []string{"wrangler.cattle.io/node"}
+			if s.st.d.Mode == "etcd" {
+				n.Finalizers = []string{"wrangler.cattle.io/managed-etcd-controller", "wrangler.cattle.io/node"}
+			}
+		}
 		n.Deleted = false
 		n.Updated, n.Heartbeat, n.ReadySince = now, now, now
 		return true
@@ -338,7 +393,9 @@ func (s *server) kubeAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := strings.TrimSuffix(r.URL.Path, "/")
-	if r.Method != http.MethodGet && !(r.Method == http.MethodDelete && strings.HasPrefix(p, "/api/v1/nodes/")) {
+	objectPath := strings.HasPrefix(p, "/api/v1/namespaces/") || strings.HasPrefix(p, "/apis/policy/v1/")
+	nodeWrite := (r.Method == http.MethodDelete || r.Method == http.MethodPatch) && strings.HasPrefix(p, "/api/v1/nodes/")
+	if r.Method != http.MethodGet && !nodeWrite && !objectPath {
 		writeStatus(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "the server does not allow this method on the requested resource", nil)
 		return
 	}
@@ -364,7 +421,28 @@ func (s *server) kubeAPI(w http.ResponseWriter, r *http.Request) {
 			"serverAddressByClientCIDRs": []map[string]string{{"clientCIDR": "0.0.0.0/0",
 				"serverAddress": net.JoinHostPort(s.advertise.String(), strconv.Itoa(s.port))}}})
 	case p == "/apis":
-		writeJSON(w, 200, map[string]any{"kind": "APIGroupList", "apiVersion": "v1", "groups": []any{}})
+		writeJSON(w, 200, map[string]any{"kind": "APIGroupList", "apiVersion": "v1", "groups": []any{policyGroup()}})
+	case p == "/apis/policy":
+		g := policyGroup()
+		g["kind"], g["apiVersion"] = "APIGroup", "v1"
+		writeJSON(w, 200, g)
+	case p == "/apis/policy/v1":
+		writeJSON(w, 200, map[string]any{"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "policy/v1", "resources": []any{
+			resEntry(pdbRes, true, []string{"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"}),
+			map[string]any{"name": "poddisruptionbudgets/status", "singularName": "", "namespaced": true, "kind": "PodDisruptionBudget", "verbs": []string{"get", "patch", "update"}},
+		}})
+	case p == "/apis/policy/v1/poddisruptionbudgets":
+		s.objectsAPI(w, r, pdbRes, "", "", "")
+	case strings.HasPrefix(p, "/apis/policy/v1/namespaces/"):
+		rest := strings.Split(strings.TrimPrefix(p, "/apis/policy/v1/namespaces/"), "/")
+		if len(rest) < 2 || len(rest) > 4 || rest[1] != "poddisruptionbudgets" {
+			notFound(w)
+			return
+		}
+		rest = append(rest, "", "")
+		s.objectsAPI(w, r, pdbRes, rest[0], rest[2], rest[3])
+	case p == "/openapi/v3" || strings.HasPrefix(p, "/openapi/v3/"):
+		s.openAPI(w, r, p)
 	case p == "/api/v1":
 		writeJSON(w, 200, apiResources())
 	case p == "/api/v1/nodes":
@@ -380,21 +458,34 @@ func (s *server) kubeAPI(w http.ResponseWriter, r *http.Request) {
 			s.deleteNode(w, name)
 			return
 		}
+		if r.Method == http.MethodPatch {
+			s.patchNode(w, r, name)
+			return
+		}
 		s.getNode(w, r, name)
 	case p == "/api/v1/namespaces":
 		s.listNamespaces(w, r)
 	case strings.HasPrefix(p, "/api/v1/namespaces/"):
 		rest := strings.Split(strings.TrimPrefix(p, "/api/v1/namespaces/"), "/")
 		switch {
-		case len(rest) == 1:
+		case len(rest) == 1 && r.Method == http.MethodGet:
 			s.getNamespace(w, r, rest[0])
-		case len(rest) == 2 && rest[1] == "pods":
-			emptyList(w, r, "PodList", podColumns)
+		case len(rest) >= 2 && len(rest) <= 4 && (rest[1] == "pods" || rest[1] == "configmaps"):
+			d := podsRes
+			if rest[1] == "configmaps" {
+				d = cmRes
+			}
+			rest = append(rest, "", "")
+			s.objectsAPI(w, r, d, rest[0], rest[2], rest[3])
+		case r.Method != http.MethodGet:
+			writeStatus(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "the server does not allow this method on the requested resource", nil)
 		default:
 			notFound(w)
 		}
 	case p == "/api/v1/pods":
-		emptyList(w, r, "PodList", podColumns)
+		s.objectsAPI(w, r, podsRes, "", "", "")
+	case p == "/api/v1/configmaps":
+		s.objectsAPI(w, r, cmRes, "", "", "")
 	default:
 		notFound(w)
 	}
@@ -415,8 +506,20 @@ func apiResources() map[string]any {
 			res("nodes", "node", "Node", false, []string{"no"}, []string{"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"}),
 			res("nodes/status", "", "Node", false, nil, []string{"get", "patch", "update"}),
 			res("pods", "pod", "Pod", true, []string{"po"}, []string{"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"}),
+			map[string]any{"name": "pods/eviction", "singularName": "", "namespaced": true, "group": "policy", "version": "v1", "kind": "Eviction", "verbs": []string{"create"}},
+			res("pods/status", "", "Pod", true, nil, []string{"get", "patch", "update"}),
+			res("configmaps", "configmap", "ConfigMap", true, []string{"cm"}, []string{"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"}),
 		},
 	}
+}
+
+func policyGroup() map[string]any {
+	v := map[string]string{"groupVersion": "policy/v1", "version": "v1"}
+	return map[string]any{"name": "policy", "versions": []any{v}, "preferredVersion": v}
+}
+
+func resEntry(d resDef, namespaced bool, verbs []string) map[string]any {
+	return map[string]any{"name": d.plural, "singularName": d.singular, "namespaced": namespaced, "kind": d.kind, "verbs": verbs, "shortNames": d.short}
 }
 
 // wantsTable reports whether the client asked for server-side printing,
@@ -520,26 +623,55 @@ func (s *server) getNode(w http.ResponseWriter, r *http.Request, name string) {
 	writeJSON(w, 200, n.render(time.Now()))
 }
 
-// deleteNode removes a node and its password, so that a host of the same
-// name may register again.
+// deleteNode deletes a Node the way k3s's finalizers let it go: the node
+// controller's finalizer (wrangler.cattle.io/node) is dropped at once with
+// the node's password; the etcd member controller's
+// (wrangler.cattle.io/managed-etcd-controller) first removes the etcd
+// member of a server's node. That removal is made by another server: a
+// server never removes itself ("not removing self from etcd cluster"), so
+// the Node of the last etcd member stays Terminating. Pods bound to a
+// deleted Node are removed by the pod garbage collector (scheduleLoop).
 func (s *server) deleteNode(w http.ResponseWriter, name string) {
 	var obj nodeJSON
-	found := false
+	found, kept := false, false
+	s.st.mu.Lock()
+	var others []member
+	for _, m := range s.st.d.Members {
+		if !m.Removed && m.NodeName != name {
+			others = append(others, *m)
+		}
+	}
+	s.st.mu.Unlock()
 	s.st.updateNode(name, func(n *nodeRec, exists bool) bool {
 		if !exists {
 			return false
 		}
 		found = true
+		now := time.Now().UTC()
+		if n.DeletionTimestamp.IsZero() {
+			n.DeletionTimestamp = now
+		}
+		n.Updated = now
+		etcdRole := n.Labels["node-role.kubernetes.io/etcd"] == "true" && hasString(n.Finalizers, "wrangler.cattle.io/managed-etcd-controller")
+		if etcdRole && len(others) == 0 {
+			n.Finalizers = []string{"wrangler.cattle.io/managed-etcd-controller"}
+			obj = n.render(time.Now())
+			kept = true
+			return true
+		}
 		obj = n.render(time.Now())
-		*n = nodeRec{Name: name, Deleted: true, Updated: time.Now().UTC()}
+		*n = nodeRec{Name: name, Deleted: true, Updated: now}
 		return true
 	})
 	if !found {
 		writeStatus(w, http.StatusNotFound, "NotFound", fmt.Sprintf("nodes %q not found", name), map[string]any{"name": name, "kind": "nodes"})
 		return
 	}
-	infof("Deleted node %s and its node password", name)
-	// Deleting a server's node removes its etcd member, as k3s does.
+	if kept {
+		errorf("error syncing '%s': handler managed-etcd-controller: not removing self from etcd cluster, requeuing", name)
+		writeJSON(w, 200, obj)
+		return
+	}
 	s.st.updateMembers(func(ms map[string]*member) bool {
 		changed := false
 		for _, m := range ms {
@@ -550,7 +682,17 @@ func (s *server) deleteNode(w http.ResponseWriter, name string) {
 		}
 		return changed
 	})
+	infof("Deleted node %s and its node password", name)
 	writeJSON(w, 200, obj)
+}
+
+func hasString(l []string, v string) bool {
+	for _, x := range l {
+		if x == v {
+			return true
+		}
+	}
+	return false
 }
 
 // watchNodes streams node changes until the client goes away or the
@@ -722,12 +864,4 @@ func (s *server) getNamespace(w http.ResponseWriter, r *http.Request, name strin
 		return
 	}
 	writeJSON(w, 200, s.nsObject(name))
-}
-
-func emptyList(w http.ResponseWriter, r *http.Request, kind string, cols []tableColumn) {
-	if wantsTable(r) {
-		writeJSON(w, 200, table{Kind: "Table", APIVersion: "meta.k8s.io/v1", Metadata: listMeta{ResourceVersion: "1"}, ColumnDefinitions: cols, Rows: []tableRow{}})
-		return
-	}
-	writeJSON(w, 200, map[string]any{"kind": kind, "apiVersion": "v1", "metadata": listMeta{ResourceVersion: "1"}, "items": []any{}})
 }

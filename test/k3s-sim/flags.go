@@ -526,7 +526,7 @@ func (o *opts) redactedArgs() []string {
 		if d == nil || n == "config" {
 			continue
 		}
-		secret := strings.Contains(n, "token") || strings.Contains(n, "secret") || n == "vpn-auth"
+		secret := strings.Contains(n, "token") || strings.Contains(n, "secret") || n == "vpn-auth" || n == "datastore-endpoint"
 		if d.kind == kSlice {
 			for _, v := range o.slices[n] {
 				out = append(out, "--"+n, v)

@@ -6,9 +6,40 @@
 //	go build -ldflags "-X main.version=v1.31.4+k3s1" -o k3s ./test/k3s-sim
 //
 // It runs no containers. A server keeps a datastore of cluster bootstrap
-// data, etcd members and nodes; servers of an embedded-etcd cluster copy
-// each other's datastore every two seconds and serve the API only while a
-// majority of members is reachable.
+// data, etcd members, nodes and namespaced objects; servers of an
+// embedded-etcd cluster copy each other's datastore every two seconds and
+// serve the API only while a majority of members is reachable. The
+// datastore is server/db/etcd/member/snap/db (embedded etcd),
+// server/db/state.db (SQLite; copying server/db and server/token onto a new
+// host restores the cluster) or a PostgreSQL database (datastore-endpoint,
+// see pg.go).
+//
+// The Kubernetes API, as kubectl and k3sctl use it (admin client
+// certificate of the kubeconfig; discovery under /api, /apis and
+// /openapi/v3):
+//
+//	GET    /api/v1/nodes[/<name>]            list (labelSelector; fieldSelector metadata.name,
+//	                                         spec.unschedulable; watch), get, Table output
+//	PATCH  /api/v1/nodes/<name>              merge or strategic merge patch of metadata.labels,
+//	                                         metadata.annotations, metadata.finalizers, spec.taints,
+//	                                         spec.unschedulable (kubectl label, taint, cordon,
+//	                                         uncordon, drain)
+//	DELETE /api/v1/nodes/<name>              delete through k3s's finalizers (see deleteNode)
+//	GET    /api/v1/namespaces[/<name>]       the four namespaces of a new cluster
+//	       /api/v1/[namespaces/<ns>/]pods, configmaps, and
+//	       /apis/policy/v1/[namespaces/<ns>/]poddisruptionbudgets: see objects.go
+//	POST   /api/v1/namespaces/<ns>/pods/<name>/eviction
+//	                                         policy/v1 Eviction; 429 "Cannot evict pod as it
+//	                                         would violate the pod's disruption budget."
+//
+// Node registration follows the kubelet: a Node that already exists keeps
+// its labels and taints; only the kubelet's own labels (hostname, os, arch,
+// instance-type and their beta forms) and k3s's node-role labels are set
+// again, so node-label and node-taint act only when the Node is created. A
+// deleted Node whose service keeps running registers again.
+//
+// Snapshots: "k3s etcd-snapshot save|ls" and "k3s server --cluster-reset
+// --cluster-reset-restore-path", see snapshot.go.
 //
 // Real deployments set none of the following; unit tests use them to run
 // several simulators on one machine and to shorten waits:
@@ -19,6 +50,7 @@
 //	K3S_SIM_LEARNER_DELAY       how long a joining server stays a learner (5s)
 //	K3S_SIM_LEARNER_TIMEOUT     when a learner that never promoted is dropped (1m)
 //	K3S_SIM_PEER_TIMEOUT        how long an unreachable member counts as up (7s)
+//	K3S_SIM_POD_GC_QUARANTINE   how long a node stays gone before its pods are deleted (40s)
 package main
 
 import (
@@ -243,17 +275,7 @@ func etcdSnapshotCmd(args []string) int {
 	dir := filepath.Join(hostPath(dataDir), "server", "db", "snapshots")
 	switch sub {
 	case "save":
-		if !fileExists(filepath.Join(hostPath(dataDir), "server", "db", "etcd")) {
-			fatalf("etcd database not found in %s", displayPath(filepath.Join(hostPath(dataDir), "server", "db", "etcd")))
-		}
-		name := fmt.Sprintf("on-demand-%s-%d", strings.ToLower(hostname()), time.Now().Unix())
-		src := filepath.Join(hostPath(dataDir), "server", "db", "etcd", "member", "snap", "db")
-		b, _ := os.ReadFile(src)
-		if err := writeFileAtomic(filepath.Join(dir, name), b, 0o600); err != nil {
-			fatalf("%v", err)
-		}
-		infof("Snapshot %s saved.", name)
-		return 0
+		return snapshotSave(args, dataDir)
 	case "ls", "list":
 		entries, _ := os.ReadDir(dir)
 		var names []string

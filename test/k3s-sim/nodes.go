@@ -26,6 +26,7 @@ type objMeta struct {
 	Labels            map[string]string `json:"labels,omitempty"`
 	Annotations       map[string]string `json:"annotations,omitempty"`
 	Finalizers        []string          `json:"finalizers,omitempty"`
+	DeletionTimestamp string            `json:"deletionTimestamp,omitempty"`
 }
 
 type nodeCondition struct {
@@ -92,10 +93,13 @@ func (n *nodeRec) render(now time.Time) nodeJSON {
 	o.Kind, o.APIVersion = "Node", "v1"
 	o.Metadata = objMeta{
 		Name: n.Name, UID: n.UID, ResourceVersion: strconv.FormatInt(n.rev, 10),
-		CreationTimestamp: rfc3339(n.Created), Labels: n.Labels, Annotations: n.Annotations,
+		CreationTimestamp: rfc3339(n.Created), Labels: n.Labels, Annotations: n.Annotations, Finalizers: n.Finalizers,
 	}
 	if n.PodCIDR != "" {
 		o.Spec.PodCIDR, o.Spec.PodCIDRs = n.PodCIDR, []string{n.PodCIDR}
+	}
+	if !n.DeletionTimestamp.IsZero() {
+		o.Metadata.DeletionTimestamp = rfc3339(n.DeletionTimestamp)
 	}
 	o.Spec.ProviderID = "k3s://" + n.Name
 	o.Spec.Unschedulable = n.Unschedulable

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
@@ -44,6 +45,8 @@ type server struct {
 
 	apiUp      atomic.Bool // API answering (not only /cacerts and /ping)
 	learnerEnd atomic.Int64
+
+	pg *pgStore // external datastore, if datastore-endpoint is set
 
 	peerMu sync.Mutex
 	peerOK map[string]time.Time
@@ -94,7 +97,13 @@ func runServer(o *opts) {
 	etcdState := filepath.Join(s.serverDir, "db", "etcd", "member", "snap", "db")
 	sqliteState := filepath.Join(s.serverDir, "db", "state.db")
 	joining := false
+	if o.boolean("cluster-reset") {
+		s.clusterReset(tok, etcdState)
+		return
+	}
 	switch {
+	case o.str("datastore-endpoint") != "":
+		s.startExternalDatastore(tok, agentTok)
 	case fileExists(etcdState):
 		st, err := loadStore(etcdState)
 		if err != nil {
@@ -156,6 +165,13 @@ func runServer(o *opts) {
 		fatalf("failed to write node password: %v", err)
 	}
 
+	if s.pg != nil {
+		// Serve with the cluster's registry, not an empty one.
+		if err := s.pgSync(context.Background()); err != nil {
+			errorf("Failed to sync with the datastore at %s: %v", redactEndpoint(s.pg.endpoint), err)
+		}
+		go s.pgLoop()
+	}
 	go s.saveLoop()
 	s.startListener()
 	if s.st.d.Mode == "etcd" {
@@ -165,6 +181,7 @@ func runServer(o *opts) {
 			go s.promoteLater(base)
 		}
 	}
+	go s.scheduleLoop()
 	go watchManifests(filepath.Join(s.serverDir, "manifests"))
 	go watchImages(filepath.Join(s.dataDir, "agent", "images"))
 
@@ -550,20 +567,78 @@ func (s *server) writeCerts() {
 	for _, san := range s.o.list("tls-san") {
 		add(san)
 	}
-	serving := s.serverCA.sign(leafSpec{cn: "k3s", orgs: []string{"k3s"}, dns: dns, ips: ips, server: true})
-	_ = writeFileAtomic(filepath.Join(s.tlsDir, "serving-kube-apiserver.crt"), serving.certPEM, 0o644)
-	_ = writeFileAtomic(filepath.Join(s.tlsDir, "serving-kube-apiserver.key"), serving.keyPEM, 0o600)
+	serving := s.ensureLeaf("serving-kube-apiserver", s.serverCA, leafSpec{cn: "k3s", orgs: []string{"k3s"}, dns: dns, ips: ips, server: true})
 	s.serving = serving.tlsCert()
+	s.admin = s.ensureLeaf("client-admin", s.clientCA, leafSpec{cn: "system:admin", orgs: []string{"system:masters"}, client: true})
 
-	crt := filepath.Join(s.tlsDir, "client-admin.crt")
-	key := filepath.Join(s.tlsDir, "client-admin.key")
-	if p, err := loadPair(crt, key); err == nil && p.cert.CheckSignatureFrom(s.clientCA.cert) == nil && time.Now().Before(p.cert.NotAfter) {
-		s.admin = p
-		return
+	// The other control-plane client certificates k3s keeps in server/tls.
+	for name, spec := range map[string]leafSpec{
+		"client-supervisor":           {cn: "system:k3s-supervisor", orgs: []string{"system:masters"}, client: true},
+		"client-controller":           {cn: "system:kube-controller-manager", client: true},
+		"client-scheduler":            {cn: "system:kube-scheduler", client: true},
+		"client-kube-apiserver":       {cn: "system:apiserver", orgs: []string{"system:masters"}, client: true},
+		"client-kube-proxy":           {cn: "system:kube-proxy", client: true},
+		"client-k3s-controller":       {cn: "system:k3s-controller", client: true},
+		"client-k3s-cloud-controller": {cn: "k3s-cloud-controller-manager", client: true},
+	} {
+		s.ensureLeaf(name, s.clientCA, spec)
 	}
-	s.admin = s.clientCA.sign(leafSpec{cn: "system:admin", orgs: []string{"system:masters"}, client: true})
-	_ = writeFileAtomic(crt, s.admin.certPEM, 0o644)
-	_ = writeFileAtomic(key, s.admin.keyPEM, 0o600)
+	if p, err := parsePair([]byte(s.st.d.Bootstrap["request-header-ca.crt"]), []byte(s.st.d.Bootstrap["request-header-ca.key"])); err == nil {
+		s.ensureLeaf("client-auth-proxy", p, leafSpec{cn: "system:auth-proxy", client: true})
+	}
+	if s.st.d.Mode == "etcd" {
+		etcdIPs := []net.IP{net.IPv4(127, 0, 0, 1), s.advertise}
+		if p, err := parsePair([]byte(s.st.d.Bootstrap["etcd/server-ca.crt"]), []byte(s.st.d.Bootstrap["etcd/server-ca.key"])); err == nil {
+			s.ensureLeaf("etcd/client", p, leafSpec{cn: "etcd-client", client: true})
+			s.ensureLeaf("etcd/server-client", p, leafSpec{cn: "etcd-server", dns: []string{"localhost", s.nodeName}, ips: etcdIPs, server: true, client: true})
+		}
+		if p, err := parsePair([]byte(s.st.d.Bootstrap["etcd/peer-ca.crt"]), []byte(s.st.d.Bootstrap["etcd/peer-ca.key"])); err == nil {
+			s.ensureLeaf("etcd/peer-server-client", p, leafSpec{cn: "etcd-peer", dns: []string{"localhost", s.nodeName}, ips: etcdIPs, server: true, client: true})
+		}
+	}
+}
+
+// certRenewWindow: at start k3s renews a certificate that has expired or
+// expires within 120 days.
+const certRenewWindow = 120 * 24 * time.Hour
+
+// ensureLeaf keeps server/tls/<name>.crt while it is signed by ca, has the
+// wanted names and more than the renewal window left; otherwise it issues
+// a new one, valid 365 days.
+func (s *server) ensureLeaf(name string, ca *certPair, spec leafSpec) *certPair {
+	crt := filepath.Join(s.tlsDir, name+".crt")
+	key := filepath.Join(s.tlsDir, name+".key")
+	if p, err := loadPair(crt, key); err == nil && p.cert.CheckSignatureFrom(ca.cert) == nil &&
+		time.Until(p.cert.NotAfter) > certRenewWindow && sameNames(p.cert, spec) {
+		return p
+	} else if err == nil && time.Until(p.cert.NotAfter) <= certRenewWindow {
+		infof("Certificate %s will expire at %s; renewing", displayPath(crt), p.cert.NotAfter.UTC().Format(time.RFC3339))
+	}
+	p := ca.sign(spec)
+	if err := writeFileAtomic(crt, p.certPEM, 0o644); err != nil {
+		fatalf("failed to write %s: %v", displayPath(crt), err)
+	}
+	if err := writeFileAtomic(key, p.keyPEM, 0o600); err != nil {
+		fatalf("failed to write %s: %v", displayPath(key), err)
+	}
+	return p
+}
+
+func sameNames(c *x509.Certificate, spec leafSpec) bool {
+	if c.Subject.CommonName != spec.cn || len(c.DNSNames) != len(spec.dns) || len(c.IPAddresses) != len(spec.ips) {
+		return false
+	}
+	for i, d := range spec.dns {
+		if c.DNSNames[i] != d {
+			return false
+		}
+	}
+	for i, ip := range spec.ips {
+		if !c.IPAddresses[i].Equal(ip) {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *server) kubeconfigPath() string {

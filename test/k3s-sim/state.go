@@ -50,17 +50,20 @@ type nodeRec struct {
 	CPUs           int               `json:"cpus"`
 	MemoryKi       int64             `json:"memoryKi"`
 	Unschedulable  bool              `json:"unschedulable,omitempty"`
-	Deleted        bool              `json:"deleted,omitempty"`
-	ReadySince     time.Time         `json:"readySince"`
-	Updated        time.Time         `json:"updated"`
-	Heartbeat      time.Time         `json:"heartbeat"`
+	Finalizers     []string          `json:"finalizers,omitempty"`
+	// DeletionTimestamp is set on a Node that a finalizer holds back.
+	DeletionTimestamp time.Time `json:"deletionTimestamp,omitempty"`
+	Deleted           bool      `json:"deleted,omitempty"`
+	ReadySince        time.Time `json:"readySince"`
+	Updated           time.Time `json:"updated"`
+	Heartbeat         time.Time `json:"heartbeat"`
 
 	rev int64
 }
 
 // stateData is what is written to disk and sent to peers.
 type stateData struct {
-	Mode           string              `json:"mode"` // "etcd" or "sqlite"
+	Mode           string              `json:"mode"` // "etcd", "sqlite" or "postgres"
 	ClusterID      string              `json:"clusterID"`
 	Bootstrap      map[string]string   `json:"bootstrap"` // tls-relative path -> PEM
 	ServerPassword string              `json:"serverPassword"`
@@ -68,7 +71,25 @@ type stateData struct {
 	Critical       map[string]string   `json:"critical"`
 	Members        map[string]*member  `json:"members"`
 	Nodes          map[string]*nodeRec `json:"nodes"`
+	// Objects are the namespaced API objects (pods, configmaps,
+	// poddisruptionbudgets), keyed by objKey.
+	Objects map[string]*objRec `json:"objects,omitempty"`
 }
+
+// objRec is one namespaced API object as the apiserver stores it. A deleted
+// object stays as a tombstone so that the deletion reaches every peer.
+type objRec struct {
+	Resource  string         `json:"resource"`
+	Namespace string         `json:"namespace"`
+	Name      string         `json:"name"`
+	Object    map[string]any `json:"object,omitempty"`
+	Deleted   bool           `json:"deleted,omitempty"`
+	Updated   time.Time      `json:"updated"`
+
+	rev int64
+}
+
+func objKey(resource, ns, name string) string { return resource + "/" + ns + "/" + name }
 
 type store struct {
 	mu    sync.Mutex
@@ -83,7 +104,7 @@ type store struct {
 func newStore(path string) *store {
 	return &store{path: path, changed: make(chan struct{}), d: stateData{
 		Bootstrap: map[string]string{}, Critical: map[string]string{},
-		Members: map[string]*member{}, Nodes: map[string]*nodeRec{},
+		Members: map[string]*member{}, Nodes: map[string]*nodeRec{}, Objects: map[string]*objRec{},
 	}}
 }
 
@@ -102,9 +123,15 @@ func loadStore(path string) (*store, error) {
 	if s.d.Nodes == nil {
 		s.d.Nodes = map[string]*nodeRec{}
 	}
+	if s.d.Objects == nil {
+		s.d.Objects = map[string]*objRec{}
+	}
 	s.rev = 1
 	for _, n := range s.d.Nodes {
 		n.rev = 1
+	}
+	for _, o := range s.d.Objects {
+		o.rev = 1
 	}
 	return s, nil
 }
@@ -118,6 +145,10 @@ func (s *store) touch() {
 }
 
 func (s *store) save() error {
+	if s.path == "" {
+		// An external datastore keeps the state (see pg.go).
+		return nil
+	}
 	s.mu.Lock()
 	if !s.dirty {
 		s.mu.Unlock()
@@ -169,6 +200,15 @@ func (s *store) merge(o stateData) bool {
 		case n.Heartbeat.After(cur.Heartbeat) && !cur.Deleted:
 			cur.Heartbeat = n.Heartbeat
 			cur.rev = s.rev + 1
+			changed = true
+		}
+	}
+	for key, ob := range o.Objects {
+		cur, ok := s.d.Objects[key]
+		if !ok || ob.Updated.After(cur.Updated) {
+			c := *ob
+			c.rev = s.rev + 1
+			s.d.Objects[key] = &c
 			changed = true
 		}
 	}
@@ -245,4 +285,73 @@ func (s *store) updateMembers(f func(ms map[string]*member) bool) {
 	if f(s.d.Members) {
 		s.touch()
 	}
+}
+
+func deepCopy(m map[string]any) map[string]any {
+	b, _ := json.Marshal(m)
+	var out map[string]any
+	_ = json.Unmarshal(b, &out)
+	return out
+}
+
+func (o objRec) clone() objRec {
+	o.Object = deepCopy(o.Object)
+	return o
+}
+
+// objects lists the live objects of a resource, in one namespace or in all
+// ("" ns), sorted by namespace and name.
+func (s *store) objects(resource, ns string) []objRec {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []objRec
+	for _, o := range s.d.Objects {
+		if o.Deleted || o.Resource != resource || (ns != "" && o.Namespace != ns) {
+			continue
+		}
+		out = append(out, o.clone())
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Namespace != out[j].Namespace {
+			return out[i].Namespace < out[j].Namespace
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
+
+func (s *store) object(resource, ns, name string) (objRec, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.d.Objects[objKey(resource, ns, name)]
+	if !ok || o.Deleted {
+		return objRec{}, false
+	}
+	return o.clone(), true
+}
+
+// updateObject runs f on an object record under the lock; f returns false
+// to leave the store untouched.
+func (s *store) updateObject(resource, ns, name string, f func(o *objRec, exists bool) bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := objKey(resource, ns, name)
+	o, ok := s.d.Objects[key]
+	exists := ok && !o.Deleted
+	var c objRec
+	if exists {
+		c = o.clone()
+	} else {
+		c = objRec{Resource: resource, Namespace: ns, Name: name}
+	}
+	if !f(&c, exists) {
+		return
+	}
+	c.Updated = time.Now().UTC()
+	c.rev = s.rev + 1
+	if c.Deleted {
+		c.Object = nil
+	}
+	s.d.Objects[key] = &c
+	s.touch()
 }
