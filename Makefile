@@ -4,6 +4,8 @@ COMMIT   ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X github.com/k3sctl/k3sctl/internal/buildinfo.Version=$(VERSION) \
             -X github.com/k3sctl/k3sctl/internal/buildinfo.Commit=$(COMMIT)
 E2E_TIMEOUT ?= 25m
+# staticcheck, pinned; its settings are in staticcheck.conf files.
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: all build test unit e2e lint bench bench-micro deps golden clean
 
@@ -38,6 +40,7 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
 
 ## bench: side-by-side table of k3sctl against a parallel ssh/scp floor (needs the test world).
 # BENCH_SIZES are agents per cluster, BENCH_RUNS runs per case (the fastest is

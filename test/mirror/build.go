@@ -110,8 +110,10 @@ func sourceHash(root, src string) (string, error) {
 	return srcHash, hashErr
 }
 
+// goTool is the go command on PATH, else the one of the toolchain that
+// runs the tests (go test puts its GOROOT/bin first on PATH).
 func goTool() string {
-	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(p) {
+	if p, err := exec.LookPath("go"); err == nil {
 		return p
 	}
 	return "go"
