@@ -49,7 +49,10 @@ func (r *runner) host(ctx context.Context, j *job) (bool, error) {
 
 		c, err := r.step(ctx, j, "write config", func(ctx context.Context) (bool, error) {
 			token := cs.currentToken()
-			files, pending := plan.Files(cs.spec, spec, hp.First, token, initSystem)
+			files, pending, err := plan.Files(cs.spec, spec, hp.First, token, initSystem)
+			if err != nil {
+				return false, err
+			}
 			if pending {
 				return false, errors.New("the cluster token is not known: the first server did not report one")
 			}

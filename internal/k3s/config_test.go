@@ -3,6 +3,7 @@ package k3s
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"reflect"
@@ -180,7 +181,6 @@ func firstServer() NodeSettings {
 		Token:       secret.New(testToken),
 		ClusterInit: true,
 		NodeName:    "pi-1",
-		NodeIP:      []string{"10.0.0.11"},
 		TLSSANs:     []string{"10.0.0.11", "k3s.example.com"},
 		NodeLabels:  []string{"k3sctl.io/cluster=edge"},
 	}
@@ -195,7 +195,10 @@ func TestBuildConfigLayers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := BuildConfig(firstServer(), user, extra)
+	user.Merge(extra)
+	s := firstServer()
+	s.NodeName = ""
+	c, err := BuildConfig(s, user)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +209,7 @@ func TestBuildConfigLayers(t *testing.T) {
 		t.Errorf("tls-san = %v, want k3sctl's, then the file's, then the extra args', each once", got)
 	}
 	if got, _ := c.Get("node-name"); got != "custom-name" {
-		t.Errorf("node-name = %q, want the user's file to win over k3sctl's default", got)
+		t.Errorf("node-name = %q, want the user's when k3sctl does not name the host", got)
 	}
 	if got, _ := c.Get("flannel-backend"); got != "wireguard-native" {
 		t.Errorf("flannel-backend = %q, want extra args to win over the file", got)
@@ -214,11 +217,11 @@ func TestBuildConfigLayers(t *testing.T) {
 	if got := c.List("kubelet-arg"); strings.Join(got, " ") != "max-pods=200 max-pods=250" {
 		t.Errorf("kubelet-arg = %v", got)
 	}
-	if c.Secret("token").Reveal() != testToken || !strings.HasPrefix(strings.Join(c.Keys(), " "), "token cluster-init node-name") {
+	if c.Secret("token").Reveal() != testToken || !strings.HasPrefix(strings.Join(c.Keys(), " "), "cluster-init token tls-san node-label node-name flannel-backend") {
 		t.Errorf("keys %v", c.Keys())
 	}
 	// Deterministic: same input, same bytes.
-	again, _ := BuildConfig(firstServer(), user, extra)
+	again, _ := BuildConfig(s, user)
 	if !bytes.Equal(again.Render(), c.Render()) {
 		t.Error("rendering is not deterministic")
 	}
@@ -230,7 +233,7 @@ func TestBuildConfigLayers(t *testing.T) {
 }
 
 func TestConfigNeverShowsSecrets(t *testing.T) {
-	c, err := BuildConfig(firstServer(), Config{}, Config{})
+	c, err := BuildConfig(firstServer(), Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,43 +264,54 @@ func TestConfigNeverShowsSecrets(t *testing.T) {
 	}
 }
 
-func TestBuildConfigRefusesManagedKeys(t *testing.T) {
-	for _, tc := range []struct{ file, args, key string }{
-		{"token: abc\n", "", "token"},
-		{"", "--token abc", "token"},
-		{"", "--token-file /tmp/t", "token-file"},
-		{"server: https://x:6443\n", "", "server"},
-		{"", "--cluster-init", "cluster-init"},
-		{"", "--config /etc/other.yaml", "config"},
+func TestBuildConfigRefusesOwnedKeys(t *testing.T) {
+	for _, tc := range []struct {
+		file, key string
+		named     bool
+	}{
+		{"token: abc\n", "token", false},
+		{"token-file: /tmp/t\n", "token-file", false},
+		{"server: https://x:6443\n", "server", false},
+		{"cluster-init: true\n", "cluster-init", false},
+		{"config: /etc/other.yaml\n", "config", false},
+		{"node-name: x\n", "node-name", true},
 	} {
 		user, err := ParseConfig([]byte(tc.file))
 		if err != nil {
 			t.Fatal(err)
 		}
-		extra, err := ParseExtraArgs(tc.args)
-		if err != nil {
-			t.Fatal(err)
+		s := firstServer()
+		if !tc.named {
+			s.NodeName = ""
 		}
-		_, err = BuildConfig(firstServer(), user, extra)
-		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%q", tc.key)) {
-			t.Errorf("%q%q: err = %v", tc.file, tc.args, err)
+		_, err = BuildConfig(s, user)
+		var se *SettingError
+		if !errors.As(err, &se) || se.Key != tc.key || !strings.Contains(se.Message, "set by k3sctl") || se.Hint == "" {
+			t.Errorf("%q: err = %v, want a SettingError for %s with a hint", tc.file, err, tc.key)
 		}
 		if err != nil && strings.Contains(err.Error(), "abc") {
 			t.Errorf("error shows the token: %v", err)
 		}
+	}
+	// node-name is the user's to set when k3sctl does not name the host.
+	user, _ := ParseConfig([]byte("node-name: mine\n"))
+	s := firstServer()
+	s.NodeName = ""
+	if c, err := BuildConfig(s, user); err != nil || c.List("node-name")[0] != "mine" {
+		t.Errorf("node-name on an unnamed host: %v", err)
 	}
 }
 
 func TestBuildConfigRoles(t *testing.T) {
 	tok := secret.New("short")
 	agent := NodeSettings{Role: Agent, Token: tok, Server: "https://10.0.0.11:6443", NodeName: "w1", NodeTaints: []string{"gpu=true:NoSchedule"}}
-	c, err := BuildConfig(agent, Config{}, Config{})
+	c, err := BuildConfig(agent, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "agent.yaml", c.Redacted())
 	join := NodeSettings{Role: Server, Token: tok, Server: "https://10.0.0.11:6443/"}
-	c, err = BuildConfig(join, Config{}, Config{})
+	c, err = BuildConfig(join, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,12 +329,12 @@ func TestBuildConfigRoles(t *testing.T) {
 		"http server":         {Role: Agent, Token: tok, Server: "http://a:6443"},
 		"server with path":    {Role: Agent, Token: tok, Server: "https://a:6443/v1"},
 	} {
-		if _, err := BuildConfig(s, Config{}, Config{}); err == nil {
+		if _, err := BuildConfig(s, Config{}); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
 	// The first server may go without a token: K3s makes one.
-	if _, err := BuildConfig(NodeSettings{Role: Server}, Config{}, Config{}); err != nil {
+	if _, err := BuildConfig(NodeSettings{Role: Server}, Config{}); err != nil {
 		t.Errorf("first server without token: %v", err)
 	}
 }
@@ -362,7 +376,7 @@ func TestConfigEditing(t *testing.T) {
 			t.Errorf("%q came back as %#v", s, m["k"+s])
 		}
 	}
-	if !bytes.HasPrefix(q.Render(), []byte("# Managed by k3sctl.")) {
+	if !bytes.HasPrefix(q.Render(), []byte(ConfigHeader)) {
 		t.Error("no header")
 	}
 }
@@ -394,7 +408,11 @@ func TestCriticalDiff(t *testing.T) {
 			t.Errorf("CriticalDiff(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.want)
 		}
 	}
-	keys := strings.Join(CriticalKeys(), " ")
+	var names []string
+	for _, ck := range CriticalKeys() {
+		names = append(names, ck.Key)
+	}
+	keys := strings.Join(names, " ")
 	for _, k := range []string{"agent-token", "cluster-cidr", "service-cidr", "cluster-dns", "cluster-domain", "flannel-backend",
 		"disable-network-policy", "disable-helm-controller", "disable", "egress-selector-mode", "embedded-registry", "secrets-encryption"} {
 		if !strings.Contains(" "+keys+" ", " "+k+" ") {

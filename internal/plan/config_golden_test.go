@@ -46,7 +46,10 @@ func TestConfigGolden(t *testing.T) {
 		{"agent", c, c.Agents[0], false, secret.New(fullTk)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			files, pending := Files(tc.c, tc.h, tc.first, tc.token, "systemd")
+			files, pending, err := Files(tc.c, tc.h, tc.first, tc.token, "systemd")
+			if err != nil {
+				t.Fatal(err)
+			}
 			if pending {
 				t.Fatal("config pending")
 			}
