@@ -386,6 +386,34 @@ func ParseConfig(data []byte) (Config, error) {
 	return c, nil
 }
 
+// ParseUserConfig is ParseConfig for a user's file of K3s settings
+// (--k3s-config): each setting is also checked against the node model for
+// scope s (CheckSetting), and an error names its line.
+func ParseUserConfig(data []byte, s Scope) (Config, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil || len(doc.Content) == 0 {
+		return ParseConfig(data)
+	}
+	root := doc.Content[0]
+	for root.Kind == yaml.AliasNode && root.Alias != nil {
+		root = root.Alias
+	}
+	for i := 0; root.Kind == yaml.MappingNode && i+1 < len(root.Content); i += 2 {
+		kn, vn := root.Content[i], root.Content[i+1]
+		var v any
+		if err := vn.Decode(&v); err != nil {
+			return Config{}, fmt.Errorf("k3s config: line %d: %s: %w", vn.Line, kn.Value, err)
+		}
+		if v == nil {
+			continue
+		}
+		if err := CheckSetting(kn.Value, v, s); err != nil {
+			return Config{}, fmt.Errorf("k3s config: line %d: %w", kn.Line, err)
+		}
+	}
+	return ParseConfig(data)
+}
+
 func seqItems(n *yaml.Node) []*yaml.Node {
 	if n.Kind == yaml.SequenceNode {
 		out := make([]*yaml.Node, len(n.Content))

@@ -54,12 +54,11 @@ func TestParseExtraArgsCases(t *testing.T) {
 		want map[string]any
 	}{
 		{``, map[string]any{}},
-		{`--cluster-init=false --secrets-encryption`, map[string]any{"cluster-init": false, "secrets-encryption": true}},
+		{`--disable-network-policy=false --secrets-encryption`, map[string]any{"disable-network-policy": false, "secrets-encryption": true}},
 		{`--etcd-snapshot-retention 10 --node-taint a=b:NoSchedule --node-taint c=d:NoExecute`,
 			map[string]any{"etcd-snapshot-retention": "10", "node-taint": []any{"a=b:NoSchedule", "c=d:NoExecute"}}},
-		{`--unknown-flag`, map[string]any{"unknown-flag": true}},
-		{`--unknown-flag --x y`, map[string]any{"unknown-flag": true, "x": "y"}},
-		{`--custom a --custom b --custom a`, map[string]any{"custom": []any{"a", "b"}}},
+		{`--cluster-cidr 10.42.0.0/16 --cluster-cidr fd00:42::/56`, map[string]any{"cluster-cidr": []any{"10.42.0.0/16", "fd00:42::/56"}}},
+		{`--node-name mine`, map[string]any{"node-name": "mine"}},
 		{`--node-name "my \"node\"" --kubelet-arg='max-pods=200'`, map[string]any{"node-name": `my "node"`, "kubelet-arg": []any{"max-pods=200"}}},
 		{`--node-label=a\ b --data-dir "/mnt/ssd/k3s"`, map[string]any{"node-label": []any{"a b"}, "data-dir": "/mnt/ssd/k3s"}},
 		{"--kube-proxy-arg \\\n  metrics-bind-address=0.0.0.0", map[string]any{"kube-proxy-arg": []any{"metrics-bind-address=0.0.0.0"}}},
@@ -79,11 +78,136 @@ func TestParseExtraArgsCases(t *testing.T) {
 	}
 }
 
+// Each way a user setting breaks the node model is an error that names the
+// flag or key, says what is wrong and what to write instead.
+func TestUserSettingErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args, file string
+		key        string // as the error must name it
+		msg, hint  string
+	}{
+		{args: `--token x`, key: "--token", msg: "is set by k3sctl", hint: "--token flag or $K3S_TOKEN"},
+		{args: `--token=x`, key: "--token", msg: "is set by k3sctl", hint: "--token flag or $K3S_TOKEN"},
+		{args: `--token-file /t`, key: "--token-file", msg: "is set by k3sctl", hint: "--token flag"},
+		{args: `--server https://a:6443`, key: "--server", msg: "is set by k3sctl", hint: "k3sctl join"},
+		{args: `--cluster-init`, key: "--cluster-init", msg: "is set by k3sctl", hint: "install --cluster"},
+		{args: `--config /x.yaml`, key: "--config", msg: "is set by k3sctl", hint: "--k3s-config"},
+		{args: `--disable-traefik`, key: "--disable-traefik", msg: "is not a K3s server or agent flag", hint: "--disable traefik"},
+		{args: `--disable-etc`, key: "--disable-etc", msg: "is not a K3s server or agent flag", hint: "did you mean --disable-etcd?"},
+		{args: `--tls-sans x`, key: "--tls-sans", msg: "is not a K3s", hint: "did you mean --tls-san?"},
+		{args: `--flannel-backend`, key: "--flannel-backend", msg: "needs a value", hint: "--flannel-backend=<value>"},
+		{args: `--etcd-snapshot-retention=ten`, key: "--etcd-snapshot-retention", msg: "whole number", hint: "=10"},
+		{args: `--secrets-encryption=yes-please`, key: "--secrets-encryption", msg: "true or false", hint: "--secrets-encryption=false"},
+		{args: `--flannel-backend a --flannel-backend b`, key: "--flannel-backend", msg: "given twice", hint: "once"},
+		{file: "token: abc\n", key: "line 1: token", msg: "is set by k3sctl", hint: "$K3S_TOKEN"},
+		{file: "zzzzzzzz: 1\nservers: [x]\n", key: "line 1: zzzzzzzz", msg: "is not a K3s", hint: "k3s server --help"},
+		{file: "disable: [traefik]\nnode-lable: [a=b]\n", key: "line 2: node-lable", msg: "is not a K3s", hint: `did you mean "node-label"?`},
+		{file: "secrets-encryption: yes\n", key: "line 1: secrets-encryption", msg: "true or false", hint: "secrets-encryption: true"},
+		{file: "etcd-snapshot-retention: [1]\n", key: "line 1: etcd-snapshot-retention", msg: "not a list", hint: "etcd-snapshot-retention: 10"},
+		{file: "etcd-snapshot-retention: 1.5\n", key: "line 1: etcd-snapshot-retention", msg: "whole number", hint: ": 10"},
+		{file: "flannel-backend: [a, b]\n", key: "line 1: flannel-backend", msg: "not a list", hint: "flannel-backend: <value>"},
+		{file: "disable: {traefik: true}\n", key: "line 1: disable", msg: "takes a list of values", hint: "disable: [a, b]"},
+		{file: "flannel-backend+: [a]\n", key: "line 1: flannel-backend+", msg: "appends to a list", hint: "flannel-backend:"},
+		{file: "cluster-init+: [true]\n", key: "line 1: cluster-init+", msg: "is set by k3sctl", hint: "install --cluster"},
+	} {
+		var err error
+		if tc.file != "" {
+			_, err = ParseUserConfig([]byte(tc.file), Scope{})
+		} else {
+			_, err = ParseExtraArgs(tc.args)
+		}
+		var se *SettingError
+		if !errors.As(err, &se) {
+			t.Errorf("%q%q: err = %v, want a *SettingError", tc.args, tc.file, err)
+			continue
+		}
+		if msg := err.Error(); !strings.HasPrefix(msg, tc.key+" ") && !strings.HasPrefix(msg, "k3s config: "+tc.key+": ") ||
+			!strings.Contains(msg, tc.msg) || !strings.Contains(msg, tc.hint) {
+			t.Errorf("%q%q: err = %q, want %q, %q and %q", tc.args, tc.file, msg, tc.key, tc.msg, tc.hint)
+		}
+		if strings.Contains(err.Error(), "abc") {
+			t.Errorf("error shows the token: %v", err)
+		}
+	}
+}
+
+func TestCheckSettingScope(t *testing.T) {
+	for _, tc := range []struct {
+		key  string
+		v    any
+		s    Scope
+		want string // "" for accepted
+	}{
+		{"tls-san", []any{"a"}, Scope{Role: Server}, ""},
+		{"tls-san", []any{"a"}, Scope{Role: Agent}, "is a K3s server flag; k3s agent does not take it"},
+		{"disable-apiserver-lb", true, Scope{Role: Server}, "is a K3s agent flag"},
+		{"tls-san", []any{"a"}, Scope{}, ""},
+		{"node-name", "x", Scope{}, ""},
+		{"node-name", "x", Scope{NamedHosts: true}, "set name: on the inventory's host"},
+		{"node-label+", []any{"a=b"}, Scope{Role: Agent}, ""},
+		{"cluster-cidr", []any{"10.42.0.0/16", "fd00::/56"}, Scope{Role: Server}, ""},
+		{"write-kubeconfig-mode", 644, Scope{Role: Server}, ""},
+		{"write-kubeconfig-mode", true, Scope{Role: Server}, "takes a single value, not true"},
+		{"etcd-snapshot-retention", "7", Scope{Role: Server}, ""},
+		{"with-node-id", "true", Scope{}, ""},
+		{"with-node-id", "on", Scope{}, "true or false, not \"on\""},
+		{"node-label", []any{[]any{"x"}}, Scope{}, "plain values"},
+		{"datastore-endpoint", []any{"postgres://u:pw@h/db"}, Scope{Role: Server}, "not a list"},
+	} {
+		err := CheckSetting(tc.key, tc.v, tc.s)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s=%v in %+v: %v", tc.key, tc.v, tc.s, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s=%v in %+v: err = %v, want %q", tc.key, tc.v, tc.s, err, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "pw@") {
+			t.Errorf("error shows a secret: %v", err)
+		}
+	}
+}
+
+// The flag table agrees with itself and with what the rest of the package
+// relies on.
+func TestFlagTable(t *testing.T) {
+	for _, o := range OwnedKeys() {
+		if _, ok := LookupFlag(o.Key); !ok {
+			t.Errorf("owned key %s is not a K3s flag", o.Key)
+		}
+		if o.Why == "" || o.Instead == "" {
+			t.Errorf("owned key %s does not say why or what to do instead", o.Key)
+		}
+	}
+	for _, ck := range CriticalKeys() {
+		f, ok := LookupFlag(ck.Key)
+		if !ok || !f.Server {
+			t.Errorf("critical key %s is not a K3s server flag", ck.Key)
+		}
+		if f.Kind == BoolFlag && ck.Default != "false" {
+			t.Errorf("critical boolean %s defaults to %q", ck.Key, ck.Default)
+		}
+	}
+	for _, k := range []string{"token", "agent-token", "datastore-endpoint", "etcd-s3-secret-key"} {
+		if !IsSecretKey(k) {
+			t.Errorf("%s is not secret", k)
+		}
+	}
+	if !IsListKey("node-label") || IsListKey("cluster-cidr") || !IsBoolKey("cluster-init") || IsBoolKey("token") {
+		t.Error("flag kinds")
+	}
+	if got := SuggestFlag("node_label", Agent); got != "node-label" {
+		t.Errorf("SuggestFlag(node_label) = %q", got)
+	}
+	if got := SuggestFlag("tls-sans", Agent); got == "tls-san" {
+		t.Error("suggests a server flag for an agent")
+	}
+}
+
 func TestParseExtraArgsErrors(t *testing.T) {
 	for in, msg := range map[string]string{
 		`traefik`:                        "not a flag",
 		`--disable-network-policy true`:  "not a flag",
-		`--cluster-init=maybe`:           "true or false",
+		`--selinux=maybe`:                "true or false",
 		`--node-label 'a=b`:              "unterminated single quote",
 		`--node-label "a=b`:              "unterminated double quote",
 		`--tls-san $HOST`:                "unquoted $",

@@ -69,14 +69,34 @@ type SettingError struct {
 	Key     string
 	Message string // what is wrong, without the key
 	Hint    string // what to write instead; may be empty
+	// Flag: the user wrote it as a command-line flag (--k3s-extra-args),
+	// so the error names --key.
+	Flag bool
+	// Suggestion is the flag the user probably meant, for an unknown one.
+	Suggestion string
 }
 
 func (e *SettingError) Error() string {
 	s := e.Key + ": " + e.Message
-	if e.Hint != "" {
-		s += "; " + e.Hint
+	if e.Flag {
+		s = "--" + e.Key + " " + e.Message
+	}
+	if h := e.HintText(); h != "" {
+		s += "; " + h
 	}
 	return s
+}
+
+// HintText is what to write instead, naming a suggested flag the way the
+// user wrote the setting (--name or name:).
+func (e *SettingError) HintText() string {
+	switch {
+	case e.Suggestion != "" && e.Flag:
+		return "did you mean --" + e.Suggestion + "?"
+	case e.Suggestion != "":
+		return fmt.Sprintf("did you mean %q?", e.Suggestion)
+	}
+	return e.Hint
 }
 
 // CheckKey says whether a user may set key in scope s: not a key k3sctl
@@ -90,10 +110,12 @@ func CheckKey(key string, s Scope) error {
 	f, ok := LookupFlag(bare)
 	if !ok {
 		hint := "see `k3s server --help` and `k3s agent --help` for the flags K3s takes"
-		if sug := SuggestFlag(bare, s.Role); sug != "" {
-			hint = fmt.Sprintf("did you mean %q?", sug)
+		if what, ok := strings.CutPrefix(bare, "disable-"); ok && what != "" {
+			// --disable-traefik for --disable traefik.
+			hint = "to turn off a packaged component, list it under disable, e.g. --disable " + what + " or disable: [" + what + "]"
 		}
-		return &SettingError{Key: key, Message: "is not a K3s " + roleWord(s.Role) + " flag", Hint: hint}
+		return &SettingError{Key: key, Message: "is not a K3s " + roleWord(s.Role) + " flag", Hint: hint,
+			Suggestion: SuggestFlag(bare, s.Role)}
 	}
 	if !f.For(s.Role) {
 		other := Server
