@@ -89,9 +89,9 @@ func TestUserSettingErrors(t *testing.T) {
 		{args: `--token x`, key: "--token", msg: "is set by k3sctl", hint: "--token flag or $K3S_TOKEN"},
 		{args: `--token=x`, key: "--token", msg: "is set by k3sctl", hint: "--token flag or $K3S_TOKEN"},
 		{args: `--token-file /t`, key: "--token-file", msg: "is set by k3sctl", hint: "--token flag"},
-		{args: `--server https://a:6443`, key: "--server", msg: "is set by k3sctl", hint: "k3sctl join"},
+		{args: `--server https://a:6443`, key: "--server", msg: "is set by k3sctl", hint: "k3sctl join --server-ip"},
 		{args: `--cluster-init`, key: "--cluster-init", msg: "is set by k3sctl", hint: "install --cluster"},
-		{args: `--config /x.yaml`, key: "--config", msg: "is set by k3sctl", hint: "--k3s-config"},
+		{args: `--config /x.yaml`, key: "--config", msg: "is set by k3sctl", hint: "--k3s-config or --k3s-extra-args"},
 		{args: `--disable-traefik`, key: "--disable-traefik", msg: "is not a K3s server or agent flag", hint: "--disable traefik"},
 		{args: `--disable-etc`, key: "--disable-etc", msg: "is not a K3s server or agent flag", hint: "did you mean --disable-etcd?"},
 		{args: `--tls-sans x`, key: "--tls-sans", msg: "is not a K3s", hint: "did you mean --tls-san?"},
@@ -143,7 +143,7 @@ func TestCheckSettingScope(t *testing.T) {
 		{"disable-apiserver-lb", true, Scope{Role: Server}, "is a K3s agent flag"},
 		{"tls-san", []any{"a"}, Scope{}, ""},
 		{"node-name", "x", Scope{}, ""},
-		{"node-name", "x", Scope{NamedHosts: true}, "set name: on the inventory's host"},
+		{"node-name", "x", Scope{Inventory: true}, "set name: on the host instead"},
 		{"node-label+", []any{"a=b"}, Scope{Role: Agent}, ""},
 		{"cluster-cidr", []any{"10.42.0.0/16", "fd00::/56"}, Scope{Role: Server}, ""},
 		{"write-kubeconfig-mode", 644, Scope{Role: Server}, ""},
@@ -174,7 +174,7 @@ func TestFlagTable(t *testing.T) {
 		if _, ok := LookupFlag(o.Key); !ok {
 			t.Errorf("owned key %s is not a K3s flag", o.Key)
 		}
-		if o.Why == "" || o.Instead == "" {
+		if o.Why == "" || o.InventoryInstead == "" || o.Instead == "" && !o.PerHost {
 			t.Errorf("owned key %s does not say why or what to do instead", o.Key)
 		}
 	}

@@ -20,23 +20,33 @@ type OwnedKey struct {
 	Key string
 	// Why k3sctl sets it.
 	Why string
-	// Instead says how a user gets what the key would have done.
-	Instead string
+	// Instead says how a user of the commands' flags gets what the key
+	// would have done; InventoryInstead says it for an inventory file.
+	Instead, InventoryInstead string
 	// PerHost keys are owned only where k3sctl names each host (the
 	// inventory's name:); elsewhere a user may set them.
 	PerHost bool
 }
 
-const tokenInstead = "give the token with k3sctl's --token flag or $K3S_TOKEN, or token: on the inventory's cluster (it may be ${VAR})"
-
 // ownedKeys is the one table of the keys k3sctl owns.
 var ownedKeys = []OwnedKey{
-	{Key: "token", Why: "k3sctl gives every node the cluster's token and reuses it on every run (K3s refuses data encrypted with another token)", Instead: tokenInstead},
-	{Key: "token-file", Why: "k3sctl gives every node the cluster's token itself, in config.yaml (mode 0600)", Instead: tokenInstead},
-	{Key: "server", Why: "k3sctl points each joining node at a server of its cluster", Instead: "list the servers in the inventory, or use k3sctl join --server-ip <address>"},
-	{Key: "cluster-init", Why: "k3sctl sets it on the first server of a cluster that has several (k3sctl install --cluster)", Instead: "use k3sctl install --cluster, or list several servers in the inventory"},
-	{Key: "node-name", Why: "k3sctl names the node after the host's name: and waits for it by that name", Instead: "set name: on the inventory's host", PerHost: true},
-	{Key: "config", Why: "k3sctl writes /etc/rancher/k3s/config.yaml itself and K3s reads only one config file", Instead: "put K3s settings in --k3s-config, --k3s-extra-args or the inventory's config:"},
+	{Key: "token", Why: "k3sctl gives every node the cluster's token and keeps it across runs",
+		Instead:          "give the token with k3sctl's --token flag or $K3S_TOKEN",
+		InventoryInstead: "set token: on the cluster instead; it may be ${VAR}"},
+	{Key: "token-file", Why: "k3sctl gives every node the cluster's token itself, in config.yaml (mode 0600)",
+		Instead:          "give the token with k3sctl's --token flag or $K3S_TOKEN",
+		InventoryInstead: "set token: on the cluster instead; it may be ${VAR}"},
+	{Key: "server", Why: "k3sctl points each joining node at a server of its cluster",
+		Instead:          "k3sctl join --server-ip <address> names the server to join",
+		InventoryInstead: "joining nodes go to the cluster's first server; remove it"},
+	{Key: "cluster-init", Why: "k3sctl sets it on the first server when a cluster has several",
+		Instead:          "use k3sctl install --cluster",
+		InventoryInstead: "list the servers; remove it"},
+	{Key: "node-name", Why: "k3sctl names the node after the host and waits for it by that name",
+		InventoryInstead: "set name: on the host instead", PerHost: true},
+	{Key: "config", Why: "k3sctl writes /etc/rancher/k3s/config.yaml and K3s reads one config file",
+		Instead:          "put K3s settings in --k3s-config or --k3s-extra-args",
+		InventoryInstead: "put K3s settings under config: in the inventory"},
 }
 
 // OwnedKeys lists the config.yaml keys k3sctl owns.
@@ -53,13 +63,13 @@ func Owned(key string) (OwnedKey, bool) {
 	return OwnedKey{}, false
 }
 
-// Scope is where a user's K3s settings apply.
+// Scope is where a user's K3s settings come from and apply.
 type Scope struct {
 	// Role of the nodes; the zero Role is every node.
 	Role Role
-	// NamedHosts: k3sctl names the hosts (the inventory), so PerHost keys
-	// are owned.
-	NamedHosts bool
+	// Inventory: the settings are in an inventory file, where k3sctl names
+	// the hosts (so PerHost keys are owned) and hints point at its fields.
+	Inventory bool
 }
 
 // SettingError is a user setting the node model refuses: a key k3sctl
@@ -104,15 +114,22 @@ func (e *SettingError) HintText() string {
 // (append to a list).
 func CheckKey(key string, s Scope) error {
 	bare, appendTo := strings.CutSuffix(key, "+")
-	if o, ok := Owned(bare); ok && (!o.PerHost || s.NamedHosts) {
-		return &SettingError{Key: key, Message: "is set by k3sctl: " + o.Why, Hint: o.Instead}
+	if o, ok := Owned(bare); ok && (!o.PerHost || s.Inventory) {
+		hint := o.Instead
+		if s.Inventory {
+			hint = o.InventoryInstead
+		}
+		return &SettingError{Key: key, Message: "is set by k3sctl: " + o.Why, Hint: hint}
 	}
 	f, ok := LookupFlag(bare)
 	if !ok {
 		hint := "see `k3s server --help` and `k3s agent --help` for the flags K3s takes"
 		if what, ok := strings.CutPrefix(bare, "disable-"); ok && what != "" {
 			// --disable-traefik for --disable traefik.
-			hint = "to turn off a packaged component, list it under disable, e.g. --disable " + what + " or disable: [" + what + "]"
+			hint = "to turn off a packaged component, list it under disable: --disable " + what
+			if s.Inventory {
+				hint = "to turn off a packaged component, list it under disable: disable: [" + what + "]"
+			}
 		}
 		return &SettingError{Key: key, Message: "is not a K3s " + roleWord(s.Role) + " flag", Hint: hint,
 			Suggestion: SuggestFlag(bare, s.Role)}
@@ -122,8 +139,11 @@ func CheckKey(key string, s Scope) error {
 		if s.Role == Server {
 			other = Agent
 		}
-		return &SettingError{Key: key, Message: fmt.Sprintf("is a K3s %s flag; k3s %s does not take it", other, s.Role),
-			Hint: fmt.Sprintf("set it for %ss only", other)}
+		hint := fmt.Sprintf("set it for %ss only", other)
+		if s.Inventory {
+			hint = fmt.Sprintf("set it under config: %s: or on a %s", other, other)
+		}
+		return &SettingError{Key: key, Message: fmt.Sprintf("is a K3s %s flag; k3s %s does not take it", other, s.Role), Hint: hint}
 	}
 	if appendTo && f.Kind != ListFlag && !f.Joined {
 		return &SettingError{Key: key, Message: "appends to a list, and " + bare + " takes a single value", Hint: "write " + bare + ":"}
@@ -269,7 +289,7 @@ type NodeSettings struct {
 func CheckOwned(user Config, namedHost bool) error {
 	for _, k := range user.Keys() {
 		if o, ok := Owned(k); ok && (!o.PerHost || namedHost) {
-			return &SettingError{Key: k, Message: "is set by k3sctl: " + o.Why, Hint: o.Instead}
+			return &SettingError{Key: k, Message: "is set by k3sctl: " + o.Why, Hint: o.InventoryInstead}
 		}
 	}
 	return nil
