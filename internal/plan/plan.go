@@ -308,34 +308,37 @@ func Files(c *Cluster, h Host, first bool, token secret.Value, initSystem string
 	if !pending {
 		files = append(files, RemoteFile{Path: k3s.ConfigPath, Mode: k3s.SecretFileMode, Data: cfg.Render()})
 	}
+	return append(files, serviceFiles(h.Role, initSystem)...), pending, nil
+}
+
+// serviceFiles are the files of the service and its scripts, which depend
+// only on the role and the init system.
+func serviceFiles(r k3s.Role, initSystem string) []RemoteFile {
+	var files []RemoteFile
 	if initSystem == string(k3s.OpenRC) {
 		files = append(files,
-			RemoteFile{Path: k3s.OpenRCScriptPath(h.Role), Mode: k3s.ScriptMode, Data: k3s.OpenRCScript(h.Role)},
-			RemoteFile{Path: k3s.OpenRCEnvPath, Mode: k3s.SecretFileMode, Data: envFile(h.Role)},
+			RemoteFile{Path: k3s.OpenRCScriptPath(r), Mode: k3s.ScriptMode, Data: k3s.OpenRCScript(r)},
+			RemoteFile{Path: k3s.OpenRCEnvPath, Mode: k3s.SecretFileMode, Data: envFile(r)},
 		)
 	} else {
 		files = append(files,
-			RemoteFile{Path: k3s.UnitPath(h.Role), Mode: k3s.UnitMode, Data: k3s.SystemdUnit(h.Role)},
-			RemoteFile{Path: k3s.EnvPath(h.Role), Mode: k3s.SecretFileMode, Data: envFile(h.Role)},
+			RemoteFile{Path: k3s.UnitPath(r), Mode: k3s.UnitMode, Data: k3s.SystemdUnit(r)},
+			RemoteFile{Path: k3s.EnvPath(r), Mode: k3s.SecretFileMode, Data: envFile(r)},
 		)
 	}
 	files = append(files,
 		RemoteFile{Path: k3s.KillallPath, Mode: k3s.ScriptMode, Data: k3s.KillallScript()},
-		RemoteFile{Path: k3s.UninstallPath(h.Role), Mode: k3s.ScriptMode, Data: k3s.UninstallScript(h.Role)},
+		RemoteFile{Path: k3s.UninstallPath(r), Mode: k3s.ScriptMode, Data: k3s.UninstallScript(r)},
 	)
-	return files, pending, nil
+	return files
 }
 
 // HashPaths lists the remote files whose hashes planning compares, for the
 // facts gathering.
 func HashPaths(r k3s.Role, initSystem string) []string {
-	// An empty cluster has no user settings to refuse.
-	files, _, _ := Files(&Cluster{}, Host{Role: r}, true, secret.Value{}, initSystem)
 	paths := []string{k3s.ConfigPath}
-	for _, f := range files {
-		if f.Path != k3s.ConfigPath {
-			paths = append(paths, f.Path)
-		}
+	for _, f := range serviceFiles(r, initSystem) {
+		paths = append(paths, f.Path)
 	}
 	return paths
 }

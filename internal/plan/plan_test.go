@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -256,5 +257,29 @@ func TestBuildRefusesOwnedSettings(t *testing.T) {
 	s.Clusters[0].Agents[1].Config = map[string]any{"node-name": "mine"}
 	if _, err := Build(Input{Spec: s, Facts: map[string]*HostFacts{}, Binaries: bins(v)}); err != nil {
 		t.Errorf("node-name on an unnamed host: %v", err)
+	}
+}
+
+// Facts hash every file Files renders, for either role and init system,
+// else a converged host would always show changes.
+func TestHashPathsCoverFiles(t *testing.T) {
+	s := haSpec("v1.31.4+k3s1")
+	c := &s.Clusters[0]
+	for _, init := range []string{"systemd", "openrc"} {
+		for _, h := range []Host{c.Servers[0], c.Agents[0]} {
+			files, pending, err := Files(c, h, h.Role == k3s.Server, secret.New(fullTk), init)
+			if err != nil || pending {
+				t.Fatalf("%s %s: pending %v, %v", h.Role, init, pending, err)
+			}
+			paths := HashPaths(h.Role, init)
+			if len(paths) != len(files) {
+				t.Errorf("%s %s: HashPaths %v, Files renders %d files", h.Role, init, paths, len(files))
+			}
+			for _, f := range files {
+				if !slices.Contains(paths, f.Path) {
+					t.Errorf("%s %s: HashPaths lacks %s", h.Role, init, f.Path)
+				}
+			}
+		}
 	}
 }
