@@ -88,7 +88,10 @@ func (r *runner) writeConfig(ctx context.Context, j *job, hr *hostRun) (bool, er
 	if spec.Address == "" {
 		return false, fmt.Errorf("not in the spec")
 	}
-	files, pending := plan.Files(cs.spec, spec, hp.First, cs.currentToken(), hr.initSystem)
+	files, pending, err := plan.Files(cs.spec, spec, hp.First, cs.currentToken(), hr.initSystem)
+	if err != nil {
+		return false, err
+	}
 	if pending {
 		return false, errors.New("the cluster token is not known: the first server did not report one")
 	}

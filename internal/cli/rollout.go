@@ -97,6 +97,9 @@ func (f *k3sFlags) release() k3s.Release {
 }
 
 // nodeConfig reads --k3s-config and --k3s-extra-args into config.yaml keys.
+// Both are checked against K3s's node model (k3s.CheckSetting): a key
+// k3sctl owns, a flag K3s does not have or a malformed value is a usage
+// error naming the flag or the file's line.
 func (f *k3sFlags) nodeConfig() (map[string]any, error) {
 	var cfg k3s.Config
 	if f.configFile != "" {
@@ -104,8 +107,8 @@ func (f *k3sFlags) nodeConfig() (map[string]any, error) {
 		if err != nil {
 			return nil, flagErrorf("--k3s-config: %v", err)
 		}
-		if cfg, err = k3s.ParseConfig(data); err != nil {
-			return nil, flagErrorf("--k3s-config %s: %v", f.configFile, err)
+		if cfg, err = k3s.ParseUserConfig(data, k3s.Scope{}); err != nil {
+			return nil, flagErrorf("--k3s-config %s: %s", f.configFile, strings.TrimPrefix(err.Error(), "k3s config: "))
 		}
 	}
 	if f.extraArgs != "" {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/k3sctl/k3sctl/internal/k3s"
 	"github.com/k3sctl/k3sctl/internal/secret"
 	"gopkg.in/yaml.v3"
 )
@@ -336,23 +337,17 @@ func (d *decoder) configParts(n *yaml.Node) configParts {
 	if !ok {
 		return c
 	}
-	c.all = d.configMap(f.val["all"], "config all", "all: {node-label: [site=home]}")
-	c.server = d.configMap(f.val["server"], "config server", "server: {cluster-cidr: 10.42.0.0/16}; k3sctl sets the K3s server URL itself")
-	c.agent = d.configMap(f.val["agent"], "config agent", "agent: {node-label: [role=worker]}")
+	c.all = d.configMap(f.val["all"], "", "config all", "all: {node-label: [site=home]}")
+	c.server = d.configMap(f.val["server"], k3s.Server, "config server", "server: {cluster-cidr: 10.42.0.0/16}; k3sctl sets the K3s server URL itself")
+	c.agent = d.configMap(f.val["agent"], k3s.Agent, "config agent", "agent: {node-label: [role=worker]}")
 	return c
 }
 
-// managedKeys are K3s settings k3sctl writes itself; a user value would
-// fight it.
-var managedKeys = map[string]string{
-	"server":       "k3sctl sets server: itself, pointing joining nodes at the first server; remove it",
-	"cluster-init": "k3sctl sets cluster-init: on the first server when a cluster has several; remove it",
-	"token":        "set token: on the cluster instead; it may be ${VAR}",
-	"token-file":   "set token: on the cluster instead; it may be ${VAR}",
-	"node-name":    "set name: on the host instead",
-}
-
-func (d *decoder) configMap(n *yaml.Node, what, example string) configMap {
+// configMap decodes K3s settings for nodes of role (the zero Role: every
+// node) and checks each against the node model in internal/k3s: keys
+// k3sctl owns, flags K3s does not have and malformed values are reported
+// where they are written.
+func (d *decoder) configMap(n *yaml.Node, role k3s.Role, what, example string) configMap {
 	m := configMap{values: map[string]any{}, keys: map[string]*yaml.Node{}}
 	nn := deref(n)
 	if nn == nil || isNull(nn) {
@@ -371,16 +366,31 @@ func (d *decoder) configMap(n *yaml.Node, what, example string) configMap {
 		case bare == "":
 			d.report(p.key, "empty K3s setting name", "write a config.yaml key such as cluster-cidr:")
 			continue
-		case managedKeys[bare] != "":
-			d.report(p.key, fmt.Sprintf("K3s setting %q is managed by k3sctl", k), managedKeys[bare])
+		}
+		scope := k3s.Scope{Role: role, Inventory: true}
+		if err := k3s.CheckKey(k, scope); err != nil {
+			d.reportSetting(p.key, err)
 			continue
 		}
 		if v, ok := d.value(p.val, k); ok {
+			if err := k3s.CheckSetting(k, v, scope); err != nil {
+				d.reportSetting(p.val, err)
+				continue
+			}
 			m.values[k] = v
 			m.keys[k] = p.key
 		}
 	}
 	return m
+}
+
+func (d *decoder) reportSetting(at *yaml.Node, err error) {
+	var se *k3s.SettingError
+	if !errors.As(err, &se) {
+		d.report(at, err.Error(), "")
+		return
+	}
+	d.report(at, fmt.Sprintf("K3s setting %q %s", se.Key, se.Message), se.HintText())
 }
 
 // hosts decodes servers: or agents:; ok is false when it is not a list.
@@ -431,7 +441,7 @@ func (d *decoder) host(n *yaml.Node, role string) (rawHost, bool) {
 	h.Labels = d.labels(f.val["labels"])
 	h.Taints = d.taints(f.val["taints"])
 	if v := f.val["config"]; v != nil {
-		cm := d.configMap(v, "host config", "config: {node-ip: 10.0.0.5}")
+		cm := d.configMap(v, k3s.Role(role), "host config", "config: {node-ip: 10.0.0.5}")
 		h.Config, h.configKeys = cm.values, cm.keys
 	}
 	// Nothing written and an empty value mean the same; keep one form.

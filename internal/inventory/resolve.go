@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/k3sctl/k3sctl/internal/secret"
+	"github.com/k3sctl/k3sctl/internal/k3s"
 	"gopkg.in/yaml.v3"
 )
 
@@ -227,35 +227,15 @@ func (d *decoder) checkDuplicateHosts(rc *rawCluster, c *Cluster) {
 	}
 }
 
-// criticalKeys must be identical on every server, else K3s refuses the join
-// with "critical configuration value mismatch between servers". The values
-// are what K3s uses when the key is not set; keys without one must then be
-// unset everywhere.
-var criticalKeys = []struct {
-	key, unset string
-}{
-	{"agent-token", ""},
-	{"cluster-cidr", "10.42.0.0/16"},
-	{"service-cidr", "10.43.0.0/16"},
-	{"cluster-dns", "10.43.0.10"},
-	{"cluster-domain", "cluster.local"},
-	{"flannel-backend", "vxlan"},
-	{"disable-network-policy", "false"},
-	{"disable-helm-controller", "false"},
-	{"disable", ""},
-	{"egress-selector-mode", ""},
-	{"embedded-registry", "false"},
-	{"secrets-encryption", "false"},
-}
-
 func (d *decoder) checkCritical(rc *rawCluster, c *Cluster) {
 	if len(rc.servers) < 2 {
 		return
 	}
-	for _, ck := range criticalKeys {
+	// The settings every server must share are K3s's: see k3s.CriticalKeys.
+	for _, ck := range k3s.CriticalKeys() {
 		overridden := false
 		for _, h := range rc.servers {
-			if _, ok := h.Config[ck.key]; ok {
+			if _, ok := h.Config[ck.Key]; ok {
 				overridden = true
 			}
 		}
@@ -265,14 +245,11 @@ func (d *decoder) checkCritical(rc *rawCluster, c *Cluster) {
 		values := make([]string, len(rc.servers))
 		count := map[string]int{}
 		for i, h := range rc.servers {
-			v, ok := h.Config[ck.key]
+			v, ok := h.Config[ck.Key]
 			if !ok {
-				v, ok = c.ServerConfig[ck.key]
+				v = c.ServerConfig[ck.Key]
 			}
-			values[i] = ck.unset
-			if ok {
-				values[i] = criticalValue(ck.key, v)
-			}
+			values[i] = k3s.CriticalValue(ck.Key, v)
 			count[values[i]]++
 		}
 		// The value most servers have is taken as intended; ties go to the
@@ -288,62 +265,20 @@ func (d *decoder) checkCritical(rc *rawCluster, c *Cluster) {
 				continue
 			}
 			at := h.node
-			if k := h.configKeys[ck.key]; k != nil {
+			if k := h.configKeys[ck.Key]; k != nil {
 				at = k
 			}
 			other := hostLabel(rc.servers[ref])
-			differs := fmt.Sprintf("%s here, %s on %s", showCritical(ck.key, values[i]), showCritical(ck.key, values[ref]), other)
-			if isSecretValue(values[i]) || isSecretValue(values[ref]) {
+			differs := fmt.Sprintf("%s here, %s on %s", showCritical(ck.Key, values[i]), showCritical(ck.Key, values[ref]), other)
+			if k3s.IsSecretKey(ck.Key) || isSecretKey(ck.Key) {
 				differs = fmt.Sprintf("the value here differs from the one on %s", other)
 			}
 			d.report(at,
-				fmt.Sprintf("servers disagree on %s, which must be identical on every server: %s", ck.key, differs),
-				fmt.Sprintf("K3s refuses such a join with \"critical configuration value mismatch\"; set %s once under the cluster's config: server: and not per host", ck.key))
+				fmt.Sprintf("servers disagree on %s, which must be identical on every server: %s", ck.Key, differs),
+				fmt.Sprintf("K3s refuses such a join with \"critical configuration value mismatch\"; set %s once under the cluster's config: server: and not per host", ck.Key))
 		}
 	}
 }
-
-// criticalValue puts a setting in the form K3s compares: lists and
-// comma-separated text alike, and for disable only whether servicelb is in it.
-func criticalValue(key string, v any) string {
-	var parts []string
-	var walk func(any)
-	walk = func(v any) {
-		switch v := v.(type) {
-		case nil:
-		case []any:
-			for _, x := range v {
-				walk(x)
-			}
-		case secret.Value:
-			parts = append(parts, "\x00"+v.Reveal())
-		case string:
-			for p := range strings.SplitSeq(v, ",") {
-				if p = strings.TrimSpace(p); p != "" {
-					parts = append(parts, p)
-				}
-			}
-		case bool:
-			parts = append(parts, strconv.FormatBool(v))
-		default:
-			parts = append(parts, fmt.Sprint(v))
-		}
-	}
-	walk(v)
-	if key == "disable" {
-		for _, p := range parts {
-			if p == "servicelb" {
-				return "servicelb"
-			}
-		}
-		return ""
-	}
-	return strings.Join(parts, ",")
-}
-
-// isSecretValue reports whether a normalized critical value holds a secret,
-// which must not be shown.
-func isSecretValue(norm string) bool { return strings.Contains(norm, "\x00") }
 
 func showCritical(key, norm string) string {
 	switch {

@@ -1,6 +1,8 @@
 package inventory
 
 import (
+	"github.com/k3sctl/k3sctl/internal/k3s"
+
 	"encoding/json"
 	"iter"
 	"maps"
@@ -85,13 +87,14 @@ func TestSchemaMatchesLoader(t *testing.T) {
 		t.Errorf("hostKeyChecking = %v", got)
 	}
 	refused := root.Defs["k3sConfig"].PropertyNames.Not.Enum
-	for k := range managedKeys {
-		if !slices.Contains(refused, k) || !slices.Contains(refused, k+"+") {
-			t.Errorf("schema k3sConfig does not refuse %s and %s+", k, k)
+	owned := k3s.OwnedKeys()
+	for _, o := range owned {
+		if !slices.Contains(refused, o.Key) || !slices.Contains(refused, o.Key+"+") {
+			t.Errorf("schema k3sConfig does not refuse %s and %s+", o.Key, o.Key)
 		}
 	}
-	if len(refused) != 2*len(managedKeys) {
-		t.Errorf("schema k3sConfig refuses %v, the loader %v", refused, slices.Sorted(mapKeys(managedKeys)))
+	if len(refused) != 2*len(owned) {
+		t.Errorf("schema k3sConfig refuses %v, k3s.OwnedKeys %v", refused, owned)
 	}
 
 	// Every reference resolves.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,55 +31,6 @@ type configEntry struct {
 	val *yaml.Node
 	sec secret.Value
 }
-
-// Flag kinds K3s (server and agent) defines, as far as the config needs to
-// know them: boolean flags take no value on the command line, list flags
-// may repeat and are always written as YAML lists.
-var (
-	boolFlags = set(
-		"alsologtostderr", "cluster-init", "cluster-reset", "debug", "disable-agent",
-		"disable-apiserver", "disable-apiserver-lb", "disable-cloud-controller",
-		"disable-controller-manager", "disable-default-registry-endpoint", "disable-etcd",
-		"disable-helm-controller", "disable-kube-proxy", "disable-network-policy",
-		"disable-scheduler", "docker", "embedded-registry", "enable-pprof",
-		"etcd-disable-snapshots", "etcd-expose-metrics", "etcd-s3", "etcd-s3-insecure",
-		"etcd-s3-skip-ssl-verify", "etcd-snapshot-compress", "flannel-external-ip",
-		"flannel-ip-masq-disable-random-fully", "flannel-ipv6-masq", "kine-tls",
-		"lb-server-port-reuse", "nonroot-devices", "prefer-bundled-bin",
-		"protect-kernel-defaults", "rootless", "secrets-encryption", "selinux",
-		"supervisor-metrics", "tls-san-security", "with-node-id",
-	)
-	listFlags = set(
-		"airgap-extra-registry", "disable", "etcd-arg", "kube-apiserver-arg",
-		"kube-cloud-controller-manager-arg", "kube-controller-manager-arg",
-		"kube-proxy-arg", "kube-scheduler-arg", "kubelet-arg", "node-external-dns",
-		"node-external-ip", "node-internal-dns", "node-ip", "node-label", "node-taint",
-		"tls-san",
-	)
-	// Credentials, redacted wherever a Config is shown. datastore-endpoint
-	// is a database URL, often with a password in it.
-	secretFlags = set(
-		"token", "agent-token", "datastore-endpoint", "etcd-s3-access-key",
-		"etcd-s3-secret-key", "etcd-s3-session-token", "vpn-auth",
-	)
-)
-
-func set(ks ...string) map[string]bool {
-	m := make(map[string]bool, len(ks))
-	for _, k := range ks {
-		m[k] = true
-	}
-	return m
-}
-
-// IsListKey reports whether K3s takes key as a repeatable flag.
-func IsListKey(key string) bool { return listFlags[key] }
-
-// IsBoolKey reports whether key is a K3s boolean flag.
-func IsBoolKey(key string) bool { return boolFlags[key] }
-
-// IsSecretKey reports whether key holds a credential.
-func IsSecretKey(key string) bool { return secretFlags[key] }
 
 func (c *Config) find(key string) int {
 	for i, e := range c.entries {
@@ -230,7 +182,8 @@ func (c *Config) Merge(over Config) {
 }
 
 // ConfigHeader starts every config.yaml k3sctl writes.
-const ConfigHeader = managedHeader + "# K3s flags without their dashes. Holds the join token: keep it mode 0600.\n"
+const ConfigHeader = "# Managed by k3sctl: changes here are replaced on the next k3sctl run.\n" +
+	"# Put your own settings in the inventory, --k3s-config or config.yaml.d/.\n"
 
 // Render is the content of config.yaml, secrets included. Write it with
 // mode 0600 and show it to no one; use Redacted for that.
@@ -273,6 +226,21 @@ func (c Config) render(redact bool) []byte {
 	_ = enc.Close()
 	return b.Bytes()
 }
+
+// yaml11NonString reports whether a plain s would not be a string to a
+// YAML 1.1 reader, as K3s's is: yes, on, off and the like are booleans
+// there, and 1:30 is a number. The encoder here speaks YAML 1.2 and would
+// write them plain.
+func yaml11NonString(s string) bool {
+	switch s {
+	case "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO",
+		"on", "On", "ON", "off", "Off", "OFF":
+		return true
+	}
+	return base60.MatchString(s)
+}
+
+var base60 = regexp.MustCompile(`^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$`)
 
 func strNode(s string) *yaml.Node {
 	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}
@@ -323,6 +291,9 @@ func cloneNode(n *yaml.Node) *yaml.Node {
 		// styles are left for the encoder to choose.
 		if c.Style&(yaml.LiteralStyle|yaml.FoldedStyle) == 0 {
 			c.Style = 0
+		}
+		if c.Style == 0 && c.Tag == "!!str" && yaml11NonString(c.Value) {
+			c.Style = yaml.DoubleQuotedStyle
 		}
 	}
 	for _, k := range n.Content {
@@ -413,6 +384,34 @@ func ParseConfig(data []byte) (Config, error) {
 		}
 	}
 	return c, nil
+}
+
+// ParseUserConfig is ParseConfig for a user's file of K3s settings
+// (--k3s-config): each setting is also checked against the node model for
+// scope s (CheckSetting), and an error names its line.
+func ParseUserConfig(data []byte, s Scope) (Config, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil || len(doc.Content) == 0 {
+		return ParseConfig(data)
+	}
+	root := doc.Content[0]
+	for root.Kind == yaml.AliasNode && root.Alias != nil {
+		root = root.Alias
+	}
+	for i := 0; root.Kind == yaml.MappingNode && i+1 < len(root.Content); i += 2 {
+		kn, vn := root.Content[i], root.Content[i+1]
+		var v any
+		if err := vn.Decode(&v); err != nil {
+			return Config{}, fmt.Errorf("k3s config: line %d: %s: %w", vn.Line, kn.Value, err)
+		}
+		if v == nil {
+			continue
+		}
+		if err := CheckSetting(kn.Value, v, s); err != nil {
+			return Config{}, fmt.Errorf("k3s config: line %d: %w", kn.Line, err)
+		}
+	}
+	return ParseConfig(data)
 }
 
 func seqItems(n *yaml.Node) []*yaml.Node {

@@ -3,6 +3,7 @@ package k3s
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"reflect"
@@ -53,12 +54,11 @@ func TestParseExtraArgsCases(t *testing.T) {
 		want map[string]any
 	}{
 		{``, map[string]any{}},
-		{`--cluster-init=false --secrets-encryption`, map[string]any{"cluster-init": false, "secrets-encryption": true}},
+		{`--disable-network-policy=false --secrets-encryption`, map[string]any{"disable-network-policy": false, "secrets-encryption": true}},
 		{`--etcd-snapshot-retention 10 --node-taint a=b:NoSchedule --node-taint c=d:NoExecute`,
 			map[string]any{"etcd-snapshot-retention": "10", "node-taint": []any{"a=b:NoSchedule", "c=d:NoExecute"}}},
-		{`--unknown-flag`, map[string]any{"unknown-flag": true}},
-		{`--unknown-flag --x y`, map[string]any{"unknown-flag": true, "x": "y"}},
-		{`--custom a --custom b --custom a`, map[string]any{"custom": []any{"a", "b"}}},
+		{`--cluster-cidr 10.42.0.0/16 --cluster-cidr fd00:42::/56`, map[string]any{"cluster-cidr": []any{"10.42.0.0/16", "fd00:42::/56"}}},
+		{`--node-name mine`, map[string]any{"node-name": "mine"}},
 		{`--node-name "my \"node\"" --kubelet-arg='max-pods=200'`, map[string]any{"node-name": `my "node"`, "kubelet-arg": []any{"max-pods=200"}}},
 		{`--node-label=a\ b --data-dir "/mnt/ssd/k3s"`, map[string]any{"node-label": []any{"a b"}, "data-dir": "/mnt/ssd/k3s"}},
 		{"--kube-proxy-arg \\\n  metrics-bind-address=0.0.0.0", map[string]any{"kube-proxy-arg": []any{"metrics-bind-address=0.0.0.0"}}},
@@ -78,11 +78,136 @@ func TestParseExtraArgsCases(t *testing.T) {
 	}
 }
 
+// Each way a user setting breaks the node model is an error that names the
+// flag or key, says what is wrong and what to write instead.
+func TestUserSettingErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args, file string
+		key        string // as the error must name it
+		msg, hint  string
+	}{
+		{args: `--token x`, key: "--token", msg: "is set by k3sctl", hint: "--token flag or $K3S_TOKEN"},
+		{args: `--token=x`, key: "--token", msg: "is set by k3sctl", hint: "--token flag or $K3S_TOKEN"},
+		{args: `--token-file /t`, key: "--token-file", msg: "is set by k3sctl", hint: "--token flag"},
+		{args: `--server https://a:6443`, key: "--server", msg: "is set by k3sctl", hint: "k3sctl join --server-ip"},
+		{args: `--cluster-init`, key: "--cluster-init", msg: "is set by k3sctl", hint: "install --cluster"},
+		{args: `--config /x.yaml`, key: "--config", msg: "is set by k3sctl", hint: "--k3s-config or --k3s-extra-args"},
+		{args: `--disable-traefik`, key: "--disable-traefik", msg: "is not a K3s server or agent flag", hint: "--disable traefik"},
+		{args: `--disable-etc`, key: "--disable-etc", msg: "is not a K3s server or agent flag", hint: "did you mean --disable-etcd?"},
+		{args: `--tls-sans x`, key: "--tls-sans", msg: "is not a K3s", hint: "did you mean --tls-san?"},
+		{args: `--flannel-backend`, key: "--flannel-backend", msg: "needs a value", hint: "--flannel-backend=<value>"},
+		{args: `--etcd-snapshot-retention=ten`, key: "--etcd-snapshot-retention", msg: "whole number", hint: "=10"},
+		{args: `--secrets-encryption=yes-please`, key: "--secrets-encryption", msg: "true or false", hint: "--secrets-encryption=false"},
+		{args: `--flannel-backend a --flannel-backend b`, key: "--flannel-backend", msg: "given twice", hint: "once"},
+		{file: "token: abc\n", key: "line 1: token", msg: "is set by k3sctl", hint: "$K3S_TOKEN"},
+		{file: "zzzzzzzz: 1\nservers: [x]\n", key: "line 1: zzzzzzzz", msg: "is not a K3s", hint: "k3s server --help"},
+		{file: "disable: [traefik]\nnode-lable: [a=b]\n", key: "line 2: node-lable", msg: "is not a K3s", hint: `did you mean "node-label"?`},
+		{file: "secrets-encryption: yes\n", key: "line 1: secrets-encryption", msg: "true or false", hint: "secrets-encryption: true"},
+		{file: "etcd-snapshot-retention: [1]\n", key: "line 1: etcd-snapshot-retention", msg: "not a list", hint: "etcd-snapshot-retention: 10"},
+		{file: "etcd-snapshot-retention: 1.5\n", key: "line 1: etcd-snapshot-retention", msg: "whole number", hint: ": 10"},
+		{file: "flannel-backend: [a, b]\n", key: "line 1: flannel-backend", msg: "not a list", hint: "flannel-backend: <value>"},
+		{file: "disable: {traefik: true}\n", key: "line 1: disable", msg: "takes a list of values", hint: "disable: [a, b]"},
+		{file: "flannel-backend+: [a]\n", key: "line 1: flannel-backend+", msg: "appends to a list", hint: "flannel-backend:"},
+		{file: "cluster-init+: [true]\n", key: "line 1: cluster-init+", msg: "is set by k3sctl", hint: "install --cluster"},
+	} {
+		var err error
+		if tc.file != "" {
+			_, err = ParseUserConfig([]byte(tc.file), Scope{})
+		} else {
+			_, err = ParseExtraArgs(tc.args)
+		}
+		var se *SettingError
+		if !errors.As(err, &se) {
+			t.Errorf("%q%q: err = %v, want a *SettingError", tc.args, tc.file, err)
+			continue
+		}
+		if msg := err.Error(); !strings.HasPrefix(msg, tc.key+" ") && !strings.HasPrefix(msg, "k3s config: "+tc.key+": ") ||
+			!strings.Contains(msg, tc.msg) || !strings.Contains(msg, tc.hint) {
+			t.Errorf("%q%q: err = %q, want %q, %q and %q", tc.args, tc.file, msg, tc.key, tc.msg, tc.hint)
+		}
+		if strings.Contains(err.Error(), "abc") {
+			t.Errorf("error shows the token: %v", err)
+		}
+	}
+}
+
+func TestCheckSettingScope(t *testing.T) {
+	for _, tc := range []struct {
+		key  string
+		v    any
+		s    Scope
+		want string // "" for accepted
+	}{
+		{"tls-san", []any{"a"}, Scope{Role: Server}, ""},
+		{"tls-san", []any{"a"}, Scope{Role: Agent}, "is a K3s server flag; k3s agent does not take it"},
+		{"disable-apiserver-lb", true, Scope{Role: Server}, "is a K3s agent flag"},
+		{"tls-san", []any{"a"}, Scope{}, ""},
+		{"node-name", "x", Scope{}, ""},
+		{"node-name", "x", Scope{Inventory: true}, "set name: on the host instead"},
+		{"node-label+", []any{"a=b"}, Scope{Role: Agent}, ""},
+		{"cluster-cidr", []any{"10.42.0.0/16", "fd00::/56"}, Scope{Role: Server}, ""},
+		{"write-kubeconfig-mode", 644, Scope{Role: Server}, ""},
+		{"write-kubeconfig-mode", true, Scope{Role: Server}, "takes a single value, not true"},
+		{"etcd-snapshot-retention", "7", Scope{Role: Server}, ""},
+		{"with-node-id", "true", Scope{}, ""},
+		{"with-node-id", "on", Scope{}, "true or false, not \"on\""},
+		{"node-label", []any{[]any{"x"}}, Scope{}, "plain values"},
+		{"datastore-endpoint", []any{"postgres://u:pw@h/db"}, Scope{Role: Server}, "not a list"},
+	} {
+		err := CheckSetting(tc.key, tc.v, tc.s)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s=%v in %+v: %v", tc.key, tc.v, tc.s, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s=%v in %+v: err = %v, want %q", tc.key, tc.v, tc.s, err, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "pw@") {
+			t.Errorf("error shows a secret: %v", err)
+		}
+	}
+}
+
+// The flag table agrees with itself and with what the rest of the package
+// relies on.
+func TestFlagTable(t *testing.T) {
+	for _, o := range OwnedKeys() {
+		if _, ok := LookupFlag(o.Key); !ok {
+			t.Errorf("owned key %s is not a K3s flag", o.Key)
+		}
+		if o.Why == "" || o.InventoryInstead == "" || o.Instead == "" && !o.PerHost {
+			t.Errorf("owned key %s does not say why or what to do instead", o.Key)
+		}
+	}
+	for _, ck := range CriticalKeys() {
+		f, ok := LookupFlag(ck.Key)
+		if !ok || !f.Server {
+			t.Errorf("critical key %s is not a K3s server flag", ck.Key)
+		}
+		if f.Kind == BoolFlag && ck.Default != "false" {
+			t.Errorf("critical boolean %s defaults to %q", ck.Key, ck.Default)
+		}
+	}
+	for _, k := range []string{"token", "agent-token", "datastore-endpoint", "etcd-s3-secret-key"} {
+		if !IsSecretKey(k) {
+			t.Errorf("%s is not secret", k)
+		}
+	}
+	if !IsListKey("node-label") || IsListKey("cluster-cidr") || !IsBoolKey("cluster-init") || IsBoolKey("token") {
+		t.Error("flag kinds")
+	}
+	if got := SuggestFlag("node_label", Agent); got != "node-label" {
+		t.Errorf("SuggestFlag(node_label) = %q", got)
+	}
+	if got := SuggestFlag("tls-sans", Agent); got == "tls-san" {
+		t.Error("suggests a server flag for an agent")
+	}
+}
+
 func TestParseExtraArgsErrors(t *testing.T) {
 	for in, msg := range map[string]string{
 		`traefik`:                        "not a flag",
 		`--disable-network-policy true`:  "not a flag",
-		`--cluster-init=maybe`:           "true or false",
+		`--selinux=maybe`:                "true or false",
 		`--node-label 'a=b`:              "unterminated single quote",
 		`--node-label "a=b`:              "unterminated double quote",
 		`--tls-san $HOST`:                "unquoted $",
@@ -180,7 +305,6 @@ func firstServer() NodeSettings {
 		Token:       secret.New(testToken),
 		ClusterInit: true,
 		NodeName:    "pi-1",
-		NodeIP:      []string{"10.0.0.11"},
 		TLSSANs:     []string{"10.0.0.11", "k3s.example.com"},
 		NodeLabels:  []string{"k3sctl.io/cluster=edge"},
 	}
@@ -195,7 +319,10 @@ func TestBuildConfigLayers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := BuildConfig(firstServer(), user, extra)
+	user.Merge(extra)
+	s := firstServer()
+	s.NodeName = ""
+	c, err := BuildConfig(s, user)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +333,7 @@ func TestBuildConfigLayers(t *testing.T) {
 		t.Errorf("tls-san = %v, want k3sctl's, then the file's, then the extra args', each once", got)
 	}
 	if got, _ := c.Get("node-name"); got != "custom-name" {
-		t.Errorf("node-name = %q, want the user's file to win over k3sctl's default", got)
+		t.Errorf("node-name = %q, want the user's when k3sctl does not name the host", got)
 	}
 	if got, _ := c.Get("flannel-backend"); got != "wireguard-native" {
 		t.Errorf("flannel-backend = %q, want extra args to win over the file", got)
@@ -214,11 +341,11 @@ func TestBuildConfigLayers(t *testing.T) {
 	if got := c.List("kubelet-arg"); strings.Join(got, " ") != "max-pods=200 max-pods=250" {
 		t.Errorf("kubelet-arg = %v", got)
 	}
-	if c.Secret("token").Reveal() != testToken || !strings.HasPrefix(strings.Join(c.Keys(), " "), "token cluster-init node-name") {
+	if c.Secret("token").Reveal() != testToken || !strings.HasPrefix(strings.Join(c.Keys(), " "), "cluster-init token tls-san node-label node-name flannel-backend") {
 		t.Errorf("keys %v", c.Keys())
 	}
 	// Deterministic: same input, same bytes.
-	again, _ := BuildConfig(firstServer(), user, extra)
+	again, _ := BuildConfig(s, user)
 	if !bytes.Equal(again.Render(), c.Render()) {
 		t.Error("rendering is not deterministic")
 	}
@@ -230,7 +357,7 @@ func TestBuildConfigLayers(t *testing.T) {
 }
 
 func TestConfigNeverShowsSecrets(t *testing.T) {
-	c, err := BuildConfig(firstServer(), Config{}, Config{})
+	c, err := BuildConfig(firstServer(), Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,43 +388,54 @@ func TestConfigNeverShowsSecrets(t *testing.T) {
 	}
 }
 
-func TestBuildConfigRefusesManagedKeys(t *testing.T) {
-	for _, tc := range []struct{ file, args, key string }{
-		{"token: abc\n", "", "token"},
-		{"", "--token abc", "token"},
-		{"", "--token-file /tmp/t", "token-file"},
-		{"server: https://x:6443\n", "", "server"},
-		{"", "--cluster-init", "cluster-init"},
-		{"", "--config /etc/other.yaml", "config"},
+func TestBuildConfigRefusesOwnedKeys(t *testing.T) {
+	for _, tc := range []struct {
+		file, key string
+		named     bool
+	}{
+		{"token: abc\n", "token", false},
+		{"token-file: /tmp/t\n", "token-file", false},
+		{"server: https://x:6443\n", "server", false},
+		{"cluster-init: true\n", "cluster-init", false},
+		{"config: /etc/other.yaml\n", "config", false},
+		{"node-name: x\n", "node-name", true},
 	} {
 		user, err := ParseConfig([]byte(tc.file))
 		if err != nil {
 			t.Fatal(err)
 		}
-		extra, err := ParseExtraArgs(tc.args)
-		if err != nil {
-			t.Fatal(err)
+		s := firstServer()
+		if !tc.named {
+			s.NodeName = ""
 		}
-		_, err = BuildConfig(firstServer(), user, extra)
-		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%q", tc.key)) {
-			t.Errorf("%q%q: err = %v", tc.file, tc.args, err)
+		_, err = BuildConfig(s, user)
+		var se *SettingError
+		if !errors.As(err, &se) || se.Key != tc.key || !strings.Contains(se.Message, "set by k3sctl") || se.Hint == "" {
+			t.Errorf("%q: err = %v, want a SettingError for %s with a hint", tc.file, err, tc.key)
 		}
 		if err != nil && strings.Contains(err.Error(), "abc") {
 			t.Errorf("error shows the token: %v", err)
 		}
+	}
+	// node-name is the user's to set when k3sctl does not name the host.
+	user, _ := ParseConfig([]byte("node-name: mine\n"))
+	s := firstServer()
+	s.NodeName = ""
+	if c, err := BuildConfig(s, user); err != nil || c.List("node-name")[0] != "mine" {
+		t.Errorf("node-name on an unnamed host: %v", err)
 	}
 }
 
 func TestBuildConfigRoles(t *testing.T) {
 	tok := secret.New("short")
 	agent := NodeSettings{Role: Agent, Token: tok, Server: "https://10.0.0.11:6443", NodeName: "w1", NodeTaints: []string{"gpu=true:NoSchedule"}}
-	c, err := BuildConfig(agent, Config{}, Config{})
+	c, err := BuildConfig(agent, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "agent.yaml", c.Redacted())
 	join := NodeSettings{Role: Server, Token: tok, Server: "https://10.0.0.11:6443/"}
-	c, err = BuildConfig(join, Config{}, Config{})
+	c, err = BuildConfig(join, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,12 +453,12 @@ func TestBuildConfigRoles(t *testing.T) {
 		"http server":         {Role: Agent, Token: tok, Server: "http://a:6443"},
 		"server with path":    {Role: Agent, Token: tok, Server: "https://a:6443/v1"},
 	} {
-		if _, err := BuildConfig(s, Config{}, Config{}); err == nil {
+		if _, err := BuildConfig(s, Config{}); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
 	// The first server may go without a token: K3s makes one.
-	if _, err := BuildConfig(NodeSettings{Role: Server}, Config{}, Config{}); err != nil {
+	if _, err := BuildConfig(NodeSettings{Role: Server}, Config{}); err != nil {
 		t.Errorf("first server without token: %v", err)
 	}
 }
@@ -362,7 +500,7 @@ func TestConfigEditing(t *testing.T) {
 			t.Errorf("%q came back as %#v", s, m["k"+s])
 		}
 	}
-	if !bytes.HasPrefix(q.Render(), []byte("# Managed by k3sctl.")) {
+	if !bytes.HasPrefix(q.Render(), []byte(ConfigHeader)) {
 		t.Error("no header")
 	}
 }
@@ -394,7 +532,11 @@ func TestCriticalDiff(t *testing.T) {
 			t.Errorf("CriticalDiff(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.want)
 		}
 	}
-	keys := strings.Join(CriticalKeys(), " ")
+	var names []string
+	for _, ck := range CriticalKeys() {
+		names = append(names, ck.Key)
+	}
+	keys := strings.Join(names, " ")
 	for _, k := range []string{"agent-token", "cluster-cidr", "service-cidr", "cluster-dns", "cluster-domain", "flannel-backend",
 		"disable-network-policy", "disable-helm-controller", "disable", "egress-selector-mode", "embedded-registry", "secrets-encryption"} {
 		if !strings.Contains(" "+keys+" ", " "+k+" ") {

@@ -1,6 +1,7 @@
 package k3s
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -14,16 +15,17 @@ import (
 // backslash escapes) but nothing is expanded: a $ or ` outside single
 // quotes is refused rather than passed on literally by surprise.
 // --flag=value and --flag value both work. Boolean flags never take the
-// next word; any other flag followed by another flag or by nothing is
-// boolean true. List flags always become lists, and any other flag given
-// more than once becomes one.
+// next word. List flags always become lists.
+//
+// Every flag is checked against the node model: a flag K3s does not have,
+// a key k3sctl owns (see OwnedKeys) or a value of the wrong kind is an
+// error (a *SettingError naming the flag) rather than dropped or passed on.
 func ParseExtraArgs(s string) (Config, error) {
 	words, err := splitWords(s)
 	if err != nil {
 		return Config{}, fmt.Errorf("k3s extra args: %w", err)
 	}
 	var c Config
-	repeated := map[string]bool{}
 	for i := 0; i < len(words); i++ {
 		w := words[i]
 		if !looksLikeFlag(w) {
@@ -33,35 +35,57 @@ func ParseExtraArgs(s string) (Config, error) {
 		if err := checkFlagName(w, name); err != nil {
 			return Config{}, fmt.Errorf("k3s extra args: %w", err)
 		}
-		switch {
-		case IsBoolKey(name):
+		if err := CheckKey(name, Scope{}); err != nil {
+			return Config{}, asFlag(err)
+		}
+		f, _ := LookupFlag(name)
+		if f.Kind == BoolFlag {
 			b := true
 			if hasValue {
 				if b, err = strconv.ParseBool(value); err != nil {
-					return Config{}, fmt.Errorf("k3s extra args: --%s is true or false, not %q", name, value)
+					return Config{}, &SettingError{Key: name, Flag: true, Message: fmt.Sprintf("is true or false, not %q", value), Hint: "write --" + name + " or --" + name + "=false"}
 				}
 			}
 			c.SetBool(name, b)
 			continue
+		}
+		switch {
 		case hasValue:
 		case i+1 < len(words) && !looksLikeFlag(words[i+1]):
 			i++
 			value = words[i]
 		default:
-			c.SetBool(name, true)
-			continue
+			return Config{}, &SettingError{Key: name, Flag: true, Message: "needs a value", Hint: "write --" + name + "=<value>"}
+		}
+		if f.Kind == IntFlag {
+			if _, err := strconv.Atoi(value); err != nil {
+				return Config{}, &SettingError{Key: name, Flag: true, Message: fmt.Sprintf("is a whole number, not %q", value), Hint: "write --" + name + "=10"}
+			}
 		}
 		switch {
-		case IsListKey(name):
+		case f.Kind == ListFlag:
 			c.AddToList(name, value)
-		case repeated[name] && !IsSecretKey(name):
+		case c.Has(name) && f.Joined:
 			c.AddToList(name, value)
+		case c.Has(name):
+			return Config{}, &SettingError{Key: name, Flag: true, Message: "is given twice and takes a single value", Hint: "give it once"}
 		default:
 			c.SetString(name, value)
 		}
-		repeated[name] = true
 	}
 	return c, nil
+}
+
+// asFlag marks a SettingError as one about a command-line flag, so that
+// it names --key.
+func asFlag(err error) error {
+	var se *SettingError
+	if errors.As(err, &se) {
+		cp := *se
+		cp.Flag = true
+		return &cp
+	}
+	return err
 }
 
 // looksLikeFlag tells a flag from a value such as -1 or a lone dash.
@@ -76,6 +100,9 @@ func checkFlagName(word, name string) error {
 	}
 	for _, r := range name {
 		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' {
+			if sug := SuggestFlag(name, ""); sug != "" {
+				return fmt.Errorf("%s: not a K3s flag name; did you mean --%s?", word, sug)
+			}
 			return fmt.Errorf("%s: not a K3s flag name", word)
 		}
 	}

@@ -5,13 +5,17 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	goversion "github.com/hashicorp/go-version"
 )
 
 // Version is a K3s release such as v1.31.4+k3s1 or v1.32.4-rc1+k3s1.
 //
-// The +k3sN suffix is part of the identity: K3s re-releases the same
-// Kubernetes patch as k3s2, k3s3, … and those are newer. Semver libraries
-// ignore build metadata, so the comparison here is done by hand.
+// Parsing and the semver part of the ordering are go-version's. K3s adds
+// two rules on top: the +k3sN suffix is part of the identity (K3s
+// re-releases the same Kubernetes patch as k3s2, k3s3, … and those are
+// newer, while semver ignores build metadata), and rcN compares by its
+// number, so rc10 is newer than rc9.
 type Version struct {
 	Major, Minor, Patch int
 	// Pre is the pre-release tag without its dash ("rc1"), empty for a release.
@@ -29,36 +33,38 @@ func ParseVersion(s string) (Version, error) {
 	if in == "" {
 		return bad("empty")
 	}
-	rest := strings.TrimPrefix(in, "v")
-	core, build, hasBuild := strings.Cut(rest, "+")
+	// go-version accepts one to three (or more) numbers; a K3s release
+	// always has exactly three, and a wrong count is the common mistake
+	// (a channel name such as v1.31), so it gets its own message.
+	core, build, hasBuild := strings.Cut(strings.TrimPrefix(in, "v"), "+")
 	core, pre, hasPre := strings.Cut(core, "-")
 	nums := strings.Split(core, ".")
 	if len(nums) != 3 {
 		return bad("need three numbers separated by dots")
 	}
-	var n [3]int
-	for i, p := range nums {
-		var err error
-		if n[i], err = parseNumber(p); err != nil {
+	for _, p := range nums {
+		if p == "" || strings.Trim(p, "0123456789") != "" || len(p) > 9 {
 			return bad(fmt.Sprintf("%q is not a number", p))
 		}
 	}
-	v := Version{Major: n[0], Minor: n[1], Patch: n[2]}
-	if hasPre {
-		if !validPre(pre) {
-			return bad(fmt.Sprintf("pre-release %q should look like rc1", pre))
-		}
-		v.Pre = pre
+	if hasPre && !validPre(pre) {
+		return bad(fmt.Sprintf("pre-release %q should look like rc1", pre))
 	}
+	gv, err := goversion.NewSemver(in)
+	if err != nil {
+		return bad(err.Error())
+	}
+	seg := gv.Segments()
+	v := Version{Major: seg[0], Minor: seg[1], Patch: seg[2], Pre: gv.Prerelease()}
 	if !hasBuild {
 		return bad(fmt.Sprintf("missing the +k3sN suffix; did you mean %s?", Version{v.Major, v.Minor, v.Patch, v.Pre, 1}))
 	}
-	num, ok := strings.CutPrefix(build, "k3s")
+	num, ok := strings.CutPrefix(gv.Metadata(), "k3s")
 	if !ok {
 		return bad(fmt.Sprintf("suffix +%s should be +k3s<N>", build))
 	}
-	k, err := parseNumber(num)
-	if err != nil || k == 0 {
+	k, err := strconv.Atoi(num)
+	if err != nil || k < 1 || strings.Trim(num, "0123456789") != "" {
 		return bad(fmt.Sprintf("suffix +%s should be +k3s<N> with N ≥ 1", build))
 	}
 	v.K3s = k
@@ -74,24 +80,13 @@ func MustParseVersion(s string) Version {
 	return v
 }
 
-func parseNumber(s string) (int, error) {
-	if s == "" || strings.TrimLeft(s, "0123456789") != "" || len(s) > 9 {
-		return 0, fmt.Errorf("not a number: %q", s)
-	}
-	return strconv.Atoi(s)
-}
-
 // validPre accepts letters followed by an optional number: rc1, alpha2, beta.
 func validPre(s string) bool {
 	letters, num := splitPre(s)
 	if letters == "" || strings.Trim(letters, "abcdefghijklmnopqrstuvwxyz") != "" {
 		return false
 	}
-	if num == "" {
-		return true
-	}
-	_, err := parseNumber(num)
-	return err == nil
+	return num == "" || strings.Trim(num, "0123456789") == "" && len(num) <= 9
 }
 
 func splitPre(s string) (letters, num string) {
@@ -134,35 +129,39 @@ func (v *Version) UnmarshalText(b []byte) error {
 }
 
 // Compare orders K3s versions: -1 if a is older than b, 0 if equal, +1 if
-// newer. A release candidate is older than its release; with everything
-// else equal, the higher k3sN is newer.
+// newer. go-version orders the semver part (a release candidate is older
+// than its release); then rcN compares by number and, with everything else
+// equal, the higher k3sN is newer:
+// v1.31.4+k3s1 < v1.31.4+k3s2 < v1.31.5-rc1+k3s1 < v1.31.5+k3s1.
 func Compare(a, b Version) int {
-	if c := cmp.Compare(a.Major, b.Major); c != 0 {
-		return c
+	if a.Pre != b.Pre && a.Pre != "" && b.Pre != "" {
+		if c := semverOf(a, "").Compare(semverOf(b, "")); c != 0 {
+			return c
+		}
+		if c := comparePre(a.Pre, b.Pre); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.K3s, b.K3s)
 	}
-	if c := cmp.Compare(a.Minor, b.Minor); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(a.Patch, b.Patch); c != 0 {
-		return c
-	}
-	if c := comparePre(a.Pre, b.Pre); c != 0 {
+	if c := semverOf(a, a.Pre).Compare(semverOf(b, b.Pre)); c != 0 {
 		return c
 	}
 	return cmp.Compare(a.K3s, b.K3s)
 }
 
-// comparePre compares the number of rcN numerically, so rc10 is newer
-// than rc9, which plain semver string ordering gets wrong.
-func comparePre(a, b string) int {
-	switch {
-	case a == b:
-		return 0
-	case a == "":
-		return 1
-	case b == "":
-		return -1
+// semverOf is v as go-version sees it, without the +k3sN it ignores.
+func semverOf(v Version, pre string) *goversion.Version {
+	s := fmt.Sprintf("%d.%d.%d", v.Major, v.Minor, v.Patch)
+	if pre != "" {
+		s += "-" + pre
 	}
+	return goversion.Must(goversion.NewSemver(s))
+}
+
+// comparePre compares two pre-release tags of the same release: by their
+// letters, then by the number as a number (go-version compares "rc10" and
+// "rc9" as text).
+func comparePre(a, b string) int {
 	al, an := splitPre(a)
 	bl, bn := splitPre(b)
 	if c := strings.Compare(al, bl); c != 0 {

@@ -28,6 +28,9 @@ func TestParseVersion(t *testing.T) {
 		"v1.31.4+k3s0":     "N ≥ 1",
 		"v1.31.4-RC1+k3s1": "rc1",
 		"latest":           "three numbers",
+		"v1.31.4+k3s1x":    "N ≥ 1",
+		"v1.31.4-+k3s1":    "rc1",
+		"v1.31.04x+k3s1":   "not a number",
 	} {
 		_, err := ParseVersion(in)
 		if err == nil || !strings.Contains(err.Error(), hint) || !strings.Contains(err.Error(), "e.g. v1.31.4+k3s1") {
@@ -80,6 +83,12 @@ func TestCompare(t *testing.T) {
 		"v1.30.1+k3s1",
 		"v1.30.10+k3s1",
 		"v1.31.4+k3s1",
+		"v1.31.4+k3s2",
+		"v1.31.5-beta1+k3s1",
+		"v1.31.5-rc1+k3s1",
+		"v1.31.5-rc1+k3s2",
+		"v1.31.5-rc2+k3s1",
+		"v1.31.5+k3s1",
 		"v2.0.0+k3s1",
 	}
 	for i := range order {

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net"
 	"slices"
 	"sort"
@@ -11,7 +12,6 @@ import (
 
 	"github.com/k3sctl/k3sctl/internal/k3s"
 	"github.com/k3sctl/k3sctl/internal/secret"
-	"gopkg.in/yaml.v3"
 )
 
 // Action is what happens to a host.
@@ -141,7 +141,10 @@ func buildCluster(in Input, c *Cluster) (ClusterPlan, error) {
 	}
 	var lastServer string
 	for i, h := range c.Servers {
-		hp := planHost(in, c, h, token, c.JoinServer == "" && i == 0)
+		hp, err := planHost(in, c, h, token, c.JoinServer == "" && i == 0)
+		if err != nil {
+			return cp, err
+		}
 		if c.JoinServer == "" && i == 0 {
 			hp.First = true
 		}
@@ -159,7 +162,10 @@ func buildCluster(in Input, c *Cluster) (ClusterPlan, error) {
 	}
 	step++
 	for _, h := range c.Agents {
-		hp := planHost(in, c, h, token, false)
+		hp, err := planHost(in, c, h, token, false)
+		if err != nil {
+			return cp, err
+		}
 		hp.After = []string{lastServer}
 		hp.Step = step
 		cp.Hosts = append(cp.Hosts, withSteps(hp))
@@ -172,7 +178,16 @@ func ServerURL(addr string) string {
 	return "https://" + net.JoinHostPort(addr, fmt.Sprint(k3s.APIPort))
 }
 
-func planHost(in Input, c *Cluster, h Host, token secret.Value, first bool) HostPlan {
+func planHost(in Input, c *Cluster, h Host, token secret.Value, first bool) (HostPlan, error) {
+	// A setting the node model refuses is the user's to fix, whatever
+	// state the host is in.
+	if _, _, err := NodeConfig(c, h, first, token); err != nil {
+		return HostPlan{}, err
+	}
+	return hostPlan(in, c, h, token, first), nil
+}
+
+func hostPlan(in Input, c *Cluster, h Host, token secret.Value, first bool) HostPlan {
 	hp := HostPlan{Address: h.Address, Role: h.Role, To: c.Version}
 	f := in.Facts[h.Address]
 	if f == nil || f.Err != "" {
@@ -227,7 +242,7 @@ func planHost(in Input, c *Cluster, h Host, token secret.Value, first bool) Host
 			}
 		}
 	}
-	files, pending := Files(c, h, first, token, f.InitSystem)
+	files, pending, _ := Files(c, h, first, token, f.InitSystem) // planHost checked the settings
 	hp.TokenPending = pending
 	for _, rf := range files {
 		if f.FileHashes[rf.Path] != rf.SHA256() {
@@ -289,178 +304,106 @@ func (f RemoteFile) SHA256() string {
 
 // Files renders every file k3sctl manages on host h. pending is true when
 // the config needs the cluster token and the token is not known yet; the
-// returned files then leave config.yaml out.
-func Files(c *Cluster, h Host, first bool, token secret.Value, initSystem string) (files []RemoteFile, pending bool) {
-	cfg, pending := NodeConfig(c, h, first, token)
-	if !pending {
-		files = append(files, RemoteFile{Path: k3s.ConfigPath, Mode: k3s.SecretFileMode, Data: cfg})
+// returned files then leave config.yaml out. An error is a user setting
+// the node model refuses (see NodeConfig); Build reports it first.
+func Files(c *Cluster, h Host, first bool, token secret.Value, initSystem string) (files []RemoteFile, pending bool, err error) {
+	cfg, pending, err := NodeConfig(c, h, first, token)
+	if err != nil {
+		return nil, false, err
 	}
+	if !pending {
+		files = append(files, RemoteFile{Path: k3s.ConfigPath, Mode: k3s.SecretFileMode, Data: cfg.Render()})
+	}
+	return append(files, serviceFiles(h.Role, initSystem)...), pending, nil
+}
+
+// serviceFiles are the files of the service and its scripts, which depend
+// only on the role and the init system.
+func serviceFiles(r k3s.Role, initSystem string) []RemoteFile {
+	var files []RemoteFile
 	if initSystem == string(k3s.OpenRC) {
 		files = append(files,
-			RemoteFile{Path: k3s.OpenRCScriptPath(h.Role), Mode: k3s.ScriptMode, Data: k3s.OpenRCScript(h.Role)},
-			RemoteFile{Path: k3s.OpenRCEnvPath, Mode: k3s.SecretFileMode, Data: envFile(h.Role)},
+			RemoteFile{Path: k3s.OpenRCScriptPath(r), Mode: k3s.ScriptMode, Data: k3s.OpenRCScript(r)},
+			RemoteFile{Path: k3s.OpenRCEnvPath, Mode: k3s.SecretFileMode, Data: envFile(r)},
 		)
 	} else {
 		files = append(files,
-			RemoteFile{Path: k3s.UnitPath(h.Role), Mode: k3s.UnitMode, Data: k3s.SystemdUnit(h.Role)},
-			RemoteFile{Path: k3s.EnvPath(h.Role), Mode: k3s.SecretFileMode, Data: envFile(h.Role)},
+			RemoteFile{Path: k3s.UnitPath(r), Mode: k3s.UnitMode, Data: k3s.SystemdUnit(r)},
+			RemoteFile{Path: k3s.EnvPath(r), Mode: k3s.SecretFileMode, Data: envFile(r)},
 		)
 	}
 	files = append(files,
 		RemoteFile{Path: k3s.KillallPath, Mode: k3s.ScriptMode, Data: k3s.KillallScript()},
-		RemoteFile{Path: k3s.UninstallPath(h.Role), Mode: k3s.ScriptMode, Data: k3s.UninstallScript(h.Role)},
+		RemoteFile{Path: k3s.UninstallPath(r), Mode: k3s.ScriptMode, Data: k3s.UninstallScript(r)},
 	)
-	return files, pending
+	return files
 }
 
 // HashPaths lists the remote files whose hashes planning compares, for the
 // facts gathering.
 func HashPaths(r k3s.Role, initSystem string) []string {
-	files, _ := Files(&Cluster{}, Host{Role: r}, true, secret.Value{}, initSystem)
 	paths := []string{k3s.ConfigPath}
-	for _, f := range files {
-		if f.Path != k3s.ConfigPath {
-			paths = append(paths, f.Path)
-		}
+	for _, f := range serviceFiles(r, initSystem) {
+		paths = append(paths, f.Path)
 	}
 	return paths
 }
 
-// NodeConfig renders /etc/rancher/k3s/config.yaml for h. Keys k3sctl sets
-// itself (server, token, cluster-init, tls-san, labels, taints, node-name)
-// come first; then the cluster's and the host's own keys, the host's winning.
-// pending is true when the host needs the cluster token and it is unknown.
-func NodeConfig(c *Cluster, h Host, first bool, token secret.Value) (data []byte, pending bool) {
-	var keys []kv
-	set := func(k string, v any) { keys = append(keys, kv{k, v}) }
+// NodeConfig builds h's /etc/rancher/k3s/config.yaml with k3s.BuildConfig:
+// what k3sctl decides for the host (join server, token, cluster-init,
+// node-name, tls-san, labels, taints), then the user's settings: its role's
+// cluster settings with the host's own replacing them key by key. pending
+// is true when the host needs the cluster token and it is unknown; cfg is
+// then empty. A user setting of a key k3sctl owns is an error.
+func NodeConfig(c *Cluster, h Host, first bool, token secret.Value) (cfg k3s.Config, pending bool, err error) {
+	shared := c.AgentConfig
+	if h.Role == k3s.Server {
+		shared = c.ServerConfig
+	}
+	merged := make(map[string]any, len(shared)+len(h.Config))
+	maps.Copy(merged, shared)
+	maps.Copy(merged, h.Config)
+	user, err := k3s.ConfigFromMap(merged)
+	if err != nil {
+		return k3s.Config{}, false, fmt.Errorf("%s: K3s settings: %w", h.Address, err)
+	}
+	if err := k3s.CheckOwned(user, h.NodeName != ""); err != nil {
+		return k3s.Config{}, false, fmt.Errorf("%s: K3s settings: %w", h.Address, err)
+	}
+	s := k3s.NodeSettings{Role: h.Role, NodeName: h.NodeName}
 	if first {
-		if c.HA {
-			set("cluster-init", true)
-		}
-		if !c.Token.IsZero() {
-			set("token", c.Token.Reveal())
-		}
+		s.ClusterInit = c.HA
+		s.Token = c.Token
 	} else {
 		join := c.JoinServer
 		if join == "" && len(c.Servers) > 0 {
 			join = c.Servers[0].Address
 		}
-		set("server", ServerURL(join))
-		t := token
-		if t.IsZero() {
-			t = c.Token
+		s.Server = ServerURL(join)
+		s.Token = token
+		if s.Token.IsZero() {
+			s.Token = c.Token
 		}
-		if t.IsZero() {
-			pending = true
-		} else {
-			set("token", t.Reveal())
+		if s.Token.IsZero() {
+			return k3s.Config{}, true, nil
 		}
 	}
-	if h.NodeName != "" {
-		set("node-name", h.NodeName)
-	}
-	user := map[string]any{}
-	shared := c.AgentConfig
 	if h.Role == k3s.Server {
-		shared = c.ServerConfig
-	}
-	for k, v := range shared {
-		user[k] = v
-	}
-	for k, v := range h.Config {
-		user[k] = v
-	}
-	if h.Role == k3s.Server {
-		sans := []string{h.Address}
+		s.TLSSANs = []string{h.Address}
 		if c.APIAddress != "" {
-			sans = append(sans, c.APIAddress)
+			s.TLSSANs = append(s.TLSSANs, c.APIAddress)
 		}
-		sans = append(sans, c.TLSSANs...)
-		sans = append(sans, stringList(user["tls-san"])...)
-		delete(user, "tls-san")
-		set("tls-san", dedupe(sans))
+		s.TLSSANs = append(s.TLSSANs, c.TLSSANs...)
 	}
-	var labels []string
 	for _, k := range sortedKeys(h.Labels) {
-		labels = append(labels, k+"="+h.Labels[k])
+		s.NodeLabels = append(s.NodeLabels, k+"="+h.Labels[k])
 	}
-	labels = append(labels, stringList(user["node-label"])...)
-	delete(user, "node-label")
-	if len(labels) > 0 {
-		set("node-label", dedupe(labels))
+	s.NodeTaints = h.Taints
+	cfg, err = k3s.BuildConfig(s, user)
+	if err != nil {
+		return k3s.Config{}, false, fmt.Errorf("%s: K3s settings: %w", h.Address, err)
 	}
-	taints := append(append([]string{}, h.Taints...), stringList(user["node-taint"])...)
-	delete(user, "node-taint")
-	if len(taints) > 0 {
-		set("node-taint", dedupe(taints))
-	}
-	// k3sctl owns these: a user value would break joins or re-runs.
-	for _, k := range []string{"server", "token", "cluster-init"} {
-		delete(user, k)
-	}
-	if h.NodeName != "" {
-		delete(user, "node-name")
-	}
-	for _, k := range sortedKeys(user) {
-		set(k, user[k])
-	}
-	return renderConfig(keys), pending
-}
-
-type kv struct {
-	k string
-	v any
-}
-
-const configHeader = "# Managed by k3sctl: changes here are replaced on the next k3sctl run.\n" +
-	"# Put your own settings in the inventory, --k3s-config or config.yaml.d/.\n"
-
-func renderConfig(keys []kv) []byte {
-	doc := &yaml.Node{Kind: yaml.MappingNode}
-	for _, p := range keys {
-		var vn yaml.Node
-		if err := vn.Encode(p.v); err != nil {
-			vn = yaml.Node{Kind: yaml.ScalarNode, Value: fmt.Sprint(p.v)}
-		}
-		doc.Content = append(doc.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: p.k}, &vn)
-	}
-	var b strings.Builder
-	b.WriteString(configHeader)
-	enc := yaml.NewEncoder(&b)
-	enc.SetIndent(2)
-	_ = enc.Encode(doc)
-	_ = enc.Close()
-	return []byte(b.String())
-}
-
-func stringList(v any) []string {
-	switch t := v.(type) {
-	case nil:
-		return nil
-	case string:
-		return []string{t}
-	case []string:
-		return t
-	case []any:
-		var out []string
-		for _, x := range t {
-			out = append(out, fmt.Sprint(x))
-		}
-		return out
-	}
-	return []string{fmt.Sprint(v)}
-}
-
-func dedupe(in []string) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, s := range in {
-		if s != "" && !seen[s] {
-			seen[s] = true
-			out = append(out, s)
-		}
-	}
-	return out
+	return cfg, false, nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {

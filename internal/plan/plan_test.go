@@ -3,6 +3,7 @@ package plan
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -32,7 +33,10 @@ func converged(c *Cluster, h Host, first bool, token secret.Value, version strin
 	f := fresh()
 	f.K3sVersion, f.K3sSHA256 = version, binSHA
 	f.Installed[h.Role], f.Active[h.Role] = true, true
-	files, _ := Files(c, h, first, token, "systemd")
+	files, _, err := Files(c, h, first, token, "systemd")
+	if err != nil {
+		panic(err)
+	}
 	for _, rf := range files {
 		f.FileHashes[rf.Path] = rf.SHA256()
 	}
@@ -186,21 +190,23 @@ func TestPlanActions(t *testing.T) {
 func TestNodeConfig(t *testing.T) {
 	c := &Cluster{Name: "edge", HA: true, APIAddress: "vip.lan", TLSSANs: []string{"k3s.lan"}, Token: secret.New("shortpw"),
 		Servers:      []Host{{Address: "10.0.0.10", Role: k3s.Server}, {Address: "10.0.0.11", Role: k3s.Server}},
-		ServerConfig: map[string]any{"disable": []any{"traefik"}, "token": "user-must-not-win", "tls-san": []any{"extra.lan"}},
+		ServerConfig: map[string]any{"disable": []any{"traefik"}, "tls-san": []any{"extra.lan"}},
 	}
-	first, pending := NodeConfig(c, c.Servers[0], true, secret.Value{})
-	if pending {
-		t.Fatal("first server should not wait for a token")
+	cfg, pending, err := NodeConfig(c, c.Servers[0], true, secret.Value{})
+	if err != nil || pending {
+		t.Fatalf("first server: pending %v, %v", pending, err)
 	}
+	first := cfg.Render()
 	for _, want := range []string{"cluster-init: true", "token: shortpw", "- 10.0.0.10", "- vip.lan", "- k3s.lan", "- extra.lan", "- traefik"} {
 		if !strings.Contains(string(first), want) {
 			t.Errorf("first server config lacks %q:\n%s", want, first)
 		}
 	}
-	if strings.Contains(string(first), "user-must-not-win") {
-		t.Errorf("a user token replaced k3sctl's:\n%s", first)
+	cfg, _, err = NodeConfig(c, c.Servers[1], false, secret.New(fullTk))
+	if err != nil {
+		t.Fatal(err)
 	}
-	second, _ := NodeConfig(c, c.Servers[1], false, secret.New(fullTk))
+	second := cfg.Render()
 	for _, want := range []string{"server: https://10.0.0.10:6443", "token: " + fullTk} {
 		if !strings.Contains(string(second), want) {
 			t.Errorf("joining server config lacks %q:\n%s", want, second)
@@ -211,7 +217,7 @@ func TestNodeConfig(t *testing.T) {
 	}
 	agent := Host{Address: "10.0.0.20", Role: k3s.Agent}
 	c.Token = secret.Value{}
-	if _, pending := NodeConfig(c, agent, false, secret.Value{}); !pending {
+	if _, pending, _ := NodeConfig(c, agent, false, secret.Value{}); !pending {
 		t.Error("agent without a known token should be pending")
 	}
 }
@@ -316,5 +322,67 @@ func TestStepKinds(t *testing.T) {
 	}
 	if StepKind("drain node").MayChange() != true {
 		t.Error("a kind this build does not know should count as one that may change the host")
+	}
+}
+
+// A user setting of a key k3sctl owns is refused by Build, never dropped,
+// whether or not the host is reachable or its token known.
+func TestBuildRefusesOwnedSettings(t *testing.T) {
+	const v = "v1.31.4+k3s1"
+	for _, tc := range []struct {
+		name string
+		edit func(c *Cluster)
+		key  string
+	}{
+		{"cluster token", func(c *Cluster) { c.ServerConfig = map[string]any{"token": "user-must-not-win"} }, "token"},
+		{"agent server", func(c *Cluster) { c.AgentConfig = map[string]any{"server": "https://x:6443"} }, "server"},
+		{"host cluster-init", func(c *Cluster) { c.Servers[1].Config = map[string]any{"cluster-init": true} }, "cluster-init"},
+		{"named host node-name", func(c *Cluster) {
+			c.Agents[0].NodeName = "w1"
+			c.Agents[0].Config = map[string]any{"node-name": "other"}
+		}, "node-name"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := haSpec(v)
+			tc.edit(&s.Clusters[0])
+			_, err := Build(Input{Spec: s, Facts: map[string]*HostFacts{}, Binaries: bins(v)})
+			var se *k3s.SettingError
+			if !errors.As(err, &se) || se.Key != tc.key {
+				t.Fatalf("err = %v, want a SettingError for %s", err, tc.key)
+			}
+			if strings.Contains(err.Error(), "user-must-not-win") {
+				t.Errorf("error shows the token: %v", err)
+			}
+		})
+	}
+	// node-name is the user's when k3sctl does not name the host.
+	s := haSpec(v)
+	s.Clusters[0].Agents[1].Config = map[string]any{"node-name": "mine"}
+	if _, err := Build(Input{Spec: s, Facts: map[string]*HostFacts{}, Binaries: bins(v)}); err != nil {
+		t.Errorf("node-name on an unnamed host: %v", err)
+	}
+}
+
+// Facts hash every file Files renders, for either role and init system,
+// else a converged host would always show changes.
+func TestHashPathsCoverFiles(t *testing.T) {
+	s := haSpec("v1.31.4+k3s1")
+	c := &s.Clusters[0]
+	for _, init := range []string{"systemd", "openrc"} {
+		for _, h := range []Host{c.Servers[0], c.Agents[0]} {
+			files, pending, err := Files(c, h, h.Role == k3s.Server, secret.New(fullTk), init)
+			if err != nil || pending {
+				t.Fatalf("%s %s: pending %v, %v", h.Role, init, pending, err)
+			}
+			paths := HashPaths(h.Role, init)
+			if len(paths) != len(files) {
+				t.Errorf("%s %s: HashPaths %v, Files renders %d files", h.Role, init, paths, len(files))
+			}
+			for _, f := range files {
+				if !slices.Contains(paths, f.Path) {
+					t.Errorf("%s %s: HashPaths lacks %s", h.Role, init, f.Path)
+				}
+			}
+		}
 	}
 }
