@@ -43,7 +43,6 @@ type k3sFlags struct {
 	context            string
 	noSwitchContext    bool
 	concurrentUploads  int
-	skipKubeconfigMrge bool
 }
 
 func addK3sFlags(fs *pflag.FlagSet, f *k3sFlags, withKubeconfig bool) {
