@@ -168,6 +168,10 @@ func TestWorldProxy(t *testing.T) {
 	if out, _, err := runErr(c, direct); err == nil {
 		t.Fatalf("restricted host reached %s:22 directly: %q", target.IP, out)
 	}
+	// The same command works from a host on the target's network.
+	if out := proxy.Exec(t, direct); out != "SSH-" {
+		t.Fatalf("from %s to %s:22: %q", proxy.Name, target.IP, out)
+	}
 	// Through the proxy (HTTP CONNECT) the same connection gets the SSH banner.
 	viaProxy := fmt.Sprintf(`timeout 20 bash -c '
 exec 3<>/dev/tcp/%[1]s/%[2]s || exit 1

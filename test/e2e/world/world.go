@@ -274,9 +274,9 @@ func (h *Host) create() error {
 	for _, fs := range h.tmpfs {
 		args = append(args, "--tmpfs", fs)
 	}
-	if h.Arch != "" && h.Arch != "amd64" {
-		args = append(args, "--platform", "linux/"+h.Arch)
-	}
+	// No --platform for other arches: docker 20.10 records an imported
+	// image as amd64 whatever import --platform says, and would then try to
+	// pull. binfmt_misc runs the arm64 binaries either way.
 	args = append(args, image, "/lib/systemd/systemd")
 	if out, err := docker(args...); err != nil {
 		return fmt.Errorf("start host %s: %s", h.Name, out)
