@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Makes sure this machine can run the end-to-end test world: a Docker engine,
-# debootstrap, kubectl, tmux, the OpenSSH client and jq (a docs example uses
-# it). On Debian as root it installs what is missing and starts dockerd;
-# elsewhere it says what is missing.
+# debootstrap, kubectl, tmux, the OpenSSH client, jq (a docs example uses
+# it) and qemu-user-static with binfmt-support (the emulated arm64 host). On
+# Debian as root it installs what is missing, registers the arm64 emulator
+# and starts dockerd; elsewhere it says what is missing.
 set -uo pipefail
 
 missing=()
@@ -14,6 +15,8 @@ need kubectl kubernetes-client
 need tmux tmux
 need scp openssh-client
 need jq jq
+need qemu-aarch64-static qemu-user-static
+need update-binfmts binfmt-support
 
 if [ ${#missing[@]} -gt 0 ]; then
   pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
@@ -36,6 +39,23 @@ if [ "$(id -u)" = 0 ]; then
     sysctl -q -w fs.inotify.max_user_instances=8192 >/dev/null 2>&1 || true
   [ "$(sysctl -n fs.inotify.max_user_watches 2>/dev/null || echo 0)" -ge 524288 ] ||
     sysctl -q -w fs.inotify.max_user_watches=524288 >/dev/null 2>&1 || true
+fi
+
+# The arm64 host runs under qemu-user. sudo (setuid) only works there when
+# the binfmt entry has the credentials flag C, and containers only find the
+# emulator when it is loaded at registration (flag F). Debian registers
+# qemu-aarch64 with other flags, so it is registered again with POCF.
+binfmt=/proc/sys/fs/binfmt_misc
+conf=/usr/lib/binfmt.d/qemu-aarch64.conf
+if [ "$(id -u)" = 0 ] && [ -f "$conf" ]; then
+  [ -e "$binfmt/register" ] || mount -t binfmt_misc binfmt_misc "$binfmt" 2>/dev/null || true
+  if [ -e "$binfmt/register" ] && ! grep -qx 'flags: POCF' "$binfmt/qemu-aarch64" 2>/dev/null; then
+    [ -e "$binfmt/qemu-aarch64" ] && echo -1 >"$binfmt/qemu-aarch64"
+    line=$(grep -m1 '^:qemu-aarch64:' "$conf")
+    printf '%s\n' "${line%:*}:POCF" >"$binfmt/register" ||
+      echo "testworld: could not register qemu-aarch64 with flags POCF; the arm64 host will not work" >&2
+  fi
+  [ -e "$binfmt/qemu-aarch64" ] || echo "testworld: binfmt_misc has no qemu-aarch64 entry; the arm64 host will not work" >&2
 fi
 
 if ! docker info >/dev/null 2>&1; then

@@ -17,7 +17,25 @@
 //	w.PassphraseKey, w.Passphrase     // a second key for pi, protected by Passphrase
 //	w.OpsPassword                     // sudo password of user ops
 //	w.NewNetwork(t)                   // a second bridge network (for jump-host tests)
-//	h.Connect(t, n)                   // attach host to another network; returns its IP there
+//	h.Connect(t, n)                   // attach host to another network; returns its IP there (kept on Recreate)
+//
+// More kinds of hosts (hosts.go):
+//
+//	h := w.NewHost(t, "name", opts...)   // one host; options:
+//	  WithNetworks(a, b)                 //   on networks a and b (a gives h.IP); h.IPOn(b) is its address on b
+//	  WithSmallDisk("/usr/local/bin", 20) //  a 20 MB tmpfs (exec allowed) at that path; h.FillDisk(t, path, freeMB)
+//	  WithArch("arm64")                  //   arm64 Debian under qemu-user (uname -m: aarch64); image built on first use
+//	w.DefaultNetwork()                   // the world's first network
+//	w.NewInternalNetwork(t)              // its hosts reach nothing outside it (the test process still reaches them)
+//	pg, dsn := w.Postgres(t)             // Debian PostgreSQL; dsn = postgres://k3s:<random>@ip:5432/k3s
+//	px, url := w.Proxy(t, internal)      // tinyproxy on the first network and on internal; url = http://<ip on internal>:8888
+//
+// Images: the base image (build-image.sh) is built once per machine and
+// tagged with a hash of its recipe; the postgres and proxy variants
+// (build-variant.sh) add Debian packages to a copy of it, and the arm64
+// image is build-image.sh for arm64; each is built the first time a test
+// asks for it and cached the same way. The arm64 host needs qemu-user-static
+// registered with flags POCF (scripts/testworld-deps.sh does it).
 //
 // Users: pi (passwordless sudo), ops (sudo asks for OpsPassword).
 // Each container generates its own host keys at first boot.

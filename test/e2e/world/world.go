@@ -64,10 +64,21 @@ type Network struct {
 // Host is one container.
 type Host struct {
 	Name      string
-	IP        string
+	IP        string // address on the host's first network
 	Container string
+	Arch      string // "amd64" or "arm64"
 	w         *World
 	net       *Network
+	image     string    // "" for the world's image
+	extra     []netAddr // further networks, attached before boot and again on Recreate
+	tmpfs     []string  // docker --tmpfs arguments
+	boot      time.Duration
+}
+
+// netAddr is a host's address on one network.
+type netAddr struct {
+	net *Network
+	ip  string
 }
 
 // dockerAvailable says why docker cannot be used, or "".
@@ -163,6 +174,11 @@ func (w *World) writeKey(t testing.TB, name, pass string) (path, authorized stri
 // NewNetwork creates another bridge network for this world.
 func (w *World) NewNetwork(t testing.TB) *Network {
 	t.Helper()
+	return w.newNetwork(t, false)
+}
+
+func (w *World) newNetwork(t testing.TB, internal bool) *Network {
+	t.Helper()
 	w.mu.Lock()
 	name := fmt.Sprintf("k3sctl-tw-%s-n%d", w.id, len(w.nets))
 	w.mu.Unlock()
@@ -173,9 +189,13 @@ func (w *World) NewNetwork(t testing.TB) *Network {
 		third := (start + i) % 256
 		second := 28 + (start+i)/256%4
 		prefix := fmt.Sprintf("172.%d.%d.", second, third)
-		out, err := docker("network", "create", "--driver", "bridge",
-			"--subnet", prefix+"0/24", "--gateway", prefix+"1",
-			"--label", labelKey+"=1", "--label", labelPID+"="+strconv.Itoa(os.Getpid()), name)
+		args := []string{"network", "create", "--driver", "bridge",
+			"--subnet", prefix + "0/24", "--gateway", prefix + "1",
+			"--label", labelKey + "=1", "--label", labelPID + "=" + strconv.Itoa(os.Getpid()), name}
+		if internal {
+			args = append(args, "--internal")
+		}
+		out, err := docker(args...)
 		if err == nil {
 			n := &Network{Name: name, Prefix: prefix}
 			w.mu.Lock()
@@ -235,14 +255,41 @@ func (w *World) Start(t testing.TB, names ...string) []*Host {
 }
 
 func (h *Host) create() error {
-	args := []string{"run", "-d", "--name", h.Container, "--hostname", h.Name,
+	image := h.w.Image
+	if h.image != "" {
+		image = h.image
+	}
+	h.w.mu.Lock()
+	extra := append([]netAddr(nil), h.extra...)
+	h.w.mu.Unlock()
+	verb := []string{"run", "-d"}
+	if len(extra) > 0 {
+		verb = []string{"create"}
+	}
+	args := append(verb, "--name", h.Container, "--hostname", h.Name,
 		"--network", h.net.Name, "--ip", h.IP,
 		"--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN", "--security-opt", "seccomp=unconfined",
 		"--tmpfs", "/run", "--tmpfs", "/run/lock", "--stop-signal", "SIGRTMIN+3", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:ro",
-		"--label", labelKey + "=1", "--label", labelPID + "=" + strconv.Itoa(os.Getpid()),
-		h.w.Image, "/lib/systemd/systemd"}
+		"--label", labelKey+"=1", "--label", labelPID+"="+strconv.Itoa(os.Getpid()))
+	for _, fs := range h.tmpfs {
+		args = append(args, "--tmpfs", fs)
+	}
+	// No --platform for other arches: docker 20.10 records an imported
+	// image as amd64 whatever import --platform says, and would then try to
+	// pull. binfmt_misc runs the arm64 binaries either way.
+	args = append(args, image, "/lib/systemd/systemd")
 	if out, err := docker(args...); err != nil {
 		return fmt.Errorf("start host %s: %s", h.Name, out)
+	}
+	if len(extra) > 0 {
+		for _, a := range extra {
+			if out, err := docker("network", "connect", "--ip", a.ip, a.net.Name, h.Container); err != nil {
+				return fmt.Errorf("host %s: connect to %s: %s", h.Name, a.net.Name, out)
+			}
+		}
+		if out, err := docker("start", h.Container); err != nil {
+			return fmt.Errorf("start host %s: %s", h.Name, out)
+		}
 	}
 	keys := strings.Join(h.w.pubKeys, "\n") + "\n"
 	script := "for u in pi ops; do printf '%s' \"$KEYS\" > /home/$u/.ssh/authorized_keys; " +
@@ -260,7 +307,11 @@ func (h *Host) create() error {
 	if err != nil {
 		return fmt.Errorf("host %s: install keys: %v: %s", h.Name, err, out)
 	}
-	return h.waitSSH(3 * time.Minute)
+	boot := h.boot
+	if boot == 0 {
+		boot = 3 * time.Minute
+	}
+	return h.waitSSH(boot)
 }
 
 // waitSSH waits for an SSH banner on port 22.
@@ -360,7 +411,8 @@ func (h *Host) Reconnect(t testing.TB) {
 	}
 }
 
-// Connect attaches the host to another network and returns its address there.
+// Connect attaches the host to another network and returns its address
+// there. Recreate attaches the new container to it again at that address.
 func (h *Host) Connect(t testing.TB, n *Network) string {
 	t.Helper()
 	h.w.mu.Lock()
@@ -370,6 +422,9 @@ func (h *Host) Connect(t testing.TB, n *Network) string {
 	if out, err := docker("network", "connect", "--ip", ip, n.Name, h.Container); err != nil {
 		t.Fatalf("connect %s to %s: %s", h.Name, n.Name, out)
 	}
+	h.w.mu.Lock()
+	h.extra = append(h.extra, netAddr{net: n, ip: ip})
+	h.w.mu.Unlock()
 	return ip
 }
 
@@ -467,10 +522,21 @@ func processAlive(pid int) bool {
 func ensureImage(arch string) (string, error) {
 	sum := sha256.Sum256(append(append([]byte{}, buildScript...), []byte(arch+opsPassword)...))
 	tag := fmt.Sprintf("%s:%s-%s", imageRepo, arch, hex.EncodeToString(sum[:6]))
+	return buildOnce(tag, buildScript, func() error {
+		if arch != "amd64" {
+			return checkEmulation(arch)
+		}
+		return nil
+	}, tag, opsPassword, arch)
+}
+
+// buildOnce runs script with args unless an image tagged tag exists, one
+// build at a time on this machine (across processes). check runs before a
+// build and says why the build cannot work.
+func buildOnce(tag string, script []byte, check func() error, args ...string) (string, error) {
 	if _, err := docker("image", "inspect", tag); err == nil {
 		return tag, nil
 	}
-	// One build at a time on this machine, across processes.
 	lock, err := os.OpenFile(filepath.Join(os.TempDir(), "k3sctl-testhost.lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return "", err
@@ -489,13 +555,18 @@ func ensureImage(arch string) (string, error) {
 	if _, err := exec.LookPath("debootstrap"); err != nil {
 		return "", fmt.Errorf("building %s needs debootstrap: apt-get install -y debootstrap", tag)
 	}
-	script := filepath.Join(os.TempDir(), fmt.Sprintf("k3sctl-build-image-%d.sh", os.Getpid()))
-	if err := os.WriteFile(script, buildScript, 0o700); err != nil {
+	if check != nil {
+		if err := check(); err != nil {
+			return "", fmt.Errorf("building %s: %v", tag, err)
+		}
+	}
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("k3sctl-build-image-%d-%s.sh", os.Getpid(), randHex(3)))
+	if err := os.WriteFile(path, script, 0o700); err != nil {
 		return "", err
 	}
-	defer os.Remove(script)
+	defer os.Remove(path)
 	start := time.Now()
-	cmd := exec.Command("bash", script, tag, opsPassword, arch)
+	cmd := exec.Command("bash", append([]string{path}, args...)...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
