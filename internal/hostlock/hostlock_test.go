@@ -310,3 +310,20 @@ func TestLockKilledHolderFreesLock(t *testing.T) {
 	}
 	_ = l2.Release(context.Background())
 }
+
+func TestHolderWithShellCharactersForReal(t *testing.T) {
+	needFlock(t)
+	dir := filepath.Join(t.TempDir(), "k3sctl")
+	o := Options{Dir: dir}
+	odd := Holder{User: "o'brien", Workstation: "lap$(touch /tmp/x)top", PID: 1, Since: alice.Since, Command: "k3sctl `id` apply; rm -rf /", RunID: "r1"}
+	l, err := Acquire(context.Background(), "local", &localShell{}, odd, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release(context.Background())
+	_, err = Acquire(context.Background(), "local", &localShell{}, alice, o)
+	var le *LockedError
+	if !errors.As(err, &le) || le.Holder != odd {
+		t.Fatalf("holder read back: %+v (%v)", le, err)
+	}
+}
