@@ -71,6 +71,9 @@ clusters:
 	var got []string
 	for _, p := range ps {
 		got = append(got, p.String())
+		if !strings.Contains(p.Message, `"`+p.Address+`"`) {
+			t.Errorf("problem at %s: %s", p.Address, p.Message)
+		}
 	}
 	hint := " (check the name and the DNS settings of this machine, write the IP instead, or add the name as a Host in the SSH config)"
 	want := []string{

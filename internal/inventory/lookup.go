@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -28,12 +29,19 @@ const DefaultLookupTimeout = 5 * time.Second
 // lookupParallel bounds how many lookups run at once.
 const lookupParallel = 16
 
+// NameProblem is an address that does not resolve, at the host that uses
+// it.
+type NameProblem struct {
+	Address string
+	Problem
+}
+
 // LookupNames resolves every host address of inv that is not an IP, before
 // a run changes any host, and returns a Problem at the host for each name
 // that does not resolve. Addresses reached through a jump host are left
 // out: the jump host resolves them, not this machine. Each name is looked
 // up once.
-func LookupNames(ctx context.Context, inv *Inventory, nc NameCheck) []Problem {
+func LookupNames(ctx context.Context, inv *Inventory, nc NameCheck) []NameProblem {
 	lookup := nc.Lookup
 	if lookup == nil {
 		lookup = net.DefaultResolver.LookupHost
@@ -84,16 +92,18 @@ func LookupNames(ctx context.Context, inv *Inventory, nc NameCheck) []Problem {
 		}()
 	}
 	wg.Wait()
-	var ps []Problem
+	var ps []NameProblem
 	for _, u := range uses {
 		if err := names[u.name]; err != nil {
-			ps = append(ps, Problem{File: u.pos.File, Line: u.pos.Line, Col: u.pos.Col,
+			ps = append(ps, NameProblem{Address: u.name, Problem: Problem{File: u.pos.File, Line: u.pos.Line, Col: u.pos.Col,
 				Message: fmt.Sprintf("address %q does not resolve: %v", u.name, lookupReason(err)),
-				Hint:    "check the name and the DNS settings of this machine, write the IP instead, or add the name as a Host in the SSH config"})
+				Hint:    "check the name and the DNS settings of this machine, write the IP instead, or add the name as a Host in the SSH config"}})
 		}
 	}
-	sortProblems(ps)
-	return slices.Clip(ps)
+	slices.SortStableFunc(ps, func(a, b NameProblem) int {
+		return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line), cmp.Compare(a.Col, b.Col))
+	})
+	return ps
 }
 
 // lookupReason drops the name that *net.DNSError repeats.

@@ -96,8 +96,7 @@ func TestReportCollectsAndSorts(t *testing.T) {
 	r.AddError("10.0.0.10", &hostlock.LockedError{Host: "10.0.0.10", Known: true, Holder: hostlock.Holder{User: "alice", Workstation: "laptop", PID: 7, Command: "k3sctl apply"}})
 	r.Add(*Sudo("10.0.0.9", &ssh.Facts{User: "ops", Sudo: ssh.SudoNone}, nil))
 	r.Add(Duplicates([]Identity{{Cluster: "c", Address: "10.0.0.2", Hostname: "pi"}, {Cluster: "c", Address: "10.0.0.10", Hostname: "pi"}})...)
-	r.Add(InventoryProblems([]inventory.Problem{{File: "inv.yaml", Line: 4, Col: 7, Message: `address "pi.lan" does not resolve: no such host`, Hint: "write the IP"}},
-		func(inventory.Problem) string { return "pi.lan" })...)
+	r.Add(NameProblems([]inventory.NameProblem{{Address: "pi.lan", Problem: inventory.Problem{File: "inv.yaml", Line: 4, Col: 7, Message: `address "pi.lan" does not resolve: no such host`, Hint: "write the IP"}}})...)
 	r.AddError("10.0.0.3", &ssh.Error{Host: "10.0.0.3", Op: "upload /x", Err: errors.New("boom"), Hint: "retry"})
 	r.AddError("10.0.0.4", nil)
 

@@ -173,17 +173,12 @@ func FromError(host string, err error) Problem {
 	return Problem{Host: host, Kind: KindOther, What: what, Fix: fix, Err: err}
 }
 
-// InventoryProblems turns inventory problems (from inventory.LookupNames)
-// into Problems at their hosts' addresses, which the caller maps from
-// positions; address may return "" for an unknown position.
-func InventoryProblems(ps []inventory.Problem, address func(inventory.Problem) string) []Problem {
+// NameProblems turns the names inventory.LookupNames could not resolve
+// into Problems at those addresses.
+func NameProblems(ps []inventory.NameProblem) []Problem {
 	out := make([]Problem, 0, len(ps))
 	for _, p := range ps {
-		host := Local
-		if address != nil {
-			host = address(p)
-		}
-		out = append(out, Problem{Host: host, Kind: KindInventory, What: p.File + ":" + strconv.Itoa(p.Line) + ":" + strconv.Itoa(p.Col) + ": " + p.Message, Fix: p.Hint})
+		out = append(out, Problem{Host: p.Address, Kind: KindInventory, What: p.File + ":" + strconv.Itoa(p.Line) + ":" + strconv.Itoa(p.Col) + ": " + p.Message, Fix: p.Hint})
 	}
 	return out
 }
