@@ -169,8 +169,39 @@ func checkAddress(a string) (msg, hint string) {
 		return fmt.Sprintf("address %q includes a port", a), fmt.Sprintf("write address: %s and ssh: {port: %s}", host, port)
 	case strings.ContainsAny(a, "/\\,;'\"`$*?"):
 		return fmt.Sprintf("address %q is not a host name or IP", a), "write an IP, a DNS name or an ssh config alias"
+	case isNumericDotted(a):
+		// Not a name either (a DNS name's last label is never all digits),
+		// and not to be looked up in DNS.
+		return fmt.Sprintf("address %q is not a valid IP address: %s", a, ipv4Fault(a)), "an IPv4 address is four numbers from 0 to 255, e.g. address: 10.0.0.5"
+	case strings.HasPrefix(a, ".") || strings.Contains(a, ".."):
+		return fmt.Sprintf("address %q is not a host name or IP: it has an empty label", a), "write an IP, a DNS name or an ssh config alias"
 	}
 	return "", ""
+}
+
+// isNumericDotted is a string of digits and dots with at least one dot.
+func isNumericDotted(a string) bool {
+	return strings.Contains(a, ".") && strings.Trim(a, "0123456789.") == ""
+}
+
+// ipv4Fault says what is wrong with a numeric dotted string that is not an
+// IPv4 address.
+func ipv4Fault(a string) string {
+	parts := strings.Split(a, ".")
+	if len(parts) != 4 {
+		return fmt.Sprintf("it has %d parts, not 4", len(parts))
+	}
+	for _, p := range parts {
+		switch {
+		case p == "":
+			return "a part is empty"
+		case len(p) > 1 && p[0] == '0':
+			return fmt.Sprintf("part %s has a leading zero", p)
+		case len(p) > 3 || p > "255" && len(p) == 3:
+			return fmt.Sprintf("part %s is more than 255", p)
+		}
+	}
+	return "it does not parse"
 }
 
 // addressKey is how a host is told apart from others: the same address

@@ -205,6 +205,9 @@ func loadKeyFile(path string, prompter Prompter, k *keyring) (ssh.Signer, error)
 	if err != nil {
 		return nil, err
 	}
+	if err := CheckKeyFilePermissions(path); err != nil {
+		return nil, err
+	}
 	signer, err := ssh.ParsePrivateKey(pemBytes)
 	if err == nil {
 		return offeredSigner{Signer: signer, desc: path, k: k}, nil
