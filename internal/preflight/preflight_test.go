@@ -11,6 +11,7 @@ import (
 	"github.com/k3sctl/k3sctl/internal/inventory"
 	"github.com/k3sctl/k3sctl/internal/k3s"
 	"github.com/k3sctl/k3sctl/internal/kubeconfig"
+	"github.com/k3sctl/k3sctl/internal/node"
 	"github.com/k3sctl/k3sctl/internal/secret"
 	"github.com/k3sctl/k3sctl/internal/ssh"
 )
@@ -50,20 +51,20 @@ func TestSudo(t *testing.T) {
 	refused := &ssh.Error{Host: "10.0.0.5", Op: "sudo", Err: errors.New("user ops cannot use sudo: ops is not in the sudoers file")}
 	for _, tc := range []struct {
 		name string
-		f    *ssh.Facts
+		f    *node.Facts
 		err  error
 		want string
 	}{
-		{"root", &ssh.Facts{User: "root", Sudo: ssh.SudoRoot, Privileged: true}, nil, ""},
-		{"nopasswd", &ssh.Facts{User: "pi", Sudo: ssh.SudoNoPassword, Privileged: true}, nil, ""},
-		{"password given", &ssh.Facts{User: "ops", Sudo: ssh.SudoWithPassword, Privileged: true}, nil, ""},
-		{"no password", &ssh.Facts{User: "ops", Sudo: ssh.SudoWithPassword}, noTerminal,
+		{"root", &node.Facts{User: "root", Sudo: ssh.SudoRoot, Privileged: true}, nil, ""},
+		{"nopasswd", &node.Facts{User: "pi", Sudo: ssh.SudoNoPassword, Privileged: true}, nil, ""},
+		{"password given", &node.Facts{User: "ops", Sudo: ssh.SudoWithPassword, Privileged: true}, nil, ""},
+		{"no password", &node.Facts{User: "ops", Sudo: ssh.SudoWithPassword}, noTerminal,
 			"10.0.0.5: user ops has no passwordless sudo and no sudo password was given\nhint: give the sudo password (set K3SCTL_SUDO_PASSWORD, or run on a terminal to be asked), or add a NOPASSWD rule for ops in /etc/sudoers.d on the host"},
-		{"wrong password", &ssh.Facts{User: "ops", Sudo: ssh.SudoWithPassword}, wrong,
+		{"wrong password", &node.Facts{User: "ops", Sudo: ssh.SudoWithPassword}, wrong,
 			"10.0.0.5: the sudo password for ops was not accepted\nhint: give the right sudo password (set K3SCTL_SUDO_PASSWORD, or run on a terminal to be asked), or add a NOPASSWD rule for ops in /etc/sudoers.d on the host"},
-		{"no sudo", &ssh.Facts{User: "ops", Sudo: ssh.SudoNone}, nil,
+		{"no sudo", &node.Facts{User: "ops", Sudo: ssh.SudoNone}, nil,
 			"10.0.0.5: user ops is not root and sudo is not installed\nhint: log in as root (--user root), or install sudo on the host"},
-		{"not in sudoers", &ssh.Facts{User: "ops", Sudo: ssh.SudoNoPassword}, refused,
+		{"not in sudoers", &node.Facts{User: "ops", Sudo: ssh.SudoNoPassword}, refused,
 			"10.0.0.5: user ops cannot use sudo to act as root: user ops cannot use sudo: ops is not in the sudoers file\nhint: allow ops to use sudo on the host, or log in as a user who can (--user)"},
 		{"no facts", nil, noTerminal,
 			"10.0.0.5: user ops needs a password for sudo and there is no terminal to ask for it\nhint: set K3SCTL_SUDO_PASSWORD"},
@@ -94,7 +95,7 @@ func TestReportCollectsAndSorts(t *testing.T) {
 	r.AddError(Local, kubeconfig.Check(kc))
 	r.AddError(Local, k3s.CheckTokenFormat("--token", secret.New("K10abc::server:pw")))
 	r.AddError("10.0.0.10", &hostlock.LockedError{Host: "10.0.0.10", Known: true, Holder: hostlock.Holder{User: "alice", Workstation: "laptop", PID: 7, Command: "k3sctl apply"}})
-	r.Add(*Sudo("10.0.0.9", &ssh.Facts{User: "ops", Sudo: ssh.SudoNone}, nil))
+	r.Add(*Sudo("10.0.0.9", &node.Facts{User: "ops", Sudo: ssh.SudoNone}, nil))
 	r.Add(Duplicates([]Identity{{Cluster: "c", Address: "10.0.0.2", Hostname: "pi"}, {Cluster: "c", Address: "10.0.0.10", Hostname: "pi"}})...)
 	r.Add(NameProblems([]inventory.NameProblem{{Address: "pi.lan", Problem: inventory.Problem{File: "inv.yaml", Line: 4, Col: 7, Message: `address "pi.lan" does not resolve: no such host`, Hint: "write the IP"}}})...)
 	r.AddError("10.0.0.3", &ssh.Error{Host: "10.0.0.3", Op: "upload /x", Err: errors.New("boom"), Hint: "retry"})

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/k3sctl/k3sctl/internal/node"
 	"github.com/k3sctl/k3sctl/internal/ssh"
 )
 
@@ -11,10 +12,10 @@ import (
 const sudoPasswordWays = "set K3SCTL_SUDO_PASSWORD, or run on a terminal to be asked"
 
 // Sudo returns the sudo problem of a host from its facts and the error
-// gathering them returned (ssh.Client.Facts returns both when sudo fails),
+// gathering them returned (node.GatherFacts returns both when sudo fails),
 // or nil when the run can act as root. It makes a sudo failure a sudo
 // problem with its fix instead of an unreachable host.
-func Sudo(host string, f *ssh.Facts, err error) *Problem {
+func Sudo(host string, f *node.Facts, err error) *Problem {
 	var se *ssh.Error
 	sudoErr := errors.As(err, &se) && se.Op == "sudo"
 	if f == nil {

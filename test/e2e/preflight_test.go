@@ -4,9 +4,9 @@ import (
 	"context"
 	"testing"
 
+	"github.com/k3sctl/k3sctl/internal/node"
 	"github.com/k3sctl/k3sctl/internal/preflight"
 	"github.com/k3sctl/k3sctl/internal/secret"
-	"github.com/k3sctl/k3sctl/internal/ssh"
 	"github.com/k3sctl/k3sctl/test/e2e/world"
 )
 
@@ -34,7 +34,7 @@ func TestPreflightSudo(t *testing.T) {
 				o.SudoPassword = secret.New(tc.password)
 			}
 			c := mustDial(t, o)
-			f, err := c.Facts(ctx, ssh.FactsOptions{})
+			f, err := node.GatherFacts(ctx, c, node.FactsOptions{})
 			p := preflight.Sudo(h.IP, f, err)
 			switch {
 			case tc.want == "" && p != nil:
