@@ -3,7 +3,9 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 COMMIT   ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X github.com/k3sctl/k3sctl/internal/buildinfo.Version=$(VERSION) \
             -X github.com/k3sctl/k3sctl/internal/buildinfo.Commit=$(COMMIT)
-E2E_TIMEOUT ?= 25m
+E2E_TIMEOUT ?= 40m
+# End-to-end tests mostly wait on containers, so more run at once than there are cores.
+E2E_PARALLEL ?= 6
 # staticcheck, pinned; its settings are in staticcheck.conf files.
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
@@ -20,7 +22,7 @@ build:
 E2E_LOG ?= $(or $(TMPDIR),/tmp)/k3sctl-e2e.log
 test: lint deps
 	$(GO) test -count=1 -timeout $(E2E_TIMEOUT) $$($(GO) list ./... | grep -v '/test/e2e$$')
-	@status=0; $(GO) test -count=1 -timeout $(E2E_TIMEOUT) -v ./test/e2e/ >$(E2E_LOG) 2>&1 || status=$$?; \
+	@status=0; $(GO) test -count=1 -timeout $(E2E_TIMEOUT) -parallel $(E2E_PARALLEL) -v ./test/e2e/ >$(E2E_LOG) 2>&1 || status=$$?; \
 	  grep -E '^\s*--- (PASS|FAIL|SKIP)|^(ok|FAIL|PASS)|test world: built' $(E2E_LOG); \
 	  if [ $$status -ne 0 ]; then echo "--- end-to-end log ($(E2E_LOG)), last 400 lines:"; tail -n 400 $(E2E_LOG); fi; \
 	  exit $$status
@@ -31,7 +33,7 @@ unit:
 
 ## e2e: only the end-to-end tests (installs and starts what they need when run as root).
 e2e: deps
-	$(GO) test -count=1 -timeout $(E2E_TIMEOUT) -v ./test/e2e/...
+	$(GO) test -count=1 -timeout $(E2E_TIMEOUT) -parallel $(E2E_PARALLEL) -v ./test/e2e/...
 
 deps:
 	@scripts/testworld-deps.sh

@@ -588,6 +588,7 @@ func sortedExamples(set *exampleSet) []string {
 }
 
 func TestExamplesCovered(t *testing.T) {
+	t.Parallel()
 	set := collectExamples(t)
 	if len(set.examples) < 20 {
 		t.Fatalf("found only %d examples; is the extraction broken?", len(set.examples))
@@ -601,6 +602,7 @@ func TestExamplesCovered(t *testing.T) {
 // TestDocInventoriesLoad loads every complete inventory the guides show.
 // docs/inventory.md has its own test in internal/inventory.
 func TestDocInventoriesLoad(t *testing.T) {
+	t.Parallel()
 	docs, _ := filepath.Glob(filepath.Join(repoRoot, "docs", "*.md"))
 	n := 0
 	for _, path := range docs {
@@ -633,6 +635,7 @@ func TestDocInventoriesLoad(t *testing.T) {
 // TestDocLinks checks that links between the docs lead somewhere: the file
 // exists and, with a #fragment, has a heading of that name.
 func TestDocLinks(t *testing.T) {
+	t.Parallel()
 	docs, _ := filepath.Glob(filepath.Join(repoRoot, "docs", "*.md"))
 	docs = append(docs, filepath.Join(repoRoot, "README.md"))
 	link := regexp.MustCompile(`\]\(([^)\s]+)\)`)
@@ -791,6 +794,7 @@ func (s *scene) runExample(st step) result {
 }
 
 func TestExamples(t *testing.T) {
+	t.Parallel()
 	set := collectExamples(t)
 	checkCoverage(t, set)
 	if t.Failed() {

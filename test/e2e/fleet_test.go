@@ -91,6 +91,7 @@ func invocation(t *testing.T, h *world.Host, unit string) string {
 }
 
 func TestFleetApply(t *testing.T) {
+	t.Parallel()
 	w := world.New(t)
 	m := startMirror(t)
 	hs := w.Start(t, "s1", "s2", "s3", "w1", "w2", "t1", "t2")

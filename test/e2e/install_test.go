@@ -27,6 +27,7 @@ func args(base []string, cmd string, more ...string) []string {
 }
 
 func TestInstallJoinAgents(t *testing.T) {
+	t.Parallel()
 	w := world.New(t)
 	m := startMirror(t)
 	hs := w.Start(t, "a", "b", "c")
@@ -142,6 +143,7 @@ users:
 }
 
 func TestInstallHAAndWrongToken(t *testing.T) {
+	t.Parallel()
 	w := world.New(t)
 	m := startMirror(t)
 	hs := w.Start(t, "s1", "s2", "s3", "w1", "w2")

@@ -161,6 +161,7 @@ func retry(t *testing.T, timeout time.Duration, f func() string) time.Duration {
 }
 
 func TestSimulatorHAClusterInTestWorld(t *testing.T) {
+	t.Parallel()
 	w := world.New(t)
 	kubectl, err := exec.LookPath("kubectl")
 	if err != nil {
@@ -308,6 +309,7 @@ func TestSimulatorHAClusterInTestWorld(t *testing.T) {
 // restart keeps what the API changed; the agent gets its proxy settings
 // from k3s-agent.service.env.
 func TestSimulatorDayTwoInTestWorld(t *testing.T) {
+	t.Parallel()
 	w := world.New(t)
 	kubectl, err := exec.LookPath("kubectl")
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 // TestLiveViewInTmux runs apply in a real terminal (tmux) and reads the
 // screen the way a person would see it.
 func TestLiveViewInTmux(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("tmux"); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatal("tmux is missing (scripts/testworld-deps.sh installs it)")

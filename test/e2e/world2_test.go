@@ -62,6 +62,7 @@ func runErr(c *ssh.Client, cmd string) (string, string, error) {
 }
 
 func TestWorldPostgres(t *testing.T) {
+	t.Parallel()
 	w := world.New(t)
 	h, dsn := w.Postgres(t)
 	u, err := url.Parse(dsn)
@@ -120,6 +121,7 @@ func TestWorldPostgres(t *testing.T) {
 }
 
 func TestWorldArm64Host(t *testing.T) {
+	t.Parallel()
 	w := world.New(t)
 	h := w.NewHost(t, "rpi", world.WithArch("arm64"))
 	if h.Arch != "arm64" {
@@ -146,6 +148,7 @@ func TestWorldArm64Host(t *testing.T) {
 }
 
 func TestWorldProxy(t *testing.T) {
+	t.Parallel()
 	w := world.New(t)
 	internal := w.NewInternalNetwork(t)
 	proxy, proxyURL := w.Proxy(t, internal)
@@ -186,6 +189,7 @@ head -c 8 <&3'`, pu.Hostname(), pu.Port(), target.IP)
 }
 
 func TestWorldTwoNetworks(t *testing.T) {
+	t.Parallel()
 	w := world.New(t)
 	first := w.DefaultNetwork()
 	second := w.NewNetwork(t)
@@ -230,6 +234,7 @@ func TestWorldTwoNetworks(t *testing.T) {
 }
 
 func TestWorldSmallDisk(t *testing.T) {
+	t.Parallel()
 	w := world.New(t)
 	h := w.NewHost(t, "small", world.WithSmallDisk("/usr/local/bin", 20), world.WithSmallDisk("/var/lib/rancher", 30))
 	c := sshAs(t, w, h, h.IP, "pi")

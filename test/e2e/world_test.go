@@ -53,6 +53,7 @@ func run(t *testing.T, c *ssh.Client, cmd string) string {
 }
 
 func TestWorldTwoHostsOverSSH(t *testing.T) {
+	t.Parallel()
 	start := time.Now()
 	w := world.New(t)
 	hosts := w.Start(t, "a", "b")
@@ -91,6 +92,7 @@ func TestWorldTwoHostsOverSSH(t *testing.T) {
 }
 
 func TestWorldStopAndRestart(t *testing.T) {
+	t.Parallel()
 	w := world.New(t)
 	h := w.Start(t, "solo")[0]
 	h.Exec(t, "echo kept > /root/marker")
