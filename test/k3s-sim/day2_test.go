@@ -381,6 +381,22 @@ func TestDeleteServerNode(t *testing.T) {
 	// The remaining two still have quorum.
 	k.run("label", "node", "b", "still=up")
 
+	// The etcd.k3s.cattle.io/remove annotation removes b's member and
+	// keeps its Node.
+	k.run("annotate", "node", "b", "etcd.k3s.cattle.io/remove=true")
+	eventually(t, 5*time.Second, func() string {
+		out := k.run("get", "node", "b", "-o", `jsonpath={.metadata.annotations.etcd\.k3s\.cattle\.io/removed-node-name}`)
+		if !strings.HasPrefix(out, "b-") {
+			return "removed-node-name annotation: " + out
+		}
+		for _, m := range readState(t, filepath.Join(roots[0], etcdStatePath)).Members {
+			if m.NodeName == "b" && !m.Removed {
+				return "b's member is still there"
+			}
+		}
+		return ""
+	})
+
 	// A single etcd server cannot remove itself: its Node stays Terminating.
 	lone := t.TempDir()
 	l2 := newLo(t)
