@@ -439,3 +439,53 @@ func readState(t *testing.T, path string) stateData {
 	}
 	return d
 }
+
+// TestNodeKubectlNodeCommands: the node's own kubectl ("k3s kubectl")
+// labels, taints and cordons like the upstream one.
+func TestNodeKubectlNodeCommands(t *testing.T) {
+	t.Parallel()
+	l := newLo(t)
+	root := t.TempDir()
+	s := startSim(t, simOpt{root: root, hostname: "own", notify: true}, l.serverArgs(1)...)
+	s.waitReady(30 * time.Second)
+	kc := func(args ...string) (string, string, int) {
+		t.Helper()
+		return runSim(t, root, "", append([]string{"kubectl"}, args...)...)
+	}
+	eventually(t, 10*time.Second, func() string {
+		if out, errOut, code := kc("get", "node", "own"); code != 0 {
+			return out + errOut
+		}
+		return ""
+	})
+	for _, c := range []struct {
+		args []string
+		out  string
+		code int
+	}{
+		{[]string{"label", "node", "own", "env=dev"}, "node/own labeled\n", 0},
+		{[]string{"label", "node", "own", "env=qa"}, "error: 'env' already has a value (dev), and --overwrite is false\n", 1},
+		{[]string{"label", "node/own", "env=qa", "--overwrite"}, "node/own labeled\n", 0},
+		{[]string{"label", "node", "own", "env=qa"}, "node/own not labeled\n", 0},
+		{[]string{"taint", "node", "own", "gpu=yes:NoSchedule"}, "node/own tainted\n", 0},
+		{[]string{"cordon", "own"}, "node/own cordoned\n", 0},
+		{[]string{"cordon", "own"}, "node/own already cordoned\n", 0},
+	} {
+		out, errOut, code := kc(c.args...)
+		if code != c.code || out+errOut != c.out {
+			t.Errorf("kubectl %v: %d %q, want %d %q", c.args, code, out+errOut, c.code, c.out)
+		}
+	}
+	k := realKubectl(t, filepath.Join(root, kubeconfigPathK3s))
+	if out := k.run("get", "node", "own", "-o", "jsonpath={.metadata.labels.env} {.spec.taints[0].key}={.spec.taints[0].value}:{.spec.taints[0].effect} {.spec.unschedulable}"); out != "qa gpu=yes:NoSchedule true" {
+		t.Errorf("after the node's kubectl: %q", out)
+	}
+	for _, c := range [][]string{{"label", "node", "own", "env-"}, {"taint", "node", "own", "gpu:NoSchedule-"}, {"uncordon", "own"}} {
+		if out, errOut, code := kc(c...); code != 0 {
+			t.Errorf("kubectl %v: %d %s%s", c, code, out, errOut)
+		}
+	}
+	if out := k.run("get", "node", "own", "-o", "jsonpath={.metadata.labels.env}|{.spec.taints}|{.spec.unschedulable}"); out != "||" {
+		t.Errorf("after undoing: %q", out)
+	}
+}

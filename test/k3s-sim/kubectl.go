@@ -26,7 +26,8 @@ import (
 
 // The kubectl every k3s node carries ("k3s kubectl" or the kubectl link).
 // It covers what is used on nodes to look at a cluster: get, version,
-// cluster-info, delete node, get --raw.
+// cluster-info, delete node, get --raw; and label, taint, cordon, uncordon
+// of nodes (kubectl_node.go).
 
 type kubeconfig struct {
 	CurrentContext string `yaml:"current-context"`
@@ -81,6 +82,7 @@ type kubectlFlags struct {
 	waitFor       string
 	timeout       time.Duration
 	all           bool
+	overwrite     bool
 	args          []string
 }
 
@@ -122,6 +124,8 @@ func parseKubectlArgs(args []string) (*kubectlFlags, error) {
 			}
 		case "--all":
 			f.all = true
+		case "--overwrite":
+			f.overwrite = val != "false"
 		case "--request-timeout", "-v", "--v", "--cluster", "--user", "--field-selector", "--sort-by", "--chunk-size":
 			_, err = next()
 		case "-A", "--all-namespaces":
@@ -175,7 +179,7 @@ func kubectlMain(args []string) int {
 		return 0
 	}
 	switch cmd {
-	case "get", "version", "cluster-info", "delete", "wait":
+	case "get", "version", "cluster-info", "delete", "wait", "label", "taint", "cordon", "uncordon":
 	default:
 		fmt.Fprintf(os.Stderr, "error: unknown command %q for \"kubectl\"\n", cmd)
 		return 1
@@ -198,6 +202,12 @@ func kubectlMain(args []string) int {
 		return c.delete(f)
 	case "wait":
 		return c.wait(f)
+	case "label":
+		return c.label(f)
+	case "taint":
+		return c.taint(f)
+	case "cordon", "uncordon":
+		return c.cordon(f, cmd == "cordon")
 	}
 	if f.raw != "" {
 		b, err := c.get(f.raw, "application/json")
@@ -334,9 +344,20 @@ type apiError struct {
 func (e *apiError) Error() string { return e.msg }
 
 func (c *kubeClient) request(method, path, accept string) ([]byte, error) {
-	req, err := http.NewRequest(method, c.server+path, nil)
+	return c.requestBody(method, path, accept, "", nil)
+}
+
+func (c *kubeClient) requestBody(method, path, accept, contentType string, body []byte) ([]byte, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, c.server+path, rd)
 	if err != nil {
 		return nil, err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	req.Header.Set("Accept", accept)
 	req.Header.Set("User-Agent", "kubectl/"+version+" (linux/amd64) kubernetes/"+shortCommit())
@@ -348,18 +369,18 @@ func (c *kubeClient) request(method, path, accept string) ([]byte, error) {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	data, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return nil, err
 	}
 	if resp.StatusCode >= 300 {
 		var st statusJSON
-		if json.Unmarshal(body, &st) == nil && st.Kind == "Status" {
+		if json.Unmarshal(data, &st) == nil && st.Kind == "Status" {
 			return nil, &apiError{code: resp.StatusCode, reason: st.Reason, msg: st.Message}
 		}
-		return nil, &apiError{code: resp.StatusCode, msg: strings.TrimSpace(string(body))}
+		return nil, &apiError{code: resp.StatusCode, msg: strings.TrimSpace(string(data))}
 	}
-	return body, nil
+	return data, nil
 }
 
 func (c *kubeClient) get(path, accept string) ([]byte, error) {
