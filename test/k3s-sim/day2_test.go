@@ -338,9 +338,11 @@ func TestDeleteServerNode(t *testing.T) {
 	roots := []string{t.TempDir(), t.TempDir(), t.TempDir()}
 	a := startSim(t, simOpt{root: roots[0], hostname: "a", env: fastEnv, notify: true}, l.serverArgs(1, "--cluster-init", "--token", "delsecret")...)
 	a.waitReady(30 * time.Second)
+	var c *proc
 	for i, name := range []string{"b", "c"} {
 		p := startSim(t, simOpt{root: roots[i+1], hostname: name, env: fastEnv, notify: true}, l.serverArgs(i+2, "--server", l.url(1), "--token", "delsecret")...)
 		p.waitReady(30 * time.Second)
+		c = p
 	}
 	k := realKubectl(t, filepath.Join(roots[0], kubeconfigPathK3s))
 	eventually(t, 20*time.Second, func() string {
@@ -366,6 +368,7 @@ func TestDeleteServerNode(t *testing.T) {
 		t.Errorf("delete node c: %s", out)
 	}
 	a.waitLog("Removing name=c-", 5*time.Second)
+	c.waitLog("Failed to test data store connection: this server is a not a member of the etcd cluster. Found [", 10*time.Second)
 	eventually(t, 5*time.Second, func() string {
 		var live []string
 		for _, m := range readState(t, filepath.Join(roots[0], etcdStatePath)).Members {
