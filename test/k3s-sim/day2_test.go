@@ -323,7 +323,14 @@ func TestConfigMaps(t *testing.T) {
 	if out := k.run("get", "configmap", "y", "-n", "kube-system", "-o", "jsonpath={.data.k}"); out != "v" {
 		t.Errorf("after restart: %q", out)
 	}
-	k.run("delete", "configmap", "x")
+	// The node's kubectl lists and deletes them too.
+	out, errOut, code := runSim(t, root, "", "kubectl", "get", "cm", "-A")
+	if code != 0 || !regexp.MustCompile(`(?m)^NAMESPACE\s+NAME\s+DATA\s+AGE\ndefault\s+x\s+2\s+\S+\nkube-system\s+y\s+1\s+`).MatchString(out) {
+		t.Errorf("k3s kubectl get cm -A: %d\n%s%s", code, out, errOut)
+	}
+	if out, errOut, code := runSim(t, root, "", "kubectl", "delete", "configmap", "x"); code != 0 || out != "configmap \"x\" deleted\n" {
+		t.Errorf("k3s kubectl delete configmap: %d %q %s", code, out, errOut)
+	}
 	if out, err := k.try("get", "configmap", "x"); err == nil || !strings.Contains(out, `configmaps "x" not found`) {
 		t.Errorf("after delete: %v %s", err, out)
 	}

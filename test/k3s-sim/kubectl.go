@@ -460,8 +460,20 @@ func resourcePath(res string) (plural string, namespaced bool, ok bool) {
 		return "namespaces", false, true
 	case "pod", "pods", "po":
 		return "pods", true, true
+	case "configmap", "configmaps", "cm":
+		return "configmaps", true, true
+	case "poddisruptionbudget", "poddisruptionbudgets", "pdb", "poddisruptionbudget.policy", "poddisruptionbudgets.policy":
+		return "poddisruptionbudgets", true, true
 	}
 	return "", false, false
+}
+
+// apiBase is the group version path a resource is served under.
+func apiBase(plural string) string {
+	if plural == "poddisruptionbudgets" {
+		return "/apis/policy/v1"
+	}
+	return "/api/v1"
 }
 
 func splitTypeName(f *kubectlFlags) (string, []string) {
@@ -494,9 +506,9 @@ func (c *kubeClient) getCmd(f *kubectlFlags) int {
 		fmt.Fprintf(os.Stderr, "error: the server doesn't have a resource type %q\n", typ)
 		return 1
 	}
-	base := "/api/v1/" + plural
+	base := apiBase(plural) + "/" + plural
 	if namespaced && !f.allNamespaces {
-		base = "/api/v1/namespaces/" + url.PathEscape(c.namespace) + "/" + plural
+		base = apiBase(plural) + "/namespaces/" + url.PathEscape(c.namespace) + "/" + plural
 	}
 	q := url.Values{}
 	if f.selector != "" {
@@ -540,7 +552,7 @@ func (c *kubeClient) getCmd(f *kubectlFlags) int {
 			for _, it := range items {
 				m, _ := it.(map[string]any)
 				if m != nil {
-					m["apiVersion"], m["kind"] = "v1", kind
+					m["apiVersion"], m["kind"] = o["apiVersion"], kind
 					objs = append(objs, m)
 				}
 			}
@@ -565,6 +577,19 @@ func (c *kubeClient) getCmd(f *kubectlFlags) int {
 				}
 			}
 			return status
+		}
+		if namespaced && f.allNamespaces {
+			// kubectl's own NAMESPACE column, from each row's object.
+			cols = append([]tableColumn{{Name: "Namespace", Type: "string"}}, cols...)
+			for i := range rows {
+				ns := ""
+				if m, ok := rows[i].Object.(map[string]any); ok {
+					if md, ok := m["metadata"].(map[string]any); ok {
+						ns, _ = md["namespace"].(string)
+					}
+				}
+				rows[i].Cells = append([]any{ns}, rows[i].Cells...)
+			}
 		}
 		printTable(os.Stdout, cols, rows, f)
 		return status
@@ -689,18 +714,23 @@ func printObjects(w io.Writer, objs []map[string]any, list bool, output string) 
 
 func (c *kubeClient) delete(f *kubectlFlags) int {
 	typ, names := splitTypeName(f)
-	plural, _, ok := resourcePath(typ)
-	if !ok || plural != "nodes" {
+	plural, namespaced, ok := resourcePath(typ)
+	if !ok || plural == "namespaces" {
 		fmt.Fprintf(os.Stderr, "error: the server doesn't have a resource type %q\n", typ)
 		return 1
 	}
+	base := apiBase(plural) + "/" + plural
+	if namespaced {
+		base = apiBase(plural) + "/namespaces/" + url.PathEscape(c.namespace) + "/" + plural
+	}
+	singular := map[string]string{"nodes": "node", "pods": "pod", "configmaps": "configmap", "poddisruptionbudgets": "poddisruptionbudget.policy"}[plural]
 	status := 0
 	for _, n := range names {
-		if _, err := c.request(http.MethodDelete, "/api/v1/nodes/"+url.PathEscape(n), "application/json"); err != nil {
+		if _, err := c.request(http.MethodDelete, base+"/"+url.PathEscape(n), "application/json"); err != nil {
 			status = c.fail(err)
 			continue
 		}
-		fmt.Printf("node %q deleted\n", n)
+		fmt.Printf("%s %q deleted\n", singular, n)
 	}
 	return status
 }
