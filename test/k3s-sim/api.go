@@ -180,7 +180,19 @@ func (s *server) supervisor(w http.ResponseWriter, r *http.Request) {
 // back on when their server goes away.
 func (s *server) apiServers() []string {
 	if s.st.d.Mode != "etcd" {
-		return []string{net.JoinHostPort(s.advertise.String(), strconv.Itoa(s.port))}
+		self := net.JoinHostPort(s.advertise.String(), strconv.Itoa(s.port))
+		out := []string{self}
+		// Servers sharing an external datastore each keep a record of
+		// their address there, renewed while they run.
+		for _, o := range s.st.objects(apiServerRes, "") {
+			addr, _ := o.Object["address"].(string)
+			renewed, _ := time.Parse(time.RFC3339, strField(o.Object, "renewed"))
+			if addr != "" && addr != self && time.Since(renewed) < apiServerTTL {
+				out = append(out, addr)
+			}
+		}
+		sort.Strings(out[1:])
+		return out
 	}
 	var out []string
 	for _, m := range s.st.liveMembers() {
@@ -864,4 +876,20 @@ func (s *server) getNamespace(w http.ResponseWriter, r *http.Request, name strin
 		return
 	}
 	writeJSON(w, 200, s.nsObject(name))
+}
+
+// apiServerRes names the datastore records of the servers of a cluster on
+// an external datastore; they are not served by the API.
+const (
+	apiServerRes = "sim-apiservers"
+	apiServerTTL = time.Minute
+)
+
+// renewAPIServer records this server's address in the datastore.
+func (s *server) renewAPIServer() {
+	addr := net.JoinHostPort(s.advertise.String(), strconv.Itoa(s.port))
+	s.st.updateObject(apiServerRes, "", s.nodeName, func(o *objRec, exists bool) bool {
+		o.Object = map[string]any{"address": addr, "renewed": rfc3339(time.Now())}
+		return true
+	})
 }

@@ -86,6 +86,9 @@ func TestCertificatesValidity(t *testing.T) {
 			if time.Until(c.NotAfter) < 364*24*time.Hour {
 				t.Errorf("expiring %s not renewed: %s", name, c.NotAfter)
 			}
+			if k, err := loadPair(filepath.Join(tlsDir, name), filepath.Join(tlsDir, "client-controller.key")); err != nil || string(k.keyPEM) != string(keyPEM) {
+				t.Errorf("renewal did not keep the key: %v", err)
+			}
 			continue
 		}
 		if !kept {

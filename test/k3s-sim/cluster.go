@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"sync"
@@ -22,6 +23,7 @@ func learnerTimeout() time.Duration { return envDuration("K3S_SIM_LEARNER_TIMEOU
 func (s *server) syncLoop() {
 	down := map[string]bool{}
 	hadQuorum := true
+	var lastMembership time.Time
 	for {
 		var wg sync.WaitGroup
 		for _, m := range s.st.liveMembers() {
@@ -48,6 +50,12 @@ func (s *server) syncLoop() {
 			}(m)
 		}
 		wg.Wait()
+		if err := s.membershipError(); err != nil {
+			if time.Since(lastMembership) > 15*time.Second {
+				infof("Failed to test data store connection: %v", err)
+				lastMembership = time.Now()
+			}
+		}
 		if q := s.quorum(); q != hadQuorum && s.apiUp.Load() {
 			if q {
 				infof("etcd cluster has a quorum of members again; datastore available")
@@ -151,11 +159,30 @@ func (s *server) waitQuorum() {
 	last := time.Now()
 	for !s.quorum() {
 		if time.Since(last) > 15*time.Second {
+			if err := s.membershipError(); err != nil {
+				infof("Failed to test data store connection: %v", err)
+			}
 			infof("Waiting for etcd server to become available")
 			last = time.Now()
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+}
+
+// membershipError is what k3s reports when this server's etcd member was
+// removed from the cluster (its Node deleted, or the remove annotation).
+func (s *server) membershipError() error {
+	if s.st.d.Mode != "etcd" || s.memberName == "" {
+		return nil
+	}
+	var found []string
+	for _, m := range s.st.liveMembers() {
+		if m.Name == s.memberName {
+			return nil
+		}
+		found = append(found, m.Name+"="+peerURL(m.URL))
+	}
+	return fmt.Errorf("this server is a not a member of the etcd cluster. Found %v, expect: %s=%s", found, s.memberName, peerURL(s.url))
 }
 
 // handleJoin adds a learner member, refusing a second learner at a time as

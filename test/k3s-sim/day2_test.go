@@ -323,7 +323,14 @@ func TestConfigMaps(t *testing.T) {
 	if out := k.run("get", "configmap", "y", "-n", "kube-system", "-o", "jsonpath={.data.k}"); out != "v" {
 		t.Errorf("after restart: %q", out)
 	}
-	k.run("delete", "configmap", "x")
+	// The node's kubectl lists and deletes them too.
+	out, errOut, code := runSim(t, root, "", "kubectl", "get", "cm", "-A")
+	if code != 0 || !regexp.MustCompile(`(?m)^NAMESPACE\s+NAME\s+DATA\s+AGE\ndefault\s+x\s+2\s+\S+\nkube-system\s+y\s+1\s+`).MatchString(out) {
+		t.Errorf("k3s kubectl get cm -A: %d\n%s%s", code, out, errOut)
+	}
+	if out, errOut, code := runSim(t, root, "", "kubectl", "delete", "configmap", "x"); code != 0 || out != "configmap \"x\" deleted\n" {
+		t.Errorf("k3s kubectl delete configmap: %d %q %s", code, out, errOut)
+	}
 	if out, err := k.try("get", "configmap", "x"); err == nil || !strings.Contains(out, `configmaps "x" not found`) {
 		t.Errorf("after delete: %v %s", err, out)
 	}
@@ -338,9 +345,11 @@ func TestDeleteServerNode(t *testing.T) {
 	roots := []string{t.TempDir(), t.TempDir(), t.TempDir()}
 	a := startSim(t, simOpt{root: roots[0], hostname: "a", env: fastEnv, notify: true}, l.serverArgs(1, "--cluster-init", "--token", "delsecret")...)
 	a.waitReady(30 * time.Second)
+	var c *proc
 	for i, name := range []string{"b", "c"} {
 		p := startSim(t, simOpt{root: roots[i+1], hostname: name, env: fastEnv, notify: true}, l.serverArgs(i+2, "--server", l.url(1), "--token", "delsecret")...)
 		p.waitReady(30 * time.Second)
+		c = p
 	}
 	k := realKubectl(t, filepath.Join(roots[0], kubeconfigPathK3s))
 	eventually(t, 20*time.Second, func() string {
@@ -366,6 +375,7 @@ func TestDeleteServerNode(t *testing.T) {
 		t.Errorf("delete node c: %s", out)
 	}
 	a.waitLog("Removing name=c-", 5*time.Second)
+	c.waitLog("Failed to test data store connection: this server is a not a member of the etcd cluster. Found [", 10*time.Second)
 	eventually(t, 5*time.Second, func() string {
 		var live []string
 		for _, m := range readState(t, filepath.Join(roots[0], etcdStatePath)).Members {
@@ -380,6 +390,22 @@ func TestDeleteServerNode(t *testing.T) {
 	})
 	// The remaining two still have quorum.
 	k.run("label", "node", "b", "still=up")
+
+	// The etcd.k3s.cattle.io/remove annotation removes b's member and
+	// keeps its Node.
+	k.run("annotate", "node", "b", "etcd.k3s.cattle.io/remove=true")
+	eventually(t, 5*time.Second, func() string {
+		out := k.run("get", "node", "b", "-o", `jsonpath={.metadata.annotations.etcd\.k3s\.cattle\.io/removed-node-name}`)
+		if !strings.HasPrefix(out, "b-") {
+			return "removed-node-name annotation: " + out
+		}
+		for _, m := range readState(t, filepath.Join(roots[0], etcdStatePath)).Members {
+			if m.NodeName == "b" && !m.Removed {
+				return "b's member is still there"
+			}
+		}
+		return ""
+	})
 
 	// A single etcd server cannot remove itself: its Node stays Terminating.
 	lone := t.TempDir()
@@ -422,4 +448,54 @@ func readState(t *testing.T, path string) stateData {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// TestNodeKubectlNodeCommands: the node's own kubectl ("k3s kubectl")
+// labels, taints and cordons like the upstream one.
+func TestNodeKubectlNodeCommands(t *testing.T) {
+	t.Parallel()
+	l := newLo(t)
+	root := t.TempDir()
+	s := startSim(t, simOpt{root: root, hostname: "own", notify: true}, l.serverArgs(1)...)
+	s.waitReady(30 * time.Second)
+	kc := func(args ...string) (string, string, int) {
+		t.Helper()
+		return runSim(t, root, "", append([]string{"kubectl"}, args...)...)
+	}
+	eventually(t, 10*time.Second, func() string {
+		if out, errOut, code := kc("get", "node", "own"); code != 0 {
+			return out + errOut
+		}
+		return ""
+	})
+	for _, c := range []struct {
+		args []string
+		out  string
+		code int
+	}{
+		{[]string{"label", "node", "own", "env=dev"}, "node/own labeled\n", 0},
+		{[]string{"label", "node", "own", "env=qa"}, "error: 'env' already has a value (dev), and --overwrite is false\n", 1},
+		{[]string{"label", "node/own", "env=qa", "--overwrite"}, "node/own labeled\n", 0},
+		{[]string{"label", "node", "own", "env=qa"}, "node/own not labeled\n", 0},
+		{[]string{"taint", "node", "own", "gpu=yes:NoSchedule"}, "node/own tainted\n", 0},
+		{[]string{"cordon", "own"}, "node/own cordoned\n", 0},
+		{[]string{"cordon", "own"}, "node/own already cordoned\n", 0},
+	} {
+		out, errOut, code := kc(c.args...)
+		if code != c.code || out+errOut != c.out {
+			t.Errorf("kubectl %v: %d %q, want %d %q", c.args, code, out+errOut, c.code, c.out)
+		}
+	}
+	k := realKubectl(t, filepath.Join(root, kubeconfigPathK3s))
+	if out := k.run("get", "node", "own", "-o", "jsonpath={.metadata.labels.env} {.spec.taints[0].key}={.spec.taints[0].value}:{.spec.taints[0].effect} {.spec.unschedulable}"); out != "qa gpu=yes:NoSchedule true" {
+		t.Errorf("after the node's kubectl: %q", out)
+	}
+	for _, c := range [][]string{{"label", "node", "own", "env-"}, {"taint", "node", "own", "gpu:NoSchedule-"}, {"uncordon", "own"}} {
+		if out, errOut, code := kc(c...); code != 0 {
+			t.Errorf("kubectl %v: %d %s%s", c, code, out, errOut)
+		}
+	}
+	if out := k.run("get", "node", "own", "-o", "jsonpath={.metadata.labels.env}|{.spec.taints}|{.spec.unschedulable}"); out != "||" {
+		t.Errorf("after undoing: %q", out)
+	}
 }

@@ -26,7 +26,8 @@ import (
 
 // The kubectl every k3s node carries ("k3s kubectl" or the kubectl link).
 // It covers what is used on nodes to look at a cluster: get, version,
-// cluster-info, delete node, get --raw.
+// cluster-info, delete node, get --raw; and label, taint, cordon, uncordon
+// of nodes (kubectl_node.go).
 
 type kubeconfig struct {
 	CurrentContext string `yaml:"current-context"`
@@ -81,6 +82,7 @@ type kubectlFlags struct {
 	waitFor       string
 	timeout       time.Duration
 	all           bool
+	overwrite     bool
 	args          []string
 }
 
@@ -122,6 +124,8 @@ func parseKubectlArgs(args []string) (*kubectlFlags, error) {
 			}
 		case "--all":
 			f.all = true
+		case "--overwrite":
+			f.overwrite = val != "false"
 		case "--request-timeout", "-v", "--v", "--cluster", "--user", "--field-selector", "--sort-by", "--chunk-size":
 			_, err = next()
 		case "-A", "--all-namespaces":
@@ -175,7 +179,7 @@ func kubectlMain(args []string) int {
 		return 0
 	}
 	switch cmd {
-	case "get", "version", "cluster-info", "delete", "wait":
+	case "get", "version", "cluster-info", "delete", "wait", "label", "taint", "cordon", "uncordon":
 	default:
 		fmt.Fprintf(os.Stderr, "error: unknown command %q for \"kubectl\"\n", cmd)
 		return 1
@@ -198,6 +202,12 @@ func kubectlMain(args []string) int {
 		return c.delete(f)
 	case "wait":
 		return c.wait(f)
+	case "label":
+		return c.label(f)
+	case "taint":
+		return c.taint(f)
+	case "cordon", "uncordon":
+		return c.cordon(f, cmd == "cordon")
 	}
 	if f.raw != "" {
 		b, err := c.get(f.raw, "application/json")
@@ -334,9 +344,20 @@ type apiError struct {
 func (e *apiError) Error() string { return e.msg }
 
 func (c *kubeClient) request(method, path, accept string) ([]byte, error) {
-	req, err := http.NewRequest(method, c.server+path, nil)
+	return c.requestBody(method, path, accept, "", nil)
+}
+
+func (c *kubeClient) requestBody(method, path, accept, contentType string, body []byte) ([]byte, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, c.server+path, rd)
 	if err != nil {
 		return nil, err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	req.Header.Set("Accept", accept)
 	req.Header.Set("User-Agent", "kubectl/"+version+" (linux/amd64) kubernetes/"+shortCommit())
@@ -348,18 +369,18 @@ func (c *kubeClient) request(method, path, accept string) ([]byte, error) {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	data, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return nil, err
 	}
 	if resp.StatusCode >= 300 {
 		var st statusJSON
-		if json.Unmarshal(body, &st) == nil && st.Kind == "Status" {
+		if json.Unmarshal(data, &st) == nil && st.Kind == "Status" {
 			return nil, &apiError{code: resp.StatusCode, reason: st.Reason, msg: st.Message}
 		}
-		return nil, &apiError{code: resp.StatusCode, msg: strings.TrimSpace(string(body))}
+		return nil, &apiError{code: resp.StatusCode, msg: strings.TrimSpace(string(data))}
 	}
-	return body, nil
+	return data, nil
 }
 
 func (c *kubeClient) get(path, accept string) ([]byte, error) {
@@ -439,8 +460,20 @@ func resourcePath(res string) (plural string, namespaced bool, ok bool) {
 		return "namespaces", false, true
 	case "pod", "pods", "po":
 		return "pods", true, true
+	case "configmap", "configmaps", "cm":
+		return "configmaps", true, true
+	case "poddisruptionbudget", "poddisruptionbudgets", "pdb", "poddisruptionbudget.policy", "poddisruptionbudgets.policy":
+		return "poddisruptionbudgets", true, true
 	}
 	return "", false, false
+}
+
+// apiBase is the group version path a resource is served under.
+func apiBase(plural string) string {
+	if plural == "poddisruptionbudgets" {
+		return "/apis/policy/v1"
+	}
+	return "/api/v1"
 }
 
 func splitTypeName(f *kubectlFlags) (string, []string) {
@@ -473,9 +506,9 @@ func (c *kubeClient) getCmd(f *kubectlFlags) int {
 		fmt.Fprintf(os.Stderr, "error: the server doesn't have a resource type %q\n", typ)
 		return 1
 	}
-	base := "/api/v1/" + plural
+	base := apiBase(plural) + "/" + plural
 	if namespaced && !f.allNamespaces {
-		base = "/api/v1/namespaces/" + url.PathEscape(c.namespace) + "/" + plural
+		base = apiBase(plural) + "/namespaces/" + url.PathEscape(c.namespace) + "/" + plural
 	}
 	q := url.Values{}
 	if f.selector != "" {
@@ -519,7 +552,7 @@ func (c *kubeClient) getCmd(f *kubectlFlags) int {
 			for _, it := range items {
 				m, _ := it.(map[string]any)
 				if m != nil {
-					m["apiVersion"], m["kind"] = "v1", kind
+					m["apiVersion"], m["kind"] = o["apiVersion"], kind
 					objs = append(objs, m)
 				}
 			}
@@ -544,6 +577,19 @@ func (c *kubeClient) getCmd(f *kubectlFlags) int {
 				}
 			}
 			return status
+		}
+		if namespaced && f.allNamespaces {
+			// kubectl's own NAMESPACE column, from each row's object.
+			cols = append([]tableColumn{{Name: "Namespace", Type: "string"}}, cols...)
+			for i := range rows {
+				ns := ""
+				if m, ok := rows[i].Object.(map[string]any); ok {
+					if md, ok := m["metadata"].(map[string]any); ok {
+						ns, _ = md["namespace"].(string)
+					}
+				}
+				rows[i].Cells = append([]any{ns}, rows[i].Cells...)
+			}
 		}
 		printTable(os.Stdout, cols, rows, f)
 		return status
@@ -668,18 +714,23 @@ func printObjects(w io.Writer, objs []map[string]any, list bool, output string) 
 
 func (c *kubeClient) delete(f *kubectlFlags) int {
 	typ, names := splitTypeName(f)
-	plural, _, ok := resourcePath(typ)
-	if !ok || plural != "nodes" {
+	plural, namespaced, ok := resourcePath(typ)
+	if !ok || plural == "namespaces" {
 		fmt.Fprintf(os.Stderr, "error: the server doesn't have a resource type %q\n", typ)
 		return 1
 	}
+	base := apiBase(plural) + "/" + plural
+	if namespaced {
+		base = apiBase(plural) + "/namespaces/" + url.PathEscape(c.namespace) + "/" + plural
+	}
+	singular := map[string]string{"nodes": "node", "pods": "pod", "configmaps": "configmap", "poddisruptionbudgets": "poddisruptionbudget.policy"}[plural]
 	status := 0
 	for _, n := range names {
-		if _, err := c.request(http.MethodDelete, "/api/v1/nodes/"+url.PathEscape(n), "application/json"); err != nil {
+		if _, err := c.request(http.MethodDelete, base+"/"+url.PathEscape(n), "application/json"); err != nil {
 			status = c.fail(err)
 			continue
 		}
-		fmt.Printf("node %q deleted\n", n)
+		fmt.Printf("%s %q deleted\n", singular, n)
 	}
 	return status
 }

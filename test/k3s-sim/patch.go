@@ -171,6 +171,9 @@ func (s *server) patchNode(w http.ResponseWriter, r *http.Request, name string) 
 		writeStatus(w, status, reason, msg, details)
 		return
 	}
+	if n, ok := s.st.node(name); ok && n.Annotations[etcdRemoveAnnotation] == "true" && n.Annotations[etcdRemovedAnnotation] == "" {
+		s.removeMemberByAnnotation(name)
+	}
 	n, ok := s.st.node(name)
 	if !ok && forced {
 		infof("Deleted node %s and its node password", name)
@@ -190,4 +193,49 @@ func equalJSON(a, b any) bool {
 		y = nil
 	}
 	return string(x) == string(y)
+}
+
+const (
+	etcdRemoveAnnotation  = "etcd.k3s.cattle.io/remove"
+	etcdRemovedAnnotation = "etcd.k3s.cattle.io/removed-node-name"
+)
+
+// removeMemberByAnnotation is k3s's etcd member controller acting on the
+// etcd.k3s.cattle.io/remove annotation: the node's member leaves the etcd
+// cluster, the Node stays, marked with the removed member's name. As with
+// deletion, a server never removes itself.
+func (s *server) removeMemberByAnnotation(name string) {
+	var removed string
+	others := 0
+	for _, m := range s.st.liveMembers() {
+		if m.NodeName != name {
+			others++
+		}
+	}
+	if others == 0 {
+		errorf("error syncing '%s': handler managed-etcd-controller: not removing self from etcd cluster, requeuing", name)
+		return
+	}
+	s.st.updateMembers(func(ms map[string]*member) bool {
+		changed := false
+		for _, m := range ms {
+			if m.NodeName == name && !m.Removed {
+				infof("Removing name=%s peerURL=%s from etcd cluster", m.Name, peerURL(m.URL))
+				m.Removed, m.Updated, changed = true, time.Now().UTC(), true
+				removed = m.Name
+			}
+		}
+		return changed
+	})
+	if removed == "" {
+		return
+	}
+	s.st.updateNode(name, func(n *nodeRec, exists bool) bool {
+		if !exists {
+			return false
+		}
+		n.Annotations = mergeStrings(n.Annotations, map[string]string{etcdRemovedAnnotation: removed})
+		n.Updated = time.Now().UTC()
+		return true
+	})
 }

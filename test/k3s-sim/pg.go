@@ -337,7 +337,12 @@ func (s *server) pgWrite(ctx context.Context, key string, val []byte) error {
 
 func (s *server) pgLoop() {
 	failing := false
+	var renewed time.Time
 	for {
+		if time.Since(renewed) > 10*time.Second {
+			s.renewAPIServer()
+			renewed = time.Now()
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		err := s.pgSync(ctx)
 		cancel()

@@ -150,6 +150,22 @@ func TestExternalDatastore(t *testing.T) {
 		}
 	}
 
+	// An agent learns both servers and keeps reporting through the other
+	// when its server stops.
+	rootW := t.TempDir()
+	ag := startSim(t, simOpt{root: rootW, hostname: "pgw", notify: true}, "agent", "--server", l.url(1), "--token", "pgtoken", "--node-ip", l.ip(4))
+	ag.waitReady(30 * time.Second)
+	b2 := net.JoinHostPort(l.ip(2), strconv.Itoa(l.port))
+	eventually(t, 30*time.Second, func() string {
+		lb := readFile(t, rootW, "/var/lib/rancher/k3s/agent/etc/k3s-agent-load-balancer.json")
+		if !strings.Contains(lb, b2) {
+			return "agent load balancer: " + lb
+		}
+		return ""
+	})
+	a.stop()
+	ag.waitLog("Updated load balancer k3s-agent-load-balancer default server: "+b2, 30*time.Second)
+
 	c := startSim(t, simOpt{hostname: "pgc", notify: true}, l.serverArgs(3, "--datastore-endpoint", ep, "--token", "othertoken")...)
 	if code := c.waitExit(30 * time.Second); code != 1 || !strings.Contains(c.logs(), `level=fatal msg="starting kubernetes: preparing server: bootstrap data already found and encrypted with different token"`) {
 		t.Errorf("server with another token: exit %d\n%s", code, c.logs())

@@ -79,6 +79,12 @@ type leafSpec struct {
 // k3s's bundles do.
 func (ca *certPair) sign(s leafSpec) *certPair {
 	key, keyPEM := newKey()
+	return ca.signKey(s, key, keyPEM)
+}
+
+// signKey issues a leaf certificate for an existing key, as k3s does when
+// it renews a certificate.
+func (ca *certPair) signKey(s leafSpec, key crypto.Signer, keyPEM []byte) *certPair {
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(),

@@ -143,8 +143,18 @@ func (s *server) startPod(obj map[string]any, node string, now time.Time) {
 	}
 	ip := ""
 	if _, cidr, err := net.ParseCIDR(n.PodCIDR); err == nil && cidr.IP.To4() != nil {
+		// The lowest free address of the node's pod CIDR; .1 is cni0.
+		used := map[string]bool{}
+		for _, p := range s.st.objects("pods", "") {
+			used[strField(p.Object, "status", "podIP")] = true
+		}
 		b := cidr.IP.To4()
-		ip = net.IPv4(b[0], b[1], b[2], byte(2+int(randomHex(1)[0])%250)).String()
+		for h := 2; h < 255; h++ {
+			if c := net.IPv4(b[0], b[1], b[2], byte(h)).String(); !used[c] {
+				ip = c
+				break
+			}
+		}
 	}
 	hostIP := ""
 	if len(n.InternalIPs) > 0 {

@@ -608,13 +608,20 @@ const certRenewWindow = 120 * 24 * time.Hour
 func (s *server) ensureLeaf(name string, ca *certPair, spec leafSpec) *certPair {
 	crt := filepath.Join(s.tlsDir, name+".crt")
 	key := filepath.Join(s.tlsDir, name+".key")
-	if p, err := loadPair(crt, key); err == nil && p.cert.CheckSignatureFrom(ca.cert) == nil &&
-		time.Until(p.cert.NotAfter) > certRenewWindow && sameNames(p.cert, spec) {
-		return p
-	} else if err == nil && time.Until(p.cert.NotAfter) <= certRenewWindow {
-		infof("Certificate %s will expire at %s; renewing", displayPath(crt), p.cert.NotAfter.UTC().Format(time.RFC3339))
+	old, err := loadPair(crt, key)
+	if err == nil && old.cert.CheckSignatureFrom(ca.cert) == nil && time.Until(old.cert.NotAfter) > certRenewWindow && sameNames(old.cert, spec) {
+		return old
 	}
-	p := ca.sign(spec)
+	var p *certPair
+	if err == nil && old.cert.CheckSignatureFrom(ca.cert) == nil {
+		// Renewal keeps the key.
+		if time.Until(old.cert.NotAfter) <= certRenewWindow {
+			infof("Certificate %s will expire at %s; renewing", displayPath(crt), old.cert.NotAfter.UTC().Format(time.RFC3339))
+		}
+		p = ca.signKey(spec, old.key, old.keyPEM)
+	} else {
+		p = ca.sign(spec)
+	}
 	if err := writeFileAtomic(crt, p.certPEM, 0o644); err != nil {
 		fatalf("failed to write %s: %v", displayPath(crt), err)
 	}
