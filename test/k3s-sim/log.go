@@ -12,7 +12,8 @@ import (
 // format as k3s prints it when stderr is not a terminal.
 
 var (
-	logMu    sync.Mutex
+	logMu sync.Mutex
+	//lint:ignore U1000 set by --debug; read by debugf, kept for debug lines added while working on the simulator
 	logDebug bool
 	logOut   = os.Stderr
 	// exitFunc is replaced in tests so that a fatal line can be asserted.
@@ -52,6 +53,7 @@ func infof(format string, a ...any)  { logLine("info", fmt.Sprintf(format, a...)
 func warnf(format string, a ...any)  { logLine("warning", fmt.Sprintf(format, a...)) }
 func errorf(format string, a ...any) { logLine("error", fmt.Sprintf(format, a...)) }
 
+//lint:ignore U1000 kept for debug lines added while working on the simulator
 func debugf(format string, a ...any) {
 	if logDebug {
 		logLine("debug", fmt.Sprintf(format, a...))

@@ -385,7 +385,7 @@ func (s *server) evictPod(w http.ResponseWriter, r *http.Request, ns, name strin
 		return
 	}
 	if ev.Metadata.Name != "" && ev.Metadata.Name != name {
-		writeStatus(w, http.StatusBadRequest, "BadRequest", fmt.Sprintf("name in URL does not match name in Eviction object"), nil)
+		writeStatus(w, http.StatusBadRequest, "BadRequest", "name in URL does not match name in Eviction object", nil)
 		return
 	}
 	pod, ok := s.st.object("pods", ns, name)
