@@ -17,6 +17,8 @@ need scp openssh-client
 need jq jq
 need qemu-aarch64-static qemu-user-static
 need update-binfmts binfmt-support
+# The simulator's PostgreSQL datastore test starts a throwaway server.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 
 if [ ${#missing[@]} -gt 0 ]; then
   pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
