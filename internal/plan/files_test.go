@@ -225,3 +225,11 @@ func TestDiff(t *testing.T) {
 		t.Errorf("equal contents have a diff")
 	}
 }
+
+func TestOnlyManifestsApplyWithoutRestart(t *testing.T) {
+	for k, want := range map[FileKind]bool{FileManifest: false, FileImages: true, FileRegistries: true} {
+		if k.NeedsRestart() != want {
+			t.Errorf("%s: NeedsRestart %v, want %v", k, k.NeedsRestart(), want)
+		}
+	}
+}
