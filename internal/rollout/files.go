@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"sync"
 
@@ -31,14 +32,9 @@ func hashLocalFiles(spec *plan.Spec, diff bool) error {
 			f := &c.Files[fi]
 			s, ok := done[f.Source]
 			if !ok {
-				data, err := os.ReadFile(f.Source)
-				if err != nil {
+				var err error
+				if s.sha, s.size, s.text, err = hashFile(f.Source); err != nil {
 					return fmt.Errorf("cluster %s: files: %w", c.Name, err)
-				}
-				h := sha256.Sum256(data)
-				s = sum{sha: hex.EncodeToString(h[:]), size: int64(len(data))}
-				if isText(data) {
-					s.text = data
 				}
 				done[f.Source] = s
 			}
@@ -49,6 +45,39 @@ func hashLocalFiles(spec *plan.Spec, diff bool) error {
 		}
 	}
 	return nil
+}
+
+// hashFile streams a local file through sha256 (image tarballs are large)
+// and keeps its content only when it is small text.
+func hashFile(path string) (sum string, size int64, text []byte, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, nil, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	var head bytes.Buffer
+	size, err = io.Copy(io.MultiWriter(h, &limitedBuffer{buf: &head, max: maxDiffBytes + 1}), f)
+	if err != nil {
+		return "", 0, nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if isText(head.Bytes()) && size == int64(head.Len()) {
+		text = head.Bytes()
+	}
+	return hex.EncodeToString(h.Sum(nil)), size, text, nil
+}
+
+// limitedBuffer keeps the first max bytes written to it.
+type limitedBuffer struct {
+	buf *bytes.Buffer
+	max int
+}
+
+func (l *limitedBuffer) Write(p []byte) (int, error) {
+	if room := l.max - l.buf.Len(); room > 0 {
+		l.buf.Write(p[:min(room, len(p))])
+	}
+	return len(p), nil
 }
 
 // isText: small, and no NUL byte in it.
