@@ -35,6 +35,9 @@ func (r *runner) host(ctx context.Context, j *job) (bool, error) {
 			return r.runStep(ctx, j, hr, s.Kind)
 		})
 		hr.changed = hr.changed || c
+		if c && s.Kind != plan.StepDeliverFiles {
+			hr.restart = true
+		}
 		if err != nil {
 			return hr.changed, err
 		}
@@ -47,6 +50,8 @@ type hostRun struct {
 	conn       Conn
 	initSystem string
 	changed    bool // an earlier step changed the host
+	// restart: an earlier step changed what K3s reads only at start.
+	restart bool
 }
 
 // runStep does one step and reports whether it changed the host.
@@ -57,10 +62,13 @@ func (r *runner) runStep(ctx context.Context, j *job, hr *hostRun, kind plan.Ste
 		return r.uploadBinary(ctx, j, conn)
 	case plan.StepWriteConfig:
 		return r.writeConfig(ctx, j, hr)
+	case plan.StepDeliverFiles:
+		return r.deliverFiles(ctx, j, hr)
 	case plan.StepStartServer, plan.StepStartAgent:
-		// A changed binary or file needs a restart; otherwise the
-		// service is only started when it is not running.
-		cmd, act := serviceCommand(hr.initSystem, k3s.ServiceName(hp.Role), hr.changed)
+		// A changed binary or file that K3s reads at start needs a
+		// restart; otherwise the service is only started when it is not
+		// running.
+		cmd, act := serviceCommand(hr.initSystem, k3s.ServiceName(hp.Role), hr.restart)
 		res, err := conn.Run(ctx, cmd, ssh.RunOptions{Sudo: true})
 		if err != nil {
 			return false, err
@@ -102,18 +110,71 @@ func (r *runner) writeConfig(ctx context.Context, j *job, hr *hostRun) (bool, er
 	if len(written) > 0 {
 		r.emit(j, Event{Type: EventLog, Step: plan.StepWriteConfig, Message: "changed " + strings.Join(written, ", ")})
 	}
-	changed := len(written) > 0
-	for _, f := range cs.spec.Files {
-		if !f.For(hp.Role) {
-			continue
-		}
-		res, err := conn.Upload(ctx, f.Source, f.Dest(), ssh.UploadOptions{Mode: 0o600})
+	return len(written) > 0, nil
+}
+
+// deliverFiles puts the cluster's files for the host's role in place (an
+// upload is skipped when the same sha256 is there; mode and owner are put
+// right), removes the files the plan lists as no longer in the inventory
+// (only while they still hold what k3sctl wrote), and rewrites the host's
+// record of what it delivered. A changed file that K3s reads only at
+// start (plan.FileKind.NeedsRestart) makes the start step restart K3s.
+func (r *runner) deliverFiles(ctx context.Context, j *job, hr *hostRun) (bool, error) {
+	hp, conn := j.hp, hr.conn
+	changed := false
+	var record []plan.DeliveredFile
+	for _, f := range plan.HostFiles(j.cluster.spec, hp.Role) {
+		res, err := conn.Upload(ctx, f.Source, f.Dest(), ssh.UploadOptions{Mode: plan.DeliveredFileMode})
 		if err != nil {
-			return changed, fmt.Errorf("deliver %s: %w", f.Source, err)
+			return changed, fmt.Errorf("deliver %s to %s: %w", f.Source, f.Dest(), err)
 		}
-		changed = changed || !res.Skipped
+		record = append(record, plan.DeliveredFile{Path: f.Dest(), SHA256: res.SHA256})
+		if !res.Skipped || plannedChange(hp, f.Dest()) {
+			changed = true
+			r.emit(j, Event{Type: EventLog, Step: plan.StepDeliverFiles, Message: "delivered " + f.Dest()})
+			if f.Kind.NeedsRestart() {
+				hr.restart = true
+			}
+		}
 	}
-	return changed, nil
+	var remove []node.Recorded
+	for _, fc := range hp.Files {
+		if fc.Op == plan.FileRemove {
+			remove = append(remove, node.Recorded{Path: fc.Path, SHA256: fc.OldSHA256})
+		}
+	}
+	removed, kept, err := node.RemoveRecorded(ctx, conn, remove)
+	if err != nil {
+		return changed, fmt.Errorf("remove files no longer in the inventory: %w", err)
+	}
+	for _, p := range removed {
+		changed = true
+		r.emit(j, Event{Type: EventLog, Step: plan.StepDeliverFiles, Message: "removed " + p})
+		for _, fc := range hp.Files {
+			if fc.Path == p && fc.Restart {
+				hr.restart = true
+			}
+		}
+	}
+	for _, p := range kept {
+		r.emit(j, Event{Type: EventLog, Step: plan.StepDeliverFiles, Message: "kept " + p + ": changed on the host since k3sctl delivered it; remove it by hand if it should go"})
+	}
+	written, err := writeFiles(ctx, conn, []plan.RemoteFile{{Path: plan.DeliveredRecordPath, Mode: plan.DeliveredRecordMode, Data: plan.RenderDeliveredRecord(record)}}, "")
+	if err != nil {
+		return changed, fmt.Errorf("write %s: %w", plan.DeliveredRecordPath, err)
+	}
+	return changed || len(written) > 0, nil
+}
+
+// plannedChange reports whether the plan has a write of path on the host:
+// an upload skipped for the same content may still have fixed the mode.
+func plannedChange(hp plan.HostPlan, path string) bool {
+	for _, fc := range hp.Files {
+		if fc.Path == path && fc.Op != plan.FileRemove {
+			return true
+		}
+	}
+	return false
 }
 
 func (cs *clusterState) currentToken() secret.Value {

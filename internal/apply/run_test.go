@@ -57,6 +57,25 @@ func (c *fakeConn) Run(ctx context.Context, cmd string, o ssh.RunOptions) (ssh.R
 	switch {
 	case strings.HasPrefix(cmd, "set -e") && o.Stdin != nil:
 		return c.putFiles(cmd, o.Stdin)
+	case strings.HasPrefix(cmd, "rm_if()"):
+		// "rm_if <path> <sha256>": removed only while it has that content.
+		var out strings.Builder
+		for _, l := range strings.Split(cmd, "\n") {
+			f := strings.Fields(l)
+			if len(f) != 3 || f[0] != "rm_if" {
+				continue
+			}
+			data, ok := c.files[f[1]]
+			switch {
+			case !ok:
+			case plan.RemoteFile{Data: data}.SHA256() == f[2]:
+				delete(c.files, f[1])
+				fmt.Fprintf(&out, "removed %s\n", f[1])
+			default:
+				fmt.Fprintf(&out, "kept %s\n", f[1])
+			}
+		}
+		return ssh.Result{Stdout: []byte(out.String())}, nil
 	case strings.Contains(cmd, "restart --no-block"):
 		c.log.add(c.addr + " start")
 		c.running = true
@@ -129,6 +148,22 @@ func (c *fakeConn) putFiles(script string, stdin io.Reader) (ssh.Result, error) 
 func (c *fakeConn) Upload(ctx context.Context, src, dst string, o ssh.UploadOptions) (ssh.UploadResult, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if dst != k3s.BinaryPath {
+		// A delivered file: compared by content, as the real upload does.
+		data, err := os.ReadFile(src)
+		if err != nil {
+			return ssh.UploadResult{}, err
+		}
+		sum := plan.RemoteFile{Data: data}.SHA256()
+		if c.files == nil {
+			c.files = map[string][]byte{}
+		}
+		if old, ok := c.files[dst]; ok && bytes.Equal(old, data) {
+			return ssh.UploadResult{Skipped: true, SHA256: sum}, nil
+		}
+		c.files[dst] = data
+		return ssh.UploadResult{SHA256: sum, Bytes: int64(len(data))}, nil
+	}
 	if c.uploads[dst] == src {
 		return ssh.UploadResult{Skipped: true}, nil
 	}
@@ -173,8 +208,13 @@ func (c *fakeConn) facts(role k3s.Role) *plan.HostFacts {
 	if c.uploads[k3s.BinaryPath] != "" {
 		f.K3sVersion, f.K3sSHA256 = "v1.31.4+k3s1", fakeBinarySHA
 	}
+	f.FileStats = map[string]plan.FileStat{}
 	for p, data := range c.files {
 		f.FileHashes[p] = plan.RemoteFile{Data: data}.SHA256()
+		f.FileStats[p] = plan.FileStat{Size: int64(len(data)), Mode: plan.DeliveredFileMode}
+	}
+	if rec, ok := c.files[plan.DeliveredRecordPath]; ok {
+		f.Delivered, _ = plan.ParseDeliveredRecord(rec)
 	}
 	f.Installed[role] = c.files[k3s.UnitPath(role)] != nil
 	f.Active[role] = c.running

@@ -24,6 +24,7 @@ func addPlanningFlags(fs *pflag.FlagSet, file *string, force *bool, kf *k3sFlags
 	fs.StringVar(&kf.downloadURL, "download-url", "", downloadURLUsage)
 	fs.StringVar(&kf.channelURL, "channel-url", "", channelURLUsage)
 	fs.StringVar(&kf.binary, "k3s-binary", "", "install this local k3s binary on every host (air-gapped sites)")
+	fs.BoolVar(&kf.diff, "diff", false, "show the content change of each delivered file (never of files marked secret)")
 }
 
 // fleetRun reads the inventory and builds the run. kube is nil for no
@@ -71,6 +72,9 @@ func NewCmdPlan(f *Factory, runF func(*PlanOptions) error) *cobra.Command {
 		Long: `Gather facts from every host of the inventory in parallel (read-only) and
 print, per cluster and host, what apply would do and in which order:
 install, upgrade from → to, reconfigure, start, nothing, or refuse.
+Delivered files (files: in the inventory) are compared by sha256 and mode
+and listed with their sizes and sha256; --diff adds their content change,
+except for files marked secret (registries.yaml by default).
 
 ` + exitCodeHelp(ExitOK, ExitError, ExitUsage, ExitHostsFailed, ExitChangesPending, ExitInterrupted),
 		Example: `  # What would change?

@@ -43,6 +43,8 @@ type k3sFlags struct {
 	context           string
 	noSwitchContext   bool
 	concurrentUploads int
+	// diff shows the content change of delivered files in the plan.
+	diff bool
 }
 
 func addK3sFlags(fs *pflag.FlagSet, f *k3sFlags, withKubeconfig bool) {
@@ -237,6 +239,7 @@ func (r *rolloutRun) prepareWith(ctx context.Context, sink apply.Sink) (*rollout
 		Release:           f.release(),
 		LocalBinary:       f.binary,
 		Kubeconfig:        r.kubeOptions(),
+		Diff:              f.diff,
 		Concurrency:       r.concurrency,
 		ConcurrentUploads: f.concurrentUploads,
 		MaxUnavailable:    r.maxUnavailable,

@@ -579,6 +579,14 @@ func (d *decoder) files(n *yaml.Node) []rawFile {
 				name = s
 			}
 		}
+		rf.Secret = rf.Kind == FileRegistries
+		if v := f.val["secret"]; v != nil {
+			if b, good := d.boolean(v, "secret", "secret: true"); good {
+				rf.Secret = b
+			} else {
+				ok = false
+			}
+		}
 		if !ok {
 			continue
 		}

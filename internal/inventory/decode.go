@@ -424,6 +424,20 @@ func (d *decoder) int(n *yaml.Node, what, example string) (int, bool) {
 	return int(i), true
 }
 
+// boolean decodes true or false.
+func (d *decoder) boolean(n *yaml.Node, what, example string) (bool, bool) {
+	s, ok := d.scalar(n, what, "true or false", example)
+	if !ok {
+		return false, false
+	}
+	var b bool
+	if s.ShortTag() != "!!bool" || s.Decode(&b) != nil {
+		d.report(s, fmt.Sprintf("%s must be true or false, not %s", what, describe(s)), "write "+example)
+		return false, false
+	}
+	return b, true
+}
+
 // list returns the items of a list; empty (null) is an empty list.
 func (d *decoder) list(n *yaml.Node, what, example string) ([]*yaml.Node, bool) {
 	n = deref(n)

@@ -119,7 +119,10 @@ type File struct {
 	Kind string
 	// Dst is the absolute path on the node.
 	Dst string
-	Pos Position
+	// Secret files are never shown as a content diff; registries.yaml
+	// (it may hold registry passwords) is secret unless secret: false.
+	Secret bool
+	Pos    Position
 }
 
 // ForRole reports whether nodes of role receive f: manifests are read only

@@ -57,7 +57,7 @@ func TestLoadFleet(t *testing.T) {
 				AgentConfig: map[string]any{"node-label": []any{"fleet=demo", "tier=worker"}},
 				Files: []File{
 					{Src: rel("manifests/hello.yaml"), Kind: FileManifest, Dst: "/var/lib/rancher/k3s/server/manifests/hello.yaml", Pos: at(45, 9)},
-					{Src: rel("registries.yaml"), Kind: FileRegistries, Dst: "/etc/rancher/k3s/registries.yaml", Pos: at(47, 9)},
+					{Src: rel("registries.yaml"), Kind: FileRegistries, Dst: "/etc/rancher/k3s/registries.yaml", Secret: true, Pos: at(47, 9)},
 					{Src: rel("images/app.tar"), Kind: FileImages, Dst: "/var/lib/rancher/k3s/agent/images/app-images.tar", Pos: at(49, 9)},
 				},
 				Pos: at(18, 5),
@@ -492,5 +492,42 @@ func TestDocsExampleLoads(t *testing.T) {
 	}
 	if len(inv.Clusters) != 2 || len(inv.Clusters[0].Servers) != 3 || len(inv.Clusters[1].Agents) != 1 {
 		t.Errorf("docs example = %+v", inv.Clusters)
+	}
+}
+
+func TestFilesSecret(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"app.yaml", "registries.yaml"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("a: 1\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	doc := `apiVersion: k3sctl.io/v1alpha1
+kind: Inventory
+servers: [10.0.0.1]
+files:
+  - {src: app.yaml, kind: manifest}
+  - {src: app.yaml, kind: manifest, dst: db.yaml, secret: true}
+  - {src: registries.yaml, kind: registries}
+`
+	inv, err := Parse(filepath.Join(dir, "site.yaml"), []byte(doc), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []bool
+	for _, f := range inv.Clusters[0].Files {
+		got = append(got, f.Secret)
+	}
+	// A manifest is not secret unless marked; registries.yaml is by default.
+	if fmt.Sprint(got) != "[false true true]" {
+		t.Errorf("secret flags %v, want [false true true]", got)
+	}
+	doc = strings.Replace(doc, "{src: registries.yaml, kind: registries}", "{src: registries.yaml, kind: registries, secret: false}", 1)
+	inv, err = Parse(filepath.Join(dir, "site.yaml"), []byte(doc), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inv.Clusters[0].Files[2].Secret {
+		t.Errorf("secret: false on registries.yaml is not kept")
 	}
 }

@@ -33,7 +33,7 @@ var objectKeys = map[object][]string{
 	objHost:      {"address", "name", "ssh", "labels", "taints", "config"},
 	objSSH:       {"user", "keyFile", "port", "jump", "configFile", "hostKeyChecking"},
 	objConfig:    {"all", "server", "agent"},
-	objFile:      {"src", "kind", "dst"},
+	objFile:      {"src", "kind", "dst", "secret"},
 }
 
 // extensionPrefix marks top-level keys the loader ignores, as in Compose

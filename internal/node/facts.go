@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 
@@ -12,27 +13,30 @@ import (
 
 // Facts is what a host is now, gathered read-only.
 type Facts struct {
-	Host              string            `json:"host"`
-	Hostname          string            `json:"hostname"`
-	OS                OSRelease         `json:"os"`
-	Machine           string            `json:"machine"`             // uname -m
-	Arch              k3s.Arch          `json:"arch"`                // "" when K3s has no release for Machine
-	ArchError         string            `json:"archError,omitempty"` // why Arch is ""
-	Kernel            string            `json:"kernel"`
-	InitSystem        string            `json:"initSystem"` // "systemd", "openrc" or ""
-	Sudo              ssh.SudoMode      `json:"sudo"`
-	User              string            `json:"user"`
-	K3sVersion        string            `json:"k3sVersion"` // "" when /usr/local/bin/k3s is absent
-	K3sBinarySHA256   string            `json:"k3sBinarySha256"`
-	Services          Services          `json:"services"`
-	ServerTokenExists bool              `json:"serverTokenExists"`
-	KubeconfigExists  bool              `json:"kubeconfigExists"`
-	FileHashes        map[string]string `json:"fileHashes,omitempty"` // path → sha256, "" when missing
-	MemTotalBytes     int64             `json:"memTotalBytes"`
-	DiskFreeBytes     int64             `json:"diskFreeBytes"`
-	DiskFreePath      string            `json:"diskFreePath"` // /var/lib/rancher or its nearest existing parent
-	MemoryCgroup      bool              `json:"memoryCgroup"`
-	PrimaryIP         string            `json:"primaryIp"`
+	Host              string              `json:"host"`
+	Hostname          string              `json:"hostname"`
+	OS                OSRelease           `json:"os"`
+	Machine           string              `json:"machine"`             // uname -m
+	Arch              k3s.Arch            `json:"arch"`                // "" when K3s has no release for Machine
+	ArchError         string              `json:"archError,omitempty"` // why Arch is ""
+	Kernel            string              `json:"kernel"`
+	InitSystem        string              `json:"initSystem"` // "systemd", "openrc" or ""
+	Sudo              ssh.SudoMode        `json:"sudo"`
+	User              string              `json:"user"`
+	K3sVersion        string              `json:"k3sVersion"` // "" when /usr/local/bin/k3s is absent
+	K3sBinarySHA256   string              `json:"k3sBinarySha256"`
+	Services          Services            `json:"services"`
+	ServerTokenExists bool                `json:"serverTokenExists"`
+	KubeconfigExists  bool                `json:"kubeconfigExists"`
+	FileHashes        map[string]string   `json:"fileHashes,omitempty"` // path → sha256, "" when missing
+	FileStats         map[string]FileStat `json:"fileStats,omitempty"`  // of the hashed files that exist
+	// FileContents are the ReadFiles that exist, by path.
+	FileContents  map[string]string `json:"-"`
+	MemTotalBytes int64             `json:"memTotalBytes"`
+	DiskFreeBytes int64             `json:"diskFreeBytes"`
+	DiskFreePath  string            `json:"diskFreePath"` // /var/lib/rancher or its nearest existing parent
+	MemoryCgroup  bool              `json:"memoryCgroup"`
+	PrimaryIP     string            `json:"primaryIp"`
 	// Privileged is false when the root-only facts (token, kubeconfig,
 	// hashes) could not be read: no sudo, or no sudo password.
 	Privileged bool `json:"privileged"`
@@ -57,9 +61,18 @@ type ServiceState struct {
 	Active    bool `json:"active"`
 }
 
+// FileStat is a remote file's size and permission bits.
+type FileStat struct {
+	Size int64       `json:"size"`
+	Mode os.FileMode `json:"mode"`
+}
+
 // FactsOptions asks for more than the fixed facts.
 type FactsOptions struct {
-	HashFiles []string // sha256 of these paths; "" for a missing file
+	HashFiles []string // sha256, size and mode of these paths; "" for a missing file
+	// ReadFiles are small root-only text files whose content is read
+	// (k3sctl's own records; never secrets).
+	ReadFiles []string
 }
 
 // MemoryCgroupHint is the fix for the most common K3s failure on a
@@ -90,7 +103,7 @@ func (f *Facts) Hints() []string {
 // password-sudo user whose password is not known yet, a second one follows
 // (the client asks for the password then).
 func GatherFacts(ctx context.Context, c FactsConn, o FactsOptions) (*Facts, error) {
-	args := []string{"sh", "-c", factsScript(o.HashFiles), "sh"}
+	args := []string{"sh", "-c", factsScript(o), "sh"}
 	pw := c.SudoPasswordKnown()
 	if pw {
 		args = append(args, "pw")
@@ -99,7 +112,7 @@ func GatherFacts(ctx context.Context, c FactsConn, o FactsOptions) (*Facts, erro
 	if err != nil {
 		return nil, err
 	}
-	f, kv := parseFacts(string(res.Stdout), o.HashFiles)
+	f, kv := parseFacts(string(res.Stdout), o)
 	f.Host = c.Host()
 	c.NoteSudo(f.Sudo, kv["privileged"] == "done")
 
@@ -107,11 +120,11 @@ func GatherFacts(ctx context.Context, c FactsConn, o FactsOptions) (*Facts, erro
 	case "done":
 	case "needs-password", "failed":
 		// Asks (or fails clearly), then reads the root-only part alone.
-		pres, err := c.Run(ctx, factsPrivilegedScript(o.HashFiles), ssh.RunOptions{Sudo: true})
+		pres, err := c.Run(ctx, factsPrivilegedScript(o), ssh.RunOptions{Sudo: true})
 		if err != nil {
 			return f, err
 		}
-		p, pkv := parseFacts(string(pres.Stdout), o.HashFiles)
+		p, pkv := parseFacts(string(pres.Stdout), o)
 		mergePrivileged(f, p, pkv)
 	default:
 		return f, &ssh.Error{Host: c.Host(), Op: "facts", Err: fmt.Errorf("incomplete answer from the facts script: %s", lastLine(string(res.Stderr)))}
@@ -130,13 +143,15 @@ func mergePrivileged(f, p *Facts, kv map[string]string) {
 	f.KubeconfigExists = p.KubeconfigExists
 	f.Services = p.Services
 	f.FileHashes = p.FileHashes
+	f.FileStats = p.FileStats
+	f.FileContents = p.FileContents
 	f.Privileged = kv["privileged"] == "done"
 }
 
 // factsScript runs as the login user. It prints "key<TAB>value" lines; the
 // root-only part goes through sudo within the same command, with the
 // password (when "pw" is the first argument) read by sudo from stdin.
-func factsScript(hashFiles []string) string {
+func factsScript(o FactsOptions) string {
 	return `export LC_ALL=C
 p() { printf '%s\t%s\n' "$1" "$2"; }
 p user "$(id -un)"
@@ -165,7 +180,7 @@ if command -v ip >/dev/null 2>&1; then
 fi
 m=$(` + ssh.SudoDetectScript + `)
 p sudo "$m"
-P=` + Quote(factsPrivilegedScript(hashFiles)) + `
+P=` + Quote(factsPrivilegedScript(o)) + `
 case $m in
 root) sh -c "$P" ;;
 nopasswd) sudo -n -- sh -c "$P" || p privileged failed ;;
@@ -178,11 +193,12 @@ esac
 }
 
 // factsPrivilegedScript is the root-only part.
-func factsPrivilegedScript(hashFiles []string) string {
+func factsPrivilegedScript(o FactsOptions) string {
 	var b strings.Builder
 	b.WriteString(`export LC_ALL=C
 p() { printf '%s\t%s\n' "$1" "$2"; }
-h() { if [ -f "$2" ]; then s=$(sha256sum < "$2") && p "$1" "${s%% *}"; fi; }
+h() { if [ -f "$2" ]; then s=$(sha256sum < "$2") && p "$1" "${s%% *}" && p "$1.stat" "$(stat -c '%s %a' -- "$2")"; fi; }
+r() { if [ -f "$2" ]; then while IFS= read -r l || [ -n "$l" ]; do p "$1" "$l"; done < "$2"; fi; }
 h k3ssha /usr/local/bin/k3s
 [ -e /var/lib/rancher/k3s/server/token ] && p token 1
 [ -e /etc/rancher/k3s/k3s.yaml ] && p kubeconfig 1
@@ -195,17 +211,21 @@ elif command -v systemctl >/dev/null 2>&1; then
   systemctl show -p Id -p LoadState -p ActiveState k3s.service k3s-agent.service 2>/dev/null | while IFS= read -r l; do p systemd "$l"; done
 fi
 `)
-	for i, f := range hashFiles {
+	for i, f := range o.HashFiles {
 		b.WriteString(Command("h", "hash."+strconv.Itoa(i), f) + "\n")
+	}
+	for i, f := range o.ReadFiles {
+		b.WriteString(Command("r", "read."+strconv.Itoa(i), f) + "\n")
 	}
 	b.WriteString("p privileged done\n")
 	return b.String()
 }
 
 // parseFacts reads the key<TAB>value lines.
-func parseFacts(out string, hashFiles []string) (*Facts, map[string]string) {
+func parseFacts(out string, o FactsOptions) (*Facts, map[string]string) {
 	f := &Facts{}
 	kv := map[string]string{}
+	read := map[string][]string{} // read.N → lines
 	var unit string
 	var cgroupV1, cgroupV2 string
 	for _, line := range strings.Split(out, "\n") {
@@ -241,6 +261,10 @@ func parseFacts(out string, hashFiles []string) (*Facts, map[string]string) {
 				}
 			}
 		default:
+			if strings.HasPrefix(k, "read.") {
+				read[k] = append(read[k], v)
+				continue
+			}
 			kv[k] = v
 		}
 	}
@@ -283,14 +307,40 @@ func parseFacts(out string, hashFiles []string) (*Facts, map[string]string) {
 			f.Arch = a
 		}
 	}
-	if len(hashFiles) > 0 {
-		f.FileHashes = make(map[string]string, len(hashFiles))
-		for i, p := range hashFiles {
+	if len(o.HashFiles) > 0 {
+		f.FileHashes = make(map[string]string, len(o.HashFiles))
+		f.FileStats = map[string]FileStat{}
+		for i, p := range o.HashFiles {
 			f.FileHashes[p] = kv[fmt.Sprintf("hash.%d", i)]
+			if st, ok := parseStat(kv[fmt.Sprintf("hash.%d.stat", i)]); ok {
+				f.FileStats[p] = st
+			}
+		}
+	}
+	for i, p := range o.ReadFiles {
+		if lines, ok := read[fmt.Sprintf("read.%d", i)]; ok {
+			if f.FileContents == nil {
+				f.FileContents = map[string]string{}
+			}
+			f.FileContents[p] = strings.Join(lines, "\n") + "\n"
 		}
 	}
 	f.Privileged = kv["privileged"] == "done"
 	return f, kv
+}
+
+// parseStat reads "<size> <octal mode>".
+func parseStat(s string) (FileStat, bool) {
+	size, mode, ok := strings.Cut(s, " ")
+	if !ok {
+		return FileStat{}, false
+	}
+	n, err1 := strconv.ParseInt(size, 10, 64)
+	m, err2 := strconv.ParseUint(mode, 8, 32)
+	if err1 != nil || err2 != nil {
+		return FileStat{}, false
+	}
+	return FileStat{Size: n, Mode: os.FileMode(m)}, true
 }
 
 func (s *Services) unit(name string) *ServiceState {

@@ -2,7 +2,11 @@ package node
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -19,10 +23,10 @@ const systemdOutput = "user\tpi\nhostname\tpi-kitchen\nmachine\taarch64\nkernel\
 	"sudo\tnopasswd\nk3ssha\tabc123\ntoken\t1\n" +
 	"systemd\tId=k3s.service\nsystemd\tLoadState=loaded\nsystemd\tActiveState=active\nsystemd\t\n" +
 	"systemd\tId=k3s-agent.service\nsystemd\tLoadState=not-found\nsystemd\tActiveState=inactive\n" +
-	"hash.0\tdeadbeef\nprivileged\tdone\n"
+	"hash.0\tdeadbeef\nhash.0.stat\t120 600\nprivileged\tdone\n"
 
 func TestParseFactsSystemdPi(t *testing.T) {
-	f, _ := parseFacts(systemdOutput, []string{"/etc/rancher/k3s/config.yaml", "/missing"})
+	f, _ := parseFacts(systemdOutput, FactsOptions{HashFiles: []string{"/etc/rancher/k3s/config.yaml", "/missing"}})
 	want := Facts{
 		Hostname: "pi-kitchen", OS: OSRelease{ID: "debian", VersionID: "12", PrettyName: "Debian GNU/Linux 12 (bookworm)"},
 		Machine: "aarch64", Arch: "arm64", Kernel: "6.6.31+rpt-rpi-v8", InitSystem: "systemd", Sudo: ssh.SudoNoPassword,
@@ -31,6 +35,7 @@ func TestParseFactsSystemdPi(t *testing.T) {
 		ServerTokenExists: true, MemTotalBytes: 3885740 * 1024, DiskFreeBytes: 25000000 * 1024, DiskFreePath: "/var/lib",
 		MemoryCgroup: false, PrimaryIP: "192.168.1.50", Privileged: true,
 		FileHashes: map[string]string{"/etc/rancher/k3s/config.yaml": "deadbeef", "/missing": ""},
+		FileStats:  map[string]FileStat{"/etc/rancher/k3s/config.yaml": {Size: 120, Mode: 0o600}},
 	}
 	if !reflect.DeepEqual(*f, want) {
 		t.Errorf("\n got %+v\nwant %+v", *f, want)
@@ -44,7 +49,7 @@ func TestParseFactsSystemdPi(t *testing.T) {
 func TestParseFactsOpenRCCgroupV2AndOddArch(t *testing.T) {
 	out := "machine\triscv64\ninit\topenrc\nsvc.k3s-agent.installed\t1\ncgroup2\tcpuset cpu io memory pids\n" +
 		"addr\t2: eth0    inet 10.0.0.9/24 scope global eth0\nsudo\troot\nprivileged\tdone\n"
-	f, _ := parseFacts(out, nil)
+	f, _ := parseFacts(out, FactsOptions{})
 	if f.Arch != "" || !strings.Contains(f.ArchError, "riscv64") {
 		t.Errorf("arch %q, error %q", f.Arch, f.ArchError)
 	}
@@ -66,7 +71,7 @@ func TestFactsScriptsAreValidShell(t *testing.T) {
 		if sh == "busybox" {
 			args = []string{"sh", "-n", "-c"}
 		}
-		for _, s := range []string{factsScript([]string{"/a b", "it's"}), factsPrivilegedScript(nil)} {
+		for _, s := range []string{factsScript(FactsOptions{HashFiles: []string{"/a b", "it's"}, ReadFiles: []string{"/r x"}}), factsPrivilegedScript(FactsOptions{})} {
 			if out, err := exec.Command(path, append(args, s)...).CombinedOutput(); err != nil {
 				t.Errorf("%s -n: %v: %s\n%s", sh, err, out, s)
 			}
@@ -78,7 +83,20 @@ func TestFactsScriptsAreValidShell(t *testing.T) {
 // smoke test of the one-round-trip contract.
 func TestFactsOneRoundTrip(t *testing.T) {
 	c := &localConn{}
-	f, err := GatherFacts(context.Background(), c, FactsOptions{HashFiles: []string{"/etc/hostname", "/nonexistent"}})
+	dir := t.TempDir()
+	delivered := filepath.Join(dir, "app file.yaml")
+	if err := os.WriteFile(delivered, []byte("kind: Namespace\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	record := filepath.Join(dir, "files.json")
+	recordText := "{\"version\":1,\n \"files\":[]}" // no newline at the end
+	if err := os.WriteFile(record, []byte(recordText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := GatherFacts(context.Background(), c, FactsOptions{
+		HashFiles: []string{"/etc/hostname", "/nonexistent", delivered},
+		ReadFiles: []string{record, filepath.Join(dir, "none.json")},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,8 +112,24 @@ func TestFactsOneRoundTrip(t *testing.T) {
 	if c.noted != f.Sudo {
 		t.Errorf("sudo mode noted %q, facts say %q", c.noted, f.Sudo)
 	}
-	if f.FileHashes["/nonexistent"] != "" || len(f.FileHashes) != 2 {
+	if f.FileHashes["/nonexistent"] != "" || len(f.FileHashes) != 3 {
 		t.Errorf("hashes %v", f.FileHashes)
+	}
+	// sha256 of "kind: Namespace\n"
+	if got := f.FileHashes[delivered]; got != sha256Hex("kind: Namespace\n") {
+		t.Errorf("hash of %s: %q", delivered, got)
+	}
+	if st, ok := f.FileStats[delivered]; !ok || st.Size != 16 || st.Mode != 0o640 {
+		t.Errorf("stat of %s: %+v %v", delivered, st, ok)
+	}
+	if _, ok := f.FileStats["/nonexistent"]; ok {
+		t.Errorf("a missing file has a stat: %v", f.FileStats)
+	}
+	if got := f.FileContents[record]; got != recordText+"\n" {
+		t.Errorf("content of %s: %q", record, got)
+	}
+	if _, ok := f.FileContents[filepath.Join(dir, "none.json")]; ok {
+		t.Errorf("a missing file has content: %v", f.FileContents)
 	}
 }
 
@@ -155,4 +189,9 @@ func TestGatherFactsWithPasswordSudo(t *testing.T) {
 			t.Errorf("facts command %q", cmd)
 		}
 	}
+}
+
+func sha256Hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }

@@ -66,8 +66,15 @@ type HostPlan struct {
 	// TokenPending: the cluster's token is only known once its first
 	// server runs, so this host's config is rendered then.
 	TokenPending bool `json:"tokenPending,omitempty"`
+	// Files are the delivered files apply writes or removes.
+	Files []FileChange `json:"files,omitempty"`
+	// FilesRecord: the host's record of delivered files is rewritten.
+	FilesRecord bool `json:"filesRecord,omitempty"`
 	// Steps are what apply does on the host, in order.
 	Steps []Step `json:"steps,omitempty"`
+
+	// delivers: the host receives files of its cluster.
+	delivers bool
 }
 
 // Changes reports whether the plan changes anything.
@@ -257,11 +264,19 @@ func hostPlan(in Input, c *Cluster, h Host, token secret.Value, first bool) Host
 		}
 	}
 	sort.Strings(hp.Changes)
+	hp.Files, hp.FilesRecord = fileChanges(c, h, f)
+	hp.delivers = len(HostFiles(c, h.Role)) > 0 || len(hp.Files) > 0 || hp.FilesRecord
+	filesChange := len(hp.Files) > 0 || hp.FilesRecord
 	if hp.Action == "" {
 		switch {
-		case len(hp.Changes) > 0:
+		case len(hp.Changes) > 0 || filesChange && f.Active[h.Role]:
 			hp.Action = ActionReconfigure
-			hp.Reasons = append(hp.Reasons, "changes "+strings.Join(hp.Changes, ", "))
+			if len(hp.Changes) > 0 {
+				hp.Reasons = append(hp.Reasons, "changes "+strings.Join(hp.Changes, ", "))
+			}
+			if filesChange {
+				hp.Reasons = append(hp.Reasons, filesReason(hp))
+			}
 		case !f.Active[h.Role]:
 			hp.Action = ActionStart
 			hp.Reasons = append(hp.Reasons, k3s.ServiceName(h.Role)+" is not running")
@@ -273,6 +288,29 @@ func hostPlan(in Input, c *Cluster, h Host, token secret.Value, first bool) Host
 		hp.Reasons = append(hp.Reasons, "warning: memory cgroup disabled (on a Raspberry Pi add cgroup_memory=1 cgroup_enable=memory to cmdline.txt)")
 	}
 	return hp
+}
+
+// filesReason says what happens to the delivered files, for people.
+func filesReason(hp HostPlan) string {
+	var deliver, remove []string
+	for _, fc := range hp.Files {
+		if fc.Op == FileRemove {
+			remove = append(remove, fc.Path)
+		} else {
+			deliver = append(deliver, fc.Path)
+		}
+	}
+	var parts []string
+	if len(deliver) > 0 {
+		parts = append(parts, "delivers "+strings.Join(deliver, ", "))
+	}
+	if len(remove) > 0 {
+		parts = append(parts, "removes "+strings.Join(remove, ", "))
+	}
+	if len(parts) == 0 {
+		return "records the delivered files on the host"
+	}
+	return strings.Join(parts, "; ")
 }
 
 func refuse(hp HostPlan, why string) HostPlan {

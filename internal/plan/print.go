@@ -62,6 +62,9 @@ func Print(w io.Writer, p *Plan) {
 					mark = "+"
 				}
 				fmt.Fprintf(w, "       %s %-*s  %s\n", mark, stepWidth, s.Kind, s.Reason)
+				if s.Kind == StepDeliverFiles {
+					printFiles(w, h.Files)
+				}
 			}
 		}
 	}
@@ -87,5 +90,23 @@ func Print(w io.Writer, p *Plan) {
 		fmt.Fprintf(w, "\n%d of %d host(s) to change.\n", changes, n)
 	default:
 		fmt.Fprintf(w, "\n%d of %d host(s) to change; %d refused or unreachable.\n", changes, n, blocked)
+	}
+}
+
+// printFiles lists the delivered files a host's plan changes: "+" new,
+// "~" changed, "-" removed, each with sizes and sha256 prefixes, and the
+// content diff when the plan has one.
+func printFiles(w io.Writer, files []FileChange) {
+	marks := map[string]string{FileCreate: "+", FileUpdate: "~", FileRemove: "-"}
+	for _, fc := range files {
+		fmt.Fprintf(w, "           %s %s\n", marks[fc.Op], fc.Summary())
+		if fc.Secret && fc.Op != FileRemove {
+			fmt.Fprintf(w, "             (secret: content not shown)\n")
+		}
+		for _, l := range strings.Split(strings.TrimSuffix(fc.Diff, "\n"), "\n") {
+			if l != "" {
+				fmt.Fprintf(w, "             %s\n", l)
+			}
+		}
 	}
 }

@@ -69,8 +69,24 @@ type File struct {
 	Source string // local path
 	Name   string // name on the node, in the kind's folder
 	Path   string // absolute path on the node; wins over Name
+	// Secret files (registries.yaml may hold registry passwords) are
+	// never shown as a content diff.
+	Secret bool
 	SHA256 string // of Source, filled in before planning
+	Size   int64  // of Source, filled in before planning
+	// Text is Source's content when the plan shows content diffs and the
+	// file is text, not secret and small; nil otherwise.
+	Text []byte
 }
+
+// DeliveredFileMode is the mode of every delivered file: root reads them.
+const DeliveredFileMode = 0o600
+
+// NeedsRestart reports whether K3s must restart to see a change of a file
+// of this kind. K3s watches the manifests folder and applies a changed
+// manifest on its own, so delivering one restarts nothing; registries.yaml
+// and the image tarballs are read only when K3s starts.
+func (k FileKind) NeedsRestart() bool { return k != FileManifest }
 
 // Dest is where the file goes on a node.
 func (f File) Dest() string {
@@ -91,17 +107,32 @@ func (f File) For(r k3s.Role) bool { return f.Kind != FileManifest || r == k3s.S
 
 // HostFacts is what a host is now, as far as planning needs.
 type HostFacts struct {
-	Err          string // the host could not be reached or inspected
-	Hostname     string
-	Arch         k3s.Arch
-	ArchErr      string
-	InitSystem   string // systemd or openrc; empty: neither
-	K3sVersion   string // installed binary's version; empty: none
-	K3sSHA256    string
-	Installed    map[k3s.Role]bool // service files present
-	Active       map[k3s.Role]bool // service running
-	FileHashes   map[string]string // sha256 of remote files; "" when missing
+	Err        string // the host could not be reached or inspected
+	Hostname   string
+	Arch       k3s.Arch
+	ArchErr    string
+	InitSystem string // systemd or openrc; empty: neither
+	K3sVersion string // installed binary's version; empty: none
+	K3sSHA256  string
+	Installed  map[k3s.Role]bool // service files present
+	Active     map[k3s.Role]bool // service running
+	FileHashes map[string]string // sha256 of remote files; "" when missing
+	// FileStats are the size and mode of the delivered files' destinations
+	// that exist.
+	FileStats map[string]FileStat
+	// Delivered is the host's record of the files k3sctl delivered
+	// (DeliveredRecordPath); nil when there is none.
+	Delivered []DeliveredFile
+	// OldText is the current content of changed delivered files, by path,
+	// read only for content diffs.
+	OldText      map[string][]byte
 	MemoryCgroup bool
+}
+
+// FileStat is a remote file's size and permission bits.
+type FileStat struct {
+	Size int64
+	Mode uint32
 }
 
 // BinaryKey names one k3s binary: a release for an architecture. Clusters

@@ -19,8 +19,13 @@ const (
 	// StepUploadBinary puts the k3s binary on the host.
 	StepUploadBinary StepKind = "upload k3s"
 	// StepWriteConfig writes config.yaml, the service files and scripts,
-	// and the cluster's delivered files, each only when it differs.
+	// each only when it differs.
 	StepWriteConfig StepKind = "write config"
+	// StepDeliverFiles puts the cluster's files (manifests, images,
+	// registries.yaml) on the host when they differ, removes those k3sctl
+	// delivered earlier that are no longer listed, and updates the
+	// host's record of them.
+	StepDeliverFiles StepKind = "deliver files"
 	// StepStartServer starts or restarts the k3s service of a server.
 	StepStartServer StepKind = "start k3s"
 	// StepStartAgent starts or restarts the k3s-agent service of an agent.
@@ -37,7 +42,7 @@ const (
 
 // StepKinds lists every kind, in the order a host runs them.
 func StepKinds() []StepKind {
-	return []StepKind{StepUploadBinary, StepWriteConfig, StepStartServer, StepStartAgent, StepWaitReady, StepReadToken, StepKubeconfig}
+	return []StepKind{StepUploadBinary, StepWriteConfig, StepDeliverFiles, StepStartServer, StepStartAgent, StepWaitReady, StepReadToken, StepKubeconfig}
 }
 
 // StartStep is the kind that starts the service of role r.
@@ -96,6 +101,22 @@ func planSteps(hp *HostPlan, tokenKnown, kubeconfig bool) []Step {
 		}
 	default:
 		service := k3s.ServiceName(hp.Role)
+		filesChange := len(hp.Files) > 0 || hp.FilesRecord
+		deliver := func() {
+			if filesChange {
+				add(StepDeliverFiles, true, filesReason(*hp))
+			} else if hp.delivers {
+				add(StepDeliverFiles, false, "checks the delivered files")
+			}
+		}
+		if hp.Action == ActionReconfigure && !hp.Upload && len(hp.Changes) == 0 && !hp.TokenPending && !FilesRestart(hp.Files) {
+			// K3s picks these files up while it runs: nothing restarts.
+			deliver()
+			if hp.First && !tokenKnown {
+				readToken()
+			}
+			break
+		}
 		if hp.Upload {
 			add(StepUploadBinary, true, fmt.Sprintf("k3s %s for %s", orNone(hp.To), hp.Arch))
 		}
@@ -110,15 +131,17 @@ func planSteps(hp *HostPlan, tokenKnown, kubeconfig bool) []Step {
 		if writes {
 			add(StepWriteConfig, true, "writes "+strings.Join(names, ", "))
 		} else {
-			add(StepWriteConfig, false, "checks the files k3sctl manages and delivers")
+			add(StepWriteConfig, false, "checks the files k3sctl manages")
 		}
+		deliver()
+		restartFiles := FilesRestart(hp.Files)
 		switch {
 		case hp.Action == ActionStart:
 			add(StartStep(hp.Role), true, "starts "+service)
 		case hp.Action == ActionInstall:
 			add(StartStep(hp.Role), true, "enables and starts "+service)
 		default:
-			add(StartStep(hp.Role), true, "restarts "+service+" with the new "+restartCause(hp.Upload, writes))
+			add(StartStep(hp.Role), true, "restarts "+service+" with the new "+restartCause(hp.Upload, writes || restartFiles))
 		}
 		ready := service + " active and the node Ready"
 		if hp.To != "" {

@@ -1,13 +1,17 @@
 package rollout
 
 import (
+	"fmt"
+
 	"github.com/k3sctl/k3sctl/internal/k3s"
 	"github.com/k3sctl/k3sctl/internal/node"
 	"github.com/k3sctl/k3sctl/internal/plan"
 )
 
-// hostFacts keeps what planning needs of a host's facts.
-func hostFacts(f *node.Facts) *plan.HostFacts {
+// hostFacts keeps what planning needs of a host's facts. A record of
+// delivered files that cannot be read is an error: without it k3sctl
+// cannot tell which files it delivered.
+func hostFacts(f *node.Facts) (*plan.HostFacts, error) {
 	hf := &plan.HostFacts{
 		Hostname:     f.Hostname,
 		Arch:         f.Arch,
@@ -26,8 +30,21 @@ func hostFacts(f *node.Facts) *plan.HostFacts {
 	if f.ServerTokenExists && hf.FileHashes[k3s.TokenPath] == "" {
 		hf.FileHashes[k3s.TokenPath] = "present"
 	}
+	if len(f.FileStats) > 0 {
+		hf.FileStats = map[string]plan.FileStat{}
+		for p, st := range f.FileStats {
+			hf.FileStats[p] = plan.FileStat{Size: st.Size, Mode: uint32(st.Mode.Perm())}
+		}
+	}
+	if rec, ok := f.FileContents[plan.DeliveredRecordPath]; ok {
+		d, err := plan.ParseDeliveredRecord([]byte(rec))
+		if err != nil {
+			return nil, fmt.Errorf("%w (k3sctl writes this file; remove it to start the record afresh)", err)
+		}
+		hf.Delivered = d
+	}
 	if !f.Privileged {
 		hf.Err = "cannot read root-only files: user " + f.User + " has no usable sudo (log in as root, or give the sudo password)"
 	}
-	return hf
+	return hf, nil
 }

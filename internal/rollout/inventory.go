@@ -39,7 +39,7 @@ func FromInventory(inv *inventory.Inventory, base func(address string) ssh.Optio
 			perHost[h.Address] = h.SSH
 		}
 		for _, f := range c.Files {
-			pc.Files = append(pc.Files, plan.File{Kind: plan.FileKind(f.Kind), Source: f.Src, Name: filepath.Base(f.Dst), Path: f.Dst})
+			pc.Files = append(pc.Files, plan.File{Kind: plan.FileKind(f.Kind), Source: f.Src, Name: filepath.Base(f.Dst), Path: f.Dst, Secret: f.Secret})
 		}
 		spec.Clusters = append(spec.Clusters, pc)
 	}

@@ -65,6 +65,9 @@ type Options struct {
 	LocalBinary      string // --k3s-binary: used for every host, no download
 	// Kubeconfig, when set, merges each cluster's admin kubeconfig.
 	Kubeconfig *KubeconfigOptions
+	// Diff puts the content change of each changed delivered file that is
+	// not secret into the plan.
+	Diff bool
 
 	Concurrency       int
 	ConcurrentUploads int
@@ -133,6 +136,13 @@ func Prepare(ctx context.Context, o Options) (*Prepared, error) {
 		closeAll(conns)
 		return nil, err
 	}
+	if err := hashLocalFiles(spec, o.Diff); err != nil {
+		closeAll(conns)
+		return nil, err
+	}
+	if o.Diff {
+		readOldTexts(ctx, spec, conns, facts, limit)
+	}
 	p, err := preparePlan(ctx, o, spec, conns, facts)
 	if err != nil {
 		closeAll(conns)
@@ -198,6 +208,9 @@ func withDefaults(o Options) Options {
 func copySpec(s *plan.Spec) *plan.Spec {
 	c := *s
 	c.Clusters = append([]plan.Cluster(nil), s.Clusters...)
+	for i := range c.Clusters {
+		c.Clusters[i].Files = append([]plan.File(nil), c.Clusters[i].Files...)
+	}
 	return &c
 }
 
@@ -205,23 +218,31 @@ func copySpec(s *plan.Spec) *plan.Spec {
 type target struct {
 	addr string
 	role k3s.Role
+	// files are the destinations of the delivered files the host gets.
+	files []string
 }
 
 func hostTargets(spec *plan.Spec) []target {
 	var targets []target
-	seen := map[string]bool{}
-	add := func(addr string, role k3s.Role) {
-		if !seen[addr] {
-			seen[addr] = true
-			targets = append(targets, target{addr, role})
+	seen := map[string]int{}
+	add := func(addr string, role k3s.Role, files []plan.File) {
+		i, ok := seen[addr]
+		if !ok {
+			i = len(targets)
+			seen[addr] = i
+			targets = append(targets, target{addr: addr, role: role})
+		}
+		for _, f := range files {
+			targets[i].files = append(targets[i].files, f.Dest())
 		}
 	}
-	for _, c := range spec.Clusters {
+	for i := range spec.Clusters {
+		c := &spec.Clusters[i]
 		if c.JoinServer != "" && c.Token.IsZero() {
-			add(c.JoinServer, k3s.Server)
+			add(c.JoinServer, k3s.Server, nil)
 		}
-		for _, h := range clusterHosts(c) {
-			add(h.Address, h.Role)
+		for _, h := range clusterHosts(*c) {
+			add(h.Address, h.Role, plan.HostFiles(c, h.Role))
 		}
 	}
 	return targets
@@ -280,7 +301,7 @@ func gatherFacts(ctx context.Context, conns map[string]Conn, facts map[string]*p
 		mu.Lock()
 		c := conns[t.addr]
 		mu.Unlock()
-		f, err := hostFactsOf(ctx, c, t.role)
+		f, err := hostFactsOf(ctx, c, t)
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil {
@@ -293,16 +314,19 @@ func gatherFacts(ctx context.Context, conns map[string]Conn, facts map[string]*p
 	})
 }
 
-// hostFactsOf reads a host's facts in one round trip.
-func hostFactsOf(ctx context.Context, c Conn, role k3s.Role) (*plan.HostFacts, error) {
+// hostFactsOf reads a host's facts in one round trip: with them the
+// sha256, size and mode of the files k3sctl writes there and the host's
+// record of the files it delivered.
+func hostFactsOf(ctx context.Context, c Conn, t target) (*plan.HostFacts, error) {
 	// The init system is one of the facts, so hash both variants' files.
-	hash := append(plan.HashPaths(role, string(k3s.Systemd)), plan.HashPaths(role, string(k3s.OpenRC))...)
+	hash := append(plan.HashPaths(t.role, string(k3s.Systemd)), plan.HashPaths(t.role, string(k3s.OpenRC))...)
 	hash = append(hash, k3s.TokenPath)
-	f, err := node.GatherFacts(ctx, c, node.FactsOptions{HashFiles: dedupe(hash)})
+	hash = append(hash, t.files...)
+	f, err := node.GatherFacts(ctx, c, node.FactsOptions{HashFiles: dedupe(hash), ReadFiles: []string{plan.DeliveredRecordPath}})
 	if err != nil {
 		return nil, err
 	}
-	return hostFacts(f), nil
+	return hostFacts(f)
 }
 
 // resolveVersions is each cluster's exact K3s version: the user's version
