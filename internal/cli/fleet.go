@@ -28,16 +28,19 @@ func addPlanningFlags(fs *pflag.FlagSet, file *string, force *bool, kf *k3sFlags
 
 // fleetRun reads the inventory and builds the run. kube is nil for no
 // kubeconfig merge.
-func fleetRun(fac *Factory, file string, force bool, sf *sshFlags, kf *k3sFlags, kube *rollout.KubeconfigOptions) (*rolloutRun, error) {
+func fleetRun(fac *Factory, file string, force bool, sub *subsetFlags, sf *sshFlags, kf *k3sFlags, kube *rollout.KubeconfigOptions) (*rolloutRun, error) {
 	inv, err := loadInventory(file)
 	if err != nil {
+		return nil, err
+	}
+	if inv, err = selectClusters(inv, sub); err != nil {
 		return nil, err
 	}
 	res := sf.resolver(fac)
 	spec, versions, sshFor := rollout.FromInventory(inv, res.options)
 	spec.AllowDowngrade = kf.allowDowngrade
 	spec.Force = force
-	return &rolloutRun{io: fac.IO, spec: spec, sshFunc: sshFor, k3s: kf, versions: versions, kube: kube}, nil
+	return &rolloutRun{io: fac.IO, spec: spec, sshFunc: sshFor, k3s: kf, versions: versions, kube: kube, inv: inv}, nil
 }
 
 // requireInventory is the check of -f that plan, apply and reset share.
@@ -56,6 +59,7 @@ type PlanOptions struct {
 	File             string
 	Force            bool
 	DetailedExitCode bool
+	Subset           subsetFlags
 	SSH              sshFlags
 	// K3s holds the planning flags: --allow-downgrade, --download-url,
 	// --channel-url, --k3s-binary and --output.
@@ -100,12 +104,13 @@ install, upgrade from → to, reconfigure, start, nothing, or refuse.
 	fs.StringVarP(&opts.K3s.output, "output", "o", "", "output: json for the plan as JSON (default: text)")
 	fs.BoolVar(&opts.DetailedExitCode, "detailed-exitcode", false,
 		fmt.Sprintf("exit %d when nothing would change, %d when something would, %d when hosts are refused or unreachable", ExitOK, ExitChangesPending, ExitHostsFailed))
+	addSubsetFlags(fs, &opts.Subset)
 	addSSHFlags(fs, &opts.SSH)
 	return cmd
 }
 
 func planRun(ctx context.Context, opts *PlanOptions) error {
-	r, err := fleetRun(opts.Factory, opts.File, opts.Force, &opts.SSH, &opts.K3s, nil)
+	r, err := fleetRun(opts.Factory, opts.File, opts.Force, &opts.Subset, &opts.SSH, &opts.K3s, nil)
 	if err != nil {
 		return err
 	}
@@ -140,8 +145,12 @@ type ApplyOptions struct {
 	Concurrency    int
 	MaxUnavailable int
 	NoKubeconfig   bool
+	Subset         subsetFlags
+	Rollout        rolloutFlags
 	SSH            sshFlags
 	K3s            k3sFlags
+
+	flags *pflag.FlagSet
 }
 
 // NewCmdApply is the apply command; runF replaces applyRun in tests.
@@ -157,6 +166,12 @@ any time: what is already right is left alone, and a failed run picks up
 where it stopped. Each cluster's kubeconfig is merged as a context named
 after the cluster.
 
+--cluster and --selector choose some clusters; the others' hosts are not
+connected to. With a rollout: section in the inventory, or --canary,
+--wave-size and the other rollout flags, clusters are worked on in waves:
+the canary first, then each wave once the one before finished, and no new
+cluster is started once more clusters failed than the failure budget allows.
+
 ` + exitCodeHelp(ExitOK, ExitError, ExitUsage, ExitHostsFailed, ExitInterrupted),
 		Example: `  # Roll out the fleet with a live view of every host
   $ k3sctl apply -f fleet.yaml
@@ -165,7 +180,13 @@ after the cluster.
   $ k3sctl apply -f fleet.yaml --plain
 
   # Upgrade: change version in the file, then
-  $ k3sctl apply -f fleet.yaml --max-unavailable 2`,
+  $ k3sctl apply -f fleet.yaml --max-unavailable 2
+
+  # Only the shops
+  $ k3sctl apply -f fleet.yaml --cluster 'shop-*'
+
+  # shop-01 first, then waves of two clusters; stop at the first failure
+  $ k3sctl apply -f fleet.yaml --canary shop-01 --wave-size 2 --failure-budget 0`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := requireInventory(opts.File); err != nil {
@@ -200,7 +221,10 @@ after the cluster.
 	fs.BoolVar(&opts.K3s.dryRun, "dry-run", false, "print the plan and change nothing")
 	fs.BoolVar(&opts.NoKubeconfig, "no-kubeconfig", false, "do not merge the clusters' kubeconfigs")
 	fs.StringVar(&opts.K3s.kubeconfigPath, "kubeconfig", "", "kubeconfig file to merge into (default: $KUBECONFIG or ~/.kube/config)")
+	addSubsetFlags(fs, &opts.Subset)
+	addRolloutFlags(fs, &opts.Rollout)
 	addSSHFlags(fs, &opts.SSH)
+	opts.flags = fs
 	return cmd
 }
 
@@ -212,11 +236,22 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 			Context: func(c string) string { return c },
 		}
 	}
-	r, err := fleetRun(opts.Factory, opts.File, opts.Force, &opts.SSH, &opts.K3s, kube)
+	r, err := fleetRun(opts.Factory, opts.File, opts.Force, &opts.Subset, &opts.SSH, &opts.K3s, kube)
 	if err != nil {
 		return err
 	}
 	r.concurrency, r.maxUnavailable = opts.Concurrency, opts.MaxUnavailable
+	fs := opts.flags
+	if fs == nil {
+		fs = pflag.NewFlagSet("apply", pflag.ContinueOnError)
+	}
+	pol, err := opts.Rollout.policy(fs, r.inv)
+	if err != nil {
+		return err
+	}
+	if pol != nil {
+		return r.progressive(ctx, pol, opts.Rollout.yes)
+	}
 	return r.execute(ctx)
 }
 
@@ -225,6 +260,7 @@ func NewCmdReset(f *Factory) *cobra.Command {
 	var (
 		file string
 		yes  bool
+		sub  subsetFlags
 		sf   sshFlags
 	)
 	cmd := &cobra.Command{
@@ -242,6 +278,9 @@ destroys the clusters and their data. Asks first unless --yes is given.`,
 			}
 			inv, err := loadInventory(file)
 			if err != nil {
+				return err
+			}
+			if inv, err = selectClusters(inv, &sub); err != nil {
 				return err
 			}
 			var names []string
@@ -282,6 +321,7 @@ destroys the clusters and their data. Asks first unless --yes is given.`,
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "inventory file (required)")
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask")
+	addSubsetFlags(cmd.Flags(), &sub)
 	addSSHFlags(cmd.Flags(), &sf)
 	return cmd
 }

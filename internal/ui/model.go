@@ -299,6 +299,18 @@ func (m *model) apply(e apply.Event) {
 			m.host(apply.Event{Cluster: p.cluster, Host: p.host, Role: p.role}).planned = p.steps
 		}
 		return
+	case apply.EventWaveStart:
+		m.print(m.st.bold.Render("▶ " + cleanLine(e.Message)))
+		return
+	case apply.EventWaveDone:
+		m.print(m.st.faint.Render("■ " + cleanLine(e.Message)))
+		return
+	case apply.EventRolloutStopped:
+		m.print(m.st.fail.Render("✗ rollout stopped: " + cleanLine(e.Error)))
+		if msg := cleanLine(e.Message); msg != "" {
+			m.print("  " + msg)
+		}
+		return
 	}
 	if e.Host == "" {
 		return
