@@ -29,18 +29,29 @@ func addPlanningFlags(fs *pflag.FlagSet, file *string, force *bool, kf *k3sFlags
 // fleetRun reads the inventory and builds the run. kube is nil for no
 // kubeconfig merge.
 func fleetRun(fac *Factory, file string, force bool, sub *subsetFlags, sf *sshFlags, kf *k3sFlags, kube *rollout.KubeconfigOptions) (*rolloutRun, error) {
+	inv, err := loadSelected(file, sub)
+	if err != nil {
+		return nil, err
+	}
+	return fleetRunOf(fac, inv, force, sf, kf, kube), nil
+}
+
+// loadSelected reads the inventory and keeps the clusters the flags choose.
+func loadSelected(file string, sub *subsetFlags) (*inventory.Inventory, error) {
 	inv, err := loadInventory(file)
 	if err != nil {
 		return nil, err
 	}
-	if inv, err = selectClusters(inv, sub); err != nil {
-		return nil, err
-	}
+	return selectClusters(inv, sub)
+}
+
+// fleetRunOf builds the run of a loaded inventory.
+func fleetRunOf(fac *Factory, inv *inventory.Inventory, force bool, sf *sshFlags, kf *k3sFlags, kube *rollout.KubeconfigOptions) *rolloutRun {
 	res := sf.resolver(fac)
 	spec, versions, sshFor := rollout.FromInventory(inv, res.options)
 	spec.AllowDowngrade = kf.allowDowngrade
 	spec.Force = force
-	return &rolloutRun{io: fac.IO, spec: spec, sshFunc: sshFor, k3s: kf, versions: versions, kube: kube, inv: inv}, nil
+	return &rolloutRun{io: fac.IO, spec: spec, sshFunc: sshFor, k3s: kf, versions: versions, kube: kube, inv: inv}
 }
 
 // requireInventory is the check of -f that plan, apply and reset share.
@@ -236,19 +247,24 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 			Context: func(c string) string { return c },
 		}
 	}
-	r, err := fleetRun(opts.Factory, opts.File, opts.Force, &opts.Subset, &opts.SSH, &opts.K3s, kube)
+	inv, err := loadSelected(opts.File, &opts.Subset)
 	if err != nil {
 		return err
 	}
-	r.concurrency, r.maxUnavailable = opts.Concurrency, opts.MaxUnavailable
 	fs := opts.flags
 	if fs == nil {
 		fs = pflag.NewFlagSet("apply", pflag.ContinueOnError)
 	}
-	pol, err := opts.Rollout.policy(fs, r.inv)
+	// Every mistake in the flags is found before anything connects.
+	pol, err := opts.Rollout.policy(fs, inv)
 	if err != nil {
 		return err
 	}
+	if pol != nil && pol.Confirm && !opts.Rollout.yes && !opts.K3s.dryRun && !opts.IO.IsStdinTTY() {
+		return flagErrorf("the rollout asks before each wave (--confirm or rollout.pause: confirm), but stdin is not a terminal; pass --yes to go on without asking")
+	}
+	r := fleetRunOf(opts.Factory, inv, opts.Force, &opts.SSH, &opts.K3s, kube)
+	r.concurrency, r.maxUnavailable = opts.Concurrency, opts.MaxUnavailable
 	if pol != nil {
 		return r.progressive(ctx, pol, opts.Rollout.yes)
 	}

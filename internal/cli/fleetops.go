@@ -180,7 +180,7 @@ func (r *rolloutRun) progressive(ctx context.Context, pol *inventory.Rollout, ye
 	waves := rollout.PlanWaves(names, canaryOf(pol, r.inv), pol.Waves)
 	numbered := rollout.Numbered(waves)
 	budget := pol.FailureBudget.Of(len(names), false)
-	ask := pol.Confirm && !yes && len(waves) > 1
+	ask := pol.Confirm && !yes && len(waves) > 1 && !f.dryRun
 	if ask && !r.io.IsStdinTTY() {
 		return flagErrorf("the rollout asks before each wave (--confirm or rollout.pause: confirm), but stdin is not a terminal; pass --yes to go on without asking")
 	}

@@ -309,7 +309,7 @@ func runOneCluster(ctx context.Context, base Options, c plan.Cluster, wave strin
 	})
 	o.Sink = stamp
 	o.Progress = func(format string, a ...any) {
-		stamp.Event(apply.Event{Time: now(), Type: apply.EventLog, Message: fmt.Sprintf(format, a...)})
+		stamp.Event(apply.Event{Time: now(), Type: apply.EventLog, Message: c.Name + ": " + fmt.Sprintf(format, a...)})
 	}
 	p, err := Prepare(ctx, o)
 	if err != nil {
