@@ -60,6 +60,10 @@ func TestSubsetAndRolloutUsageErrors(t *testing.T) {
 		// Asking needs a terminal; the test's stdin is none.
 		{[]string{"apply", "-f", inv, "--confirm"}, "stdin is not a terminal; pass --yes"},
 		{[]string{"apply", "-f", inv, "--pause", "confirm"}, "stdin is not a terminal; pass --yes"},
+		// reset counts the chosen clusters' hosts only.
+		{[]string{"reset", "-f", inv, "--cluster", "shop-*"}, "from 2 host(s)"},
+		{[]string{"reset", "-f", inv, "--selector", "!tier"}, "from 2 host(s)"},
+		{[]string{"reset", "-f", inv, "--selector", "tier=canary"}, "from 1 host(s)"},
 	} {
 		code, stdout, stderr := runWith(t, func(f *Factory) *cobra.Command {
 			switch tc.args[0] {

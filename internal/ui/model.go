@@ -305,6 +305,12 @@ func (m *model) apply(e apply.Event) {
 	case apply.EventWaveDone:
 		m.print(m.st.faint.Render("■ " + cleanLine(e.Message)))
 		return
+	case apply.EventLog:
+		// A rollout's own notes (a pause between waves) name no host.
+		if e.Host == "" && e.Wave != "" {
+			m.print(m.st.faint.Render(cleanLine(e.Message)))
+			return
+		}
 	case apply.EventRolloutStopped:
 		m.print(m.st.fail.Render("✗ rollout stopped: " + cleanLine(e.Error)))
 		if msg := cleanLine(e.Message); msg != "" {
