@@ -13,6 +13,7 @@ import (
 	"github.com/k3sctl/k3sctl/internal/apply"
 	"github.com/k3sctl/k3sctl/internal/inventory"
 	"github.com/k3sctl/k3sctl/internal/rollout"
+	"github.com/k3sctl/k3sctl/internal/ssh"
 	"github.com/k3sctl/k3sctl/internal/ui"
 	"github.com/spf13/pflag"
 )
@@ -222,6 +223,18 @@ func (r *rolloutRun) progressive(ctx context.Context, pol *inventory.Rollout, ye
 			}
 		}
 		return nil
+	}
+	if mode == ui.ModeTUI {
+		// Clusters connect while the live view runs: SSH warnings (a
+		// host key recorded) go through it instead of across it.
+		base := r.sshFunc
+		r.sshFunc = func(address string) ssh.Options {
+			so := base(address)
+			so.Warnf = func(format string, a ...any) {
+				renderer.Event(apply.Event{Time: time.Now(), Type: apply.EventLog, Message: "warning: " + fmt.Sprintf(format, a...)})
+			}
+			return so
+		}
 	}
 	o := r.options(renderer)
 	o.Progress = nil

@@ -306,8 +306,9 @@ func (m *model) apply(e apply.Event) {
 		m.print(m.st.faint.Render("■ " + cleanLine(e.Message)))
 		return
 	case apply.EventLog:
-		// A rollout's own notes (a pause between waves) name no host.
-		if e.Host == "" && e.Wave != "" {
+		// A rollout's own notes (a pause between waves, an SSH warning)
+		// name no cluster; its notes on preparing a cluster stay out.
+		if e.Host == "" && e.Cluster == "" {
 			m.print(m.st.faint.Render(cleanLine(e.Message)))
 			return
 		}
