@@ -23,14 +23,23 @@ const (
 	EventHostDone   EventType = "host_done"   // every step of a host finished
 	EventHostFailed EventType = "host_failed" // the host failed or was skipped because what it needs failed
 	EventSummary    EventType = "summary"     // the run ended (Results)
+
+	// A progressive rollout (internal/rollout) works through its clusters
+	// in waves and adds these.
+	EventWaveStart      EventType = "wave_start"      // a wave begins (Wave, Message: its clusters)
+	EventWaveDone       EventType = "wave_done"       // every started cluster of a wave finished (Wave, Message: counts)
+	EventRolloutStopped EventType = "rollout_stopped" // no further cluster is started (Error: why, Message: what was not started)
 )
 
 // Event is one thing that happened during apply. Renderers (terminal view,
 // plain log, JSON lines) consume events only.
 type Event struct {
-	Time    time.Time     `json:"time"`
-	Type    EventType     `json:"type"`
-	Cluster string        `json:"cluster,omitempty"`
+	Time    time.Time `json:"time"`
+	Type    EventType `json:"type"`
+	Cluster string    `json:"cluster,omitempty"`
+	// Wave is the rollout wave of the cluster: "canary", "1", "2", …;
+	// empty outside a progressive rollout.
+	Wave    string        `json:"wave,omitempty"`
 	Host    string        `json:"host,omitempty"` // the address k3sctl reaches the host on
 	Role    string        `json:"role,omitempty"` // server or agent
 	Step    plan.StepKind `json:"step,omitempty"` // one of plan.StepKinds
@@ -58,11 +67,15 @@ const (
 	StatusSkipped   HostStatus = "skipped"   // not started: something it depends on failed
 	StatusCancelled HostStatus = "cancelled" // interrupted
 	StatusRefused   HostStatus = "refused"   // the plan refused it (downgrade, minor skip)
+	// StatusNotStarted is a host of a cluster a rollout did not start:
+	// it stopped before the cluster's turn. No connection was made.
+	StatusNotStarted HostStatus = "not_started"
 )
 
 // HostResult is one host's outcome in the summary.
 type HostResult struct {
 	Cluster string        `json:"cluster"`
+	Wave    string        `json:"wave,omitempty"` // in a progressive rollout
 	Host    string        `json:"host"`
 	Role    string        `json:"role"`
 	Action  string        `json:"action"` // install, upgrade, reconfigure, start, nothing, refuse

@@ -29,16 +29,30 @@ func addPlanningFlags(fs *pflag.FlagSet, file *string, force *bool, kf *k3sFlags
 
 // fleetRun reads the inventory and builds the run. kube is nil for no
 // kubeconfig merge.
-func fleetRun(fac *Factory, file string, force bool, sf *sshFlags, kf *k3sFlags, kube *rollout.KubeconfigOptions) (*rolloutRun, error) {
+func fleetRun(fac *Factory, file string, force bool, sub *subsetFlags, sf *sshFlags, kf *k3sFlags, kube *rollout.KubeconfigOptions) (*rolloutRun, error) {
+	inv, err := loadSelected(file, sub)
+	if err != nil {
+		return nil, err
+	}
+	return fleetRunOf(fac, inv, force, sf, kf, kube), nil
+}
+
+// loadSelected reads the inventory and keeps the clusters the flags choose.
+func loadSelected(file string, sub *subsetFlags) (*inventory.Inventory, error) {
 	inv, err := loadInventory(file)
 	if err != nil {
 		return nil, err
 	}
+	return selectClusters(inv, sub)
+}
+
+// fleetRunOf builds the run of a loaded inventory.
+func fleetRunOf(fac *Factory, inv *inventory.Inventory, force bool, sf *sshFlags, kf *k3sFlags, kube *rollout.KubeconfigOptions) *rolloutRun {
 	res := sf.resolver(fac)
 	spec, versions, sshFor := rollout.FromInventory(inv, res.options)
 	spec.AllowDowngrade = kf.allowDowngrade
 	spec.Force = force
-	return &rolloutRun{io: fac.IO, spec: spec, sshFunc: sshFor, k3s: kf, versions: versions, kube: kube}, nil
+	return &rolloutRun{io: fac.IO, spec: spec, sshFunc: sshFor, k3s: kf, versions: versions, kube: kube, inv: inv}
 }
 
 // requireInventory is the check of -f that plan, apply and reset share.
@@ -57,6 +71,7 @@ type PlanOptions struct {
 	File             string
 	Force            bool
 	DetailedExitCode bool
+	Subset           subsetFlags
 	SSH              sshFlags
 	// K3s holds the planning flags: --allow-downgrade, --download-url,
 	// --channel-url, --k3s-binary and --output.
@@ -104,12 +119,13 @@ except for files marked secret (registries.yaml by default).
 	fs.StringVarP(&opts.K3s.output, "output", "o", "", "output: json for the plan as JSON (default: text)")
 	fs.BoolVar(&opts.DetailedExitCode, "detailed-exitcode", false,
 		fmt.Sprintf("exit %d when nothing would change, %d when something would, %d when hosts are refused or unreachable", ExitOK, ExitChangesPending, ExitHostsFailed))
+	addSubsetFlags(fs, &opts.Subset)
 	addSSHFlags(fs, &opts.SSH)
 	return cmd
 }
 
 func planRun(ctx context.Context, opts *PlanOptions) error {
-	r, err := fleetRun(opts.Factory, opts.File, opts.Force, &opts.SSH, &opts.K3s, nil)
+	r, err := fleetRun(opts.Factory, opts.File, opts.Force, &opts.Subset, &opts.SSH, &opts.K3s, nil)
 	if err != nil {
 		return err
 	}
@@ -144,8 +160,12 @@ type ApplyOptions struct {
 	Concurrency    int
 	MaxUnavailable int
 	NoKubeconfig   bool
+	Subset         subsetFlags
+	Rollout        rolloutFlags
 	SSH            sshFlags
 	K3s            k3sFlags
+
+	flags *pflag.FlagSet
 }
 
 // NewCmdApply is the apply command; runF replaces applyRun in tests.
@@ -161,6 +181,12 @@ any time: what is already right is left alone, and a failed run picks up
 where it stopped. Each cluster's kubeconfig is merged as a context named
 after the cluster.
 
+--cluster and --selector choose some clusters; the others' hosts are not
+connected to. With a rollout: section in the inventory, or --canary,
+--wave-size and the other rollout flags, clusters are worked on in waves:
+the canary first, then each wave once the one before finished, and no new
+cluster is started once more clusters failed than the failure budget allows.
+
 ` + exitCodeHelp(ExitOK, ExitError, ExitUsage, ExitHostsFailed, ExitInterrupted),
 		Example: `  # Roll out the fleet with a live view of every host
   $ k3sctl apply -f fleet.yaml
@@ -169,7 +195,13 @@ after the cluster.
   $ k3sctl apply -f fleet.yaml --plain
 
   # Upgrade: change version in the file, then
-  $ k3sctl apply -f fleet.yaml --max-unavailable 2`,
+  $ k3sctl apply -f fleet.yaml --max-unavailable 2
+
+  # Only the shops
+  $ k3sctl apply -f fleet.yaml --cluster 'shop-*'
+
+  # shop-01 first, then waves of two clusters; stop at the first failure
+  $ k3sctl apply -f fleet.yaml --canary shop-01 --wave-size 2 --failure-budget 0`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := requireInventory(opts.File); err != nil {
@@ -204,7 +236,10 @@ after the cluster.
 	fs.BoolVar(&opts.K3s.dryRun, "dry-run", false, "print the plan and change nothing")
 	fs.BoolVar(&opts.NoKubeconfig, "no-kubeconfig", false, "do not merge the clusters' kubeconfigs")
 	fs.StringVar(&opts.K3s.kubeconfigPath, "kubeconfig", "", "kubeconfig file to merge into (default: $KUBECONFIG or ~/.kube/config)")
+	addSubsetFlags(fs, &opts.Subset)
+	addRolloutFlags(fs, &opts.Rollout)
 	addSSHFlags(fs, &opts.SSH)
+	opts.flags = fs
 	return cmd
 }
 
@@ -216,11 +251,27 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 			Context: func(c string) string { return c },
 		}
 	}
-	r, err := fleetRun(opts.Factory, opts.File, opts.Force, &opts.SSH, &opts.K3s, kube)
+	inv, err := loadSelected(opts.File, &opts.Subset)
 	if err != nil {
 		return err
 	}
+	fs := opts.flags
+	if fs == nil {
+		fs = pflag.NewFlagSet("apply", pflag.ContinueOnError)
+	}
+	// Every mistake in the flags is found before anything connects.
+	pol, err := opts.Rollout.policy(fs, inv)
+	if err != nil {
+		return err
+	}
+	if pol != nil && pol.Confirm && !opts.Rollout.yes && !opts.K3s.dryRun && !opts.IO.IsStdinTTY() {
+		return flagErrorf("the rollout asks before each wave (--confirm or rollout.pause: confirm), but stdin is not a terminal; pass --yes to go on without asking")
+	}
+	r := fleetRunOf(opts.Factory, inv, opts.Force, &opts.SSH, &opts.K3s, kube)
 	r.concurrency, r.maxUnavailable = opts.Concurrency, opts.MaxUnavailable
+	if pol != nil {
+		return r.progressive(ctx, pol, opts.Rollout.yes)
+	}
 	return r.execute(ctx)
 }
 
@@ -229,6 +280,7 @@ func NewCmdReset(f *Factory) *cobra.Command {
 	var (
 		file string
 		yes  bool
+		sub  subsetFlags
 		sf   sshFlags
 	)
 	cmd := &cobra.Command{
@@ -246,6 +298,9 @@ destroys the clusters and their data. Asks first unless --yes is given.`,
 			}
 			inv, err := loadInventory(file)
 			if err != nil {
+				return err
+			}
+			if inv, err = selectClusters(inv, &sub); err != nil {
 				return err
 			}
 			var names []string
@@ -286,6 +341,7 @@ destroys the clusters and their data. Asks first unless --yes is given.`,
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "inventory file (required)")
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask")
+	addSubsetFlags(cmd.Flags(), &sub)
 	addSSHFlags(cmd.Flags(), &sf)
 	return cmd
 }

@@ -61,6 +61,7 @@ func NewCmdKubeconfig(f *Factory) *cobra.Command {
 	io := f.IO
 	var (
 		ip, host, file string
+		sub            subsetFlags
 		sf             sshFlags
 		kf             k3sFlags
 	)
@@ -94,6 +95,9 @@ answers.`,
 				if err != nil {
 					return err
 				}
+				if inv, err = selectClusters(inv, &sub); err != nil {
+					return err
+				}
 				res := sf.resolver(f)
 				_, _, sshFor := rollout.FromInventory(inv, res.options)
 				failed := 0
@@ -122,6 +126,9 @@ answers.`,
 				fmt.Fprintf(io.Err, "Merged into %s\n", path)
 				return nil
 			}
+			if len(sub.clusters) > 0 || sub.selector != "" {
+				return flagErrorf("--cluster and --selector choose clusters of an inventory: give -f <inventory>")
+			}
 			addr, err := requireOne(ip, host)
 			if err != nil {
 				return err
@@ -137,6 +144,7 @@ answers.`,
 	cmd.Flags().StringVar(&ip, "ip", "", "address of a server")
 	cmd.Flags().StringVar(&host, "host", "", "name of a server")
 	cmd.Flags().StringVarP(&file, "file", "f", "", "inventory: merge a context for every cluster")
+	addSubsetFlags(cmd.Flags(), &sub)
 	addSSHFlags(cmd.Flags(), &sf)
 	addKubeconfigFlags(cmd.Flags(), &kf)
 	return cmd

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/k3sctl/k3sctl/internal/apply"
+	"github.com/k3sctl/k3sctl/internal/inventory"
 	"github.com/k3sctl/k3sctl/internal/k3s"
 	"github.com/k3sctl/k3sctl/internal/kubeconfig"
 	"github.com/k3sctl/k3sctl/internal/plan"
@@ -205,6 +206,8 @@ type rolloutRun struct {
 	k3s      *k3sFlags
 	versions map[string]string
 	kube     *rollout.KubeconfigOptions
+	// inv is the inventory (its chosen clusters) of plan and apply.
+	inv *inventory.Inventory
 	// concurrency and maxUnavailable come from apply's flags.
 	concurrency, maxUnavailable int
 
@@ -226,13 +229,18 @@ func (r *rolloutRun) prepare(ctx context.Context) (*rollout.Prepared, error) {
 }
 
 func (r *rolloutRun) prepareWith(ctx context.Context, sink apply.Sink) (*rollout.Prepared, error) {
+	return rollout.Prepare(ctx, r.options(sink))
+}
+
+// options are the rollout options of this run, sending events to sink.
+func (r *rolloutRun) options(sink apply.Sink) rollout.Options {
 	f := r.k3s
 	progress := func(format string, a ...any) {
 		if f.output != "json" {
 			fmt.Fprintf(r.io.Err, format+"\n", a...)
 		}
 	}
-	return rollout.Prepare(ctx, rollout.Options{
+	return rollout.Options{
 		Spec:              r.spec,
 		SSH:               r.sshFunc,
 		VersionOrChannel:  r.versions,
@@ -246,7 +254,7 @@ func (r *rolloutRun) prepareWith(ctx context.Context, sink apply.Sink) (*rollout
 		ReadyTimeout:      f.timeout,
 		Sink:              sink,
 		Progress:          progress,
-	})
+	}
 }
 
 // execute prepares the plan, prints it on --dry-run, else applies it.

@@ -74,6 +74,7 @@ type rawCluster struct {
 	node       *yaml.Node
 	name       string
 	nameNode   *yaml.Node
+	labels     map[string]string
 	apiAddress string
 	ver        versionChoice
 	token      secret.Value
@@ -123,7 +124,11 @@ func (d *decoder) inventory() *Inventory {
 	default:
 		d.report(f.node, "the inventory describes no cluster", "add servers: for a single cluster, or clusters: for several")
 	}
-	return d.resolve(def, raws)
+	inv := d.resolve(def, raws)
+	if f.has("rollout") {
+		inv.Rollout = d.rollout(f.val["rollout"], inv.Clusters)
+	}
+	return inv
 }
 
 func (d *decoder) header(f fields) {
@@ -182,6 +187,12 @@ func (d *decoder) cluster(f fields) *rawCluster {
 			} else {
 				c.name = s
 			}
+		}
+	}
+	if n := f.val["labels"]; n != nil {
+		c.labels = d.labels(n)
+		if len(c.labels) == 0 {
+			c.labels = nil
 		}
 	}
 	if n := f.val["apiAddress"]; n != nil {

@@ -57,6 +57,8 @@ const (
 type Inventory struct {
 	Path     string
 	Clusters []Cluster
+	// Rollout is the rollout: section; nil when the file has none.
+	Rollout *Rollout
 }
 
 // Cluster is one K3s cluster.
@@ -70,8 +72,11 @@ type Inventory struct {
 // that writes config.yaml. When APIAddress is set it is already in
 // ServerConfig["tls-san"].
 type Cluster struct {
-	Name         string
-	APIAddress   string
+	Name       string
+	APIAddress string
+	// Labels are the cluster's own labels, for choosing clusters with
+	// --selector and in rollout: (not node labels).
+	Labels       map[string]string
 	Version      string
 	Channel      string
 	Token        secret.Value

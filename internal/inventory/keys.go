@@ -17,23 +17,27 @@ const (
 	objSSH       object = "ssh"
 	objConfig    object = "config"
 	objFile      object = "file"
+	objRollout   object = "rollout"
+	objCanary    object = "canary"
 )
 
 // clusterKeys may appear in a cluster and, for a single-cluster file, at the
 // top level.
-var clusterKeys = []string{"name", "apiAddress", "version", "channel", "token", "ssh", "config", "servers", "agents", "files"}
+var clusterKeys = []string{"name", "labels", "apiAddress", "version", "channel", "token", "ssh", "config", "servers", "agents", "files"}
 
 // objectKeys is every key the loader accepts, per kind of mapping. The
 // decoder refuses anything else, and a test holds docs/inventory-schema.json
 // to the same list.
 var objectKeys = map[object][]string{
-	objInventory: append([]string{"apiVersion", "kind", "defaults", "clusters"}, clusterKeys...),
+	objInventory: append([]string{"apiVersion", "kind", "defaults", "clusters", "rollout"}, clusterKeys...),
 	objDefaults:  {"ssh", "version", "channel", "config"},
 	objCluster:   clusterKeys,
 	objHost:      {"address", "name", "ssh", "labels", "taints", "config"},
 	objSSH:       {"user", "keyFile", "port", "jump", "configFile", "hostKeyChecking"},
 	objConfig:    {"all", "server", "agent"},
 	objFile:      {"src", "kind", "dst", "secret"},
+	objRollout:   {"canary", "waves", "waveSize", "failureBudget", "pause", "maxClustersInFlight"},
+	objCanary:    {"clusters", "selector"},
 }
 
 // extensionPrefix marks top-level keys the loader ignores, as in Compose
@@ -49,6 +53,8 @@ var where = map[object]string{
 	objSSH:       "in ssh",
 	objConfig:    "in config",
 	objFile:      "in files entry",
+	objRollout:   "in rollout",
+	objCanary:    "in canary",
 }
 
 // home describes where a key belongs when it was written somewhere else.

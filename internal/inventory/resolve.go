@@ -78,6 +78,7 @@ func (d *decoder) nameClusters(raws []*rawCluster) {
 func (d *decoder) resolveCluster(def rawDefaults, rc *rawCluster) Cluster {
 	c := Cluster{
 		Name:       rc.name,
+		Labels:     rc.labels,
 		APIAddress: rc.apiAddress,
 		Token:      rc.token,
 		Pos:        d.pos(rc.node),

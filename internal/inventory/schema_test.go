@@ -23,6 +23,8 @@ var schemaObjects = map[object]string{
 	objSSH:       "ssh",
 	objConfig:    "config",
 	objFile:      "file",
+	objRollout:   "rollout",
+	objCanary:    "canary",
 }
 
 type schemaNode struct {

@@ -6,4 +6,8 @@
 // is never changed: resolved versions live in a copy that Prepared
 // returns. Every connection a phase opens is closed on every failure path,
 // and by Prepared.Close otherwise.
+//
+// Progressive runs that flow cluster by cluster in waves (a canary, then
+// waves of a size), stopping once more clusters failed than a budget
+// allows; Schedule is its scheduler, independent of SSH.
 package rollout

@@ -299,6 +299,25 @@ func (m *model) apply(e apply.Event) {
 			m.host(apply.Event{Cluster: p.cluster, Host: p.host, Role: p.role}).planned = p.steps
 		}
 		return
+	case apply.EventWaveStart:
+		m.print(m.st.bold.Render("▶ " + cleanLine(e.Message)))
+		return
+	case apply.EventWaveDone:
+		m.print(m.st.faint.Render("■ " + cleanLine(e.Message)))
+		return
+	case apply.EventLog:
+		// A rollout's own notes (a pause between waves, an SSH warning)
+		// name no cluster; its notes on preparing a cluster stay out.
+		if e.Host == "" && e.Cluster == "" {
+			m.print(m.st.faint.Render(cleanLine(e.Message)))
+			return
+		}
+	case apply.EventRolloutStopped:
+		m.print(m.st.fail.Render("✗ rollout stopped: " + cleanLine(e.Error)))
+		if msg := cleanLine(e.Message); msg != "" {
+			m.print("  " + msg)
+		}
+		return
 	}
 	if e.Host == "" {
 		return

@@ -196,12 +196,21 @@ func (r *plainRenderer) Event(e apply.Event) {
 			line("✗ failed")
 			r.hintAndLog(&b, e)
 		}
+	case apply.EventWaveStart:
+		line("▶ %s", cleanLine(e.Message))
+	case apply.EventWaveDone:
+		line("■ %s", cleanLine(e.Message))
+	case apply.EventRolloutStopped:
+		line("✗ rollout stopped: %s", cleanLine(e.Error))
+		if msg := cleanLine(e.Message); msg != "" {
+			b.WriteString(continuation + msg + "\n")
+		}
 	case apply.EventSummary:
 		b.WriteByte('\n')
 		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, strings.Join(summaryHeader, "\t"))
-		for _, res := range e.Results {
-			fmt.Fprintln(tw, strings.Join(summaryRow(res), "\t"))
+		rows, _ := summaryRows(e.Results)
+		for _, row := range rows {
+			fmt.Fprintln(tw, strings.Join(row, "\t"))
 		}
 		_ = tw.Flush()
 		trimTrailingSpace(&b)

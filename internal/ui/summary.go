@@ -31,6 +31,30 @@ func summaryRow(r apply.HostResult) []string {
 	}
 }
 
+// summaryRows is the summary table, header first, and the index of its
+// status column. A rollout in waves gets a WAVE column after CLUSTER.
+func summaryRows(results []apply.HostResult) ([][]string, int) {
+	waves := false
+	for _, r := range results {
+		waves = waves || r.Wave != ""
+	}
+	rows := [][]string{summaryHeader}
+	for _, r := range results {
+		rows = append(rows, summaryRow(r))
+	}
+	if !waves {
+		return rows, 4
+	}
+	for i, row := range rows {
+		wave := "WAVE"
+		if i > 0 {
+			wave = results[i-1].Wave
+		}
+		rows[i] = append([]string{row[0], wave}, row[1:]...)
+	}
+	return rows, 5
+}
+
 // firstLine keeps a table cell to one line; the rest of an error, such as
 // its hint, was shown with the host.
 func firstLine(s string) string {

@@ -295,11 +295,8 @@ func (m *model) printFailure(h *hostRow, at time.Time) {
 }
 
 func (m *model) printSummary(e apply.Event, at time.Time) {
-	rows := [][]string{summaryHeader}
-	for _, r := range e.Results {
-		rows = append(rows, summaryRow(r))
-	}
-	widths := make([]int, len(summaryHeader))
+	rows, statusCol := summaryRows(e.Results)
+	widths := make([]int, len(rows[0]))
 	for _, r := range rows {
 		for i, c := range r {
 			widths[i] = max(widths[i], ansi.StringWidth(c))
@@ -319,7 +316,7 @@ func (m *model) printSummary(e apply.Event, at time.Time) {
 			switch {
 			case i == len(r)-1:
 				c = ansi.Truncate(c, max(errW, 0), "…")
-			case n > 0 && i == 4:
+			case n > 0 && i == statusCol:
 				c = pad(m.statusStyle(apply.HostStatus(c)).Render(c), widths[i])
 			default:
 				c = pad(c, widths[i])

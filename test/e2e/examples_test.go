@@ -220,7 +220,9 @@ const (
 
 // skippedExamples are examples no scenario runs, each with the reason.
 var skippedExamples = map[string]string{
-	`k3sctl completion zsh > "${fpath[1]}/_k3sctl"`: "needs zsh: $fpath is a zsh array (in bash the script would land in /)",
+	"k3sctl apply -f fleet.yaml --cluster 'shop-*'":                                "run as written by TestFleetSubsetAndWaves (fleetops_test.go) on a fleet of shop-* and lab-* clusters",
+	"k3sctl apply -f fleet.yaml --canary shop-01 --wave-size 2 --failure-budget 0": "run as written by TestFleetSubsetAndWaves (fleetops_test.go) on a fleet of shop-* and lab-* clusters",
+	`k3sctl completion zsh > "${fpath[1]}/_k3sctl"`:                                "needs zsh: $fpath is a zsh array (in bash the script would land in /)",
 }
 
 // scene is one scenario's world: its user (HOME, kubeconfig, known_hosts),
