@@ -70,11 +70,15 @@ type Inventory struct {
 // that writes config.yaml. When APIAddress is set it is already in
 // ServerConfig["tls-san"].
 type Cluster struct {
-	Name         string
-	APIAddress   string
-	Version      string
-	Channel      string
-	Token        secret.Value
+	Name       string
+	APIAddress string
+	Version    string
+	Channel    string
+	Token      secret.Value
+	// Datastore is the external datastore endpoint every server shares
+	// (datastore: in the file, or datastore-endpoint under config: server:,
+	// which is moved here); zero: embedded etcd or SQLite.
+	Datastore    secret.Value
 	Servers      []Host
 	Agents       []Host
 	ServerConfig map[string]any

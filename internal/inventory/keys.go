@@ -17,11 +17,12 @@ const (
 	objSSH       object = "ssh"
 	objConfig    object = "config"
 	objFile      object = "file"
+	objDatastore object = "datastore"
 )
 
 // clusterKeys may appear in a cluster and, for a single-cluster file, at the
 // top level.
-var clusterKeys = []string{"name", "apiAddress", "version", "channel", "token", "ssh", "config", "servers", "agents", "files"}
+var clusterKeys = []string{"name", "apiAddress", "version", "channel", "token", "datastore", "ssh", "config", "servers", "agents", "files"}
 
 // objectKeys is every key the loader accepts, per kind of mapping. The
 // decoder refuses anything else, and a test holds docs/inventory-schema.json
@@ -34,6 +35,7 @@ var objectKeys = map[object][]string{
 	objSSH:       {"user", "keyFile", "port", "jump", "configFile", "hostKeyChecking"},
 	objConfig:    {"all", "server", "agent"},
 	objFile:      {"src", "kind", "dst"},
+	objDatastore: {"endpoint"},
 }
 
 // extensionPrefix marks top-level keys the loader ignores, as in Compose
@@ -49,6 +51,7 @@ var where = map[object]string{
 	objSSH:       "in ssh",
 	objConfig:    "in config",
 	objFile:      "in files entry",
+	objDatastore: "in datastore",
 }
 
 // home describes where a key belongs when it was written somewhere else.
@@ -103,6 +106,11 @@ var aliases = map[string]string{
 	"servers":               "server",
 	"agents":                "agent",
 	"stricthostkeychecking": "hostKeyChecking",
+	"datastoreendpoint":     "datastore",
+	"database":              "datastore",
+	"db":                    "datastore",
+	"url":                   "endpoint",
+	"dsn":                   "endpoint",
 }
 
 // unknownKeyHint says what to write instead of key, found in obj.

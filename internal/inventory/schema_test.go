@@ -23,6 +23,7 @@ var schemaObjects = map[object]string{
 	objSSH:       "ssh",
 	objConfig:    "config",
 	objFile:      "file",
+	objDatastore: "datastoreMapping",
 }
 
 type schemaNode struct {
