@@ -185,3 +185,19 @@ func TestDatastorePlan(t *testing.T) {
 		t.Errorf("converged datastore cluster has changes: %+v", p.Clusters[0].Hosts)
 	}
 }
+
+// k3sctl join --server with datastore-endpoint in --k3s-config: the new
+// server reads the cluster from the datastore with the running server's
+// token and is not pointed at that server.
+func TestDatastoreJoinServer(t *testing.T) {
+	c := &Cluster{Name: "10.0.1.10", JoinServer: "10.0.1.10",
+		Servers:      []Host{{Address: "10.0.1.11", Role: k3s.Server}},
+		ServerConfig: map[string]any{"datastore-endpoint": testDSN}}
+	if _, pending := render(t, c, c.Servers[0], false, secret.Value{}); !pending {
+		t.Error("without the running server's token the config must wait for it")
+	}
+	cfg, _ := render(t, c, c.Servers[0], false, secret.New(fullTk))
+	if !strings.Contains(cfg, "datastore-endpoint: "+testDSN) || !strings.Contains(cfg, "token: "+fullTk) || strings.Contains(cfg, "\nserver:") {
+		t.Errorf("joining server on a datastore:\n%s", cfg)
+	}
+}
