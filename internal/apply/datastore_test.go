@@ -53,7 +53,9 @@ func TestRunDatastore(t *testing.T) {
 	rec := &Recorder{}
 	_, err := Run(context.Background(), Options{
 		Plan: p, Spec: f.spec, Conns: conns, Hostnames: names, Tokens: f.tokens, Sink: rec, PollInterval: time.Millisecond,
-		Binary: func(context.Context, plan.BinaryKey, func(done, total int64)) (string, error) { return "/bin/true", nil },
+		Binary: func(context.Context, plan.BinaryKey, func(done, total int64)) (string, error) {
+			return "/bin/true", nil
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
