@@ -97,7 +97,7 @@ gives it.
 	fs.StringVar(&serverHost, "server-host", "", "name of a running server of the cluster")
 	fs.StringVar(&opts.ServerUser, "server-user", "", "SSH user on the server (default: --user)")
 	fs.BoolVar(&opts.AsServer, "server", false, "join as another server (HA, embedded etcd) instead of an agent")
-	fs.StringVar(&nodeToken, "node-token", "", "the cluster's token (default: read from the server over SSH)")
+	fs.StringVar(&nodeToken, "node-token", "", "the cluster's token (default: read from the server over SSH); prefer --token-file, which keeps it off the command line")
 	addSSHFlags(fs, &opts.SSH)
 	addK3sFlags(fs, &opts.K3s, false)
 	return cmd
