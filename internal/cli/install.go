@@ -54,8 +54,14 @@ your kubeconfig. Running it again changes nothing if nothing changed; a newer
 			if err := opts.K3s.validate(); err != nil {
 				return err
 			}
+			if err := opts.K3s.loadToken(opts.IO.In); err != nil {
+				return err
+			}
 			if opts.Config, err = opts.K3s.nodeConfig(); err != nil {
 				return err
+			}
+			if _, ok := opts.Config[k3s.DatastoreKey]; ok && opts.Cluster {
+				return flagErrorf("--cluster starts embedded etcd, and the K3s settings give %s: a server on an external datastore needs no --cluster; leave it out", k3s.DatastoreKey)
 			}
 			if opts.Files, err = opts.K3s.files(); err != nil {
 				return err

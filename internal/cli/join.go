@@ -37,7 +37,8 @@ func NewCmdJoin(f *Factory, runF func(*JoinOptions) error) *cobra.Command {
 		Use:   "join --ip <address> --server-ip <address> [flags]",
 		Short: "Join a host to a running K3s cluster as an agent or another server",
 		Long: `Install K3s on a host and join it to the cluster of a running server. The
-token is read from the server over SSH unless --node-token is given.
+token is read from the server over SSH unless --token-file (or --node-token)
+gives it.
 
 ` + exitCodeHelp(ExitOK, ExitError, ExitUsage, ExitHostsFailed, ExitInterrupted),
 		Example: `  # Add a worker to the Pi cluster
@@ -48,8 +49,8 @@ token is read from the server over SSH unless --node-token is given.
   $ k3sctl join --ip 10.0.0.12 --server-ip 10.0.0.10 --server
 
   # Join with a token you already have, without SSH to the server
-  $ k3sctl node-token --ip 10.0.0.10 > token
-  $ k3sctl join --ip 10.0.0.20 --server-ip 10.0.0.10 --node-token "$(cat token)"`,
+  $ (umask 077; k3sctl node-token --ip 10.0.0.10 > token)
+  $ k3sctl join --ip 10.0.0.20 --server-ip 10.0.0.10 --token-file token`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
@@ -63,6 +64,13 @@ token is read from the server over SSH unless --node-token is given.
 				return flagErrorf("--ip and --server-ip are the same host %s", opts.Address)
 			}
 			if err := opts.K3s.validate(); err != nil {
+				return err
+			}
+			other := ""
+			if nodeToken != "" {
+				other = "--node-token"
+			}
+			if err := opts.K3s.loadToken(opts.IO.In, other); err != nil {
 				return err
 			}
 			if opts.Config, err = opts.K3s.nodeConfig(); err != nil {
@@ -89,7 +97,7 @@ token is read from the server over SSH unless --node-token is given.
 	fs.StringVar(&serverHost, "server-host", "", "name of a running server of the cluster")
 	fs.StringVar(&opts.ServerUser, "server-user", "", "SSH user on the server (default: --user)")
 	fs.BoolVar(&opts.AsServer, "server", false, "join as another server (HA, embedded etcd) instead of an agent")
-	fs.StringVar(&nodeToken, "node-token", "", "the cluster's token (default: read from the server over SSH)")
+	fs.StringVar(&nodeToken, "node-token", "", "the cluster's token (default: read from the server over SSH); prefer --token-file, which keeps it off the command line")
 	addSSHFlags(fs, &opts.SSH)
 	addK3sFlags(fs, &opts.K3s, false)
 	return cmd

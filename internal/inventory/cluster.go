@@ -78,13 +78,16 @@ type rawCluster struct {
 	apiAddress string
 	ver        versionChoice
 	token      secret.Value
-	ssh        sshPatch
-	config     configParts
-	servers    []rawHost
-	agents     []rawHost
-	serversKey *yaml.Node
-	serversOK  bool
-	files      []rawFile
+	datastore  secret.Value
+	// datastoreNode is the datastore: key; nil when it is not written.
+	datastoreNode *yaml.Node
+	ssh           sshPatch
+	config        configParts
+	servers       []rawHost
+	agents        []rawHost
+	serversKey    *yaml.Node
+	serversOK     bool
+	files         []rawFile
 }
 
 func (d *decoder) inventory() *Inventory {
@@ -214,6 +217,10 @@ func (d *decoder) cluster(f fields) *rawCluster {
 			}
 		}
 	}
+	if n := f.val["datastore"]; n != nil {
+		c.datastoreNode = f.key["datastore"]
+		c.datastore = d.datastore(n)
+	}
 	c.ssh = d.ssh(f.val["ssh"])
 	c.config = d.configParts(f.val["config"])
 	c.serversKey = f.key["servers"]
@@ -224,6 +231,41 @@ func (d *decoder) cluster(f fields) *rawCluster {
 	c.agents, _ = d.hosts(f.val["agents"], RoleAgent)
 	c.files = d.files(f.val["files"])
 	return c
+}
+
+const datastoreExample = "datastore: postgres://k3s:${K3S_DB_PASSWORD}@db.lan:5432/k3s"
+
+// datastore reads datastore:, an endpoint or {endpoint: ...}. The endpoint
+// is a secret: messages never quote it.
+func (d *decoder) datastore(n *yaml.Node) secret.Value {
+	nn := deref(n)
+	if nn != nil && nn.Kind == yaml.MappingNode {
+		f, ok := d.fields(nn, objDatastore, "datastore", "datastore: {endpoint: postgres://k3s:${K3S_DB_PASSWORD}@db.lan:5432/k3s}")
+		if !ok {
+			return secret.Value{}
+		}
+		if f.missing("endpoint") {
+			d.report(nn, "datastore has no endpoint", "write datastore: {endpoint: postgres://k3s:${K3S_DB_PASSWORD}@db.lan:5432/k3s}")
+		}
+		if f.val["endpoint"] == nil {
+			return secret.Value{}
+		}
+		nn = f.val["endpoint"]
+	}
+	s, ok := d.text(nn, "datastore", datastoreExample, true)
+	if !ok {
+		return secret.Value{}
+	}
+	if err := k3s.CheckDatastore(s); err != nil {
+		var de *k3s.DatastoreError
+		if errors.As(err, &de) {
+			d.report(nn, "datastore endpoint "+de.Message, de.Hint)
+		} else {
+			d.report(nn, "datastore endpoint is not valid", "write "+datastoreExample)
+		}
+		return secret.Value{}
+	}
+	return secret.New(s)
 }
 
 // version reads version: and channel:. A channel name under version: is

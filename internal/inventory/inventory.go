@@ -75,11 +75,11 @@ type Cluster struct {
 	Name       string
 	APIAddress string
 	// Labels are the cluster's own labels, for choosing clusters with
-	// --selector and in rollout: (not node labels).
 	Labels       map[string]string
 	Version      string
 	Channel      string
 	Token        secret.Value
+	Datastore    secret.Value
 	Servers      []Host
 	Agents       []Host
 	ServerConfig map[string]any

@@ -19,11 +19,12 @@ const (
 	objFile      object = "file"
 	objRollout   object = "rollout"
 	objCanary    object = "canary"
+	objDatastore object = "datastore"
 )
 
 // clusterKeys may appear in a cluster and, for a single-cluster file, at the
 // top level.
-var clusterKeys = []string{"name", "labels", "apiAddress", "version", "channel", "token", "ssh", "config", "servers", "agents", "files"}
+var clusterKeys = []string{"name", "labels", "apiAddress", "version", "channel", "token", "datastore", "ssh", "config", "servers", "agents", "files"}
 
 // objectKeys is every key the loader accepts, per kind of mapping. The
 // decoder refuses anything else, and a test holds docs/inventory-schema.json
@@ -38,6 +39,7 @@ var objectKeys = map[object][]string{
 	objFile:      {"src", "kind", "dst", "secret"},
 	objRollout:   {"canary", "waves", "waveSize", "failureBudget", "pause", "maxClustersInFlight"},
 	objCanary:    {"clusters", "selector"},
+	objDatastore: {"endpoint"},
 }
 
 // extensionPrefix marks top-level keys the loader ignores, as in Compose
@@ -55,6 +57,7 @@ var where = map[object]string{
 	objFile:      "in files entry",
 	objRollout:   "in rollout",
 	objCanary:    "in canary",
+	objDatastore: "in datastore",
 }
 
 // home describes where a key belongs when it was written somewhere else.
@@ -109,6 +112,11 @@ var aliases = map[string]string{
 	"servers":               "server",
 	"agents":                "agent",
 	"stricthostkeychecking": "hostKeyChecking",
+	"datastoreendpoint":     "datastore",
+	"database":              "datastore",
+	"db":                    "datastore",
+	"url":                   "endpoint",
+	"dsn":                   "endpoint",
 }
 
 // unknownKeyHint says what to write instead of key, found in obj.

@@ -1,11 +1,13 @@
 package inventory
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 
 	"github.com/k3sctl/k3sctl/internal/k3s"
+	"github.com/k3sctl/k3sctl/internal/secret"
 	"gopkg.in/yaml.v3"
 )
 
@@ -19,8 +21,21 @@ func (d *decoder) resolve(def rawDefaults, raws []*rawCluster) *Inventory {
 		line    int
 	}
 	seen := map[string]firstUse{}
+	datastores := map[string]int{} // endpoint -> cluster
 	for ci, rc := range raws {
 		c := d.resolveCluster(def, rc)
+		if !c.Datastore.IsZero() {
+			if first, dup := datastores[c.Datastore.Reveal()]; dup {
+				at := rc.datastoreNode
+				if at == nil {
+					at = rc.node
+				}
+				d.report(at, fmt.Sprintf("cluster %q uses the same datastore as cluster %q", c.Name, raws[first].name),
+					"give each cluster its own database: K3s refuses a second cluster's servers with \"bootstrap data already found and encrypted with different token\"")
+			} else {
+				datastores[c.Datastore.Reveal()] = ci
+			}
+		}
 		for i, h := range c.Hosts() {
 			if h.Address == "" {
 				continue
@@ -97,6 +112,7 @@ func (d *decoder) resolveCluster(def rawDefaults, rc *rawCluster) Cluster {
 	if c.APIAddress != "" {
 		c.ServerConfig["tls-san"] = withTLSSAN(c.ServerConfig["tls-san"], c.APIAddress)
 	}
+	d.resolveDatastore(def, rc, &c)
 
 	base := SSHSettings{Port: DefaultSSHPort, HostKeyChecking: DefaultHostKeyChecking}
 	def.ssh.applyTo(&base)
@@ -179,7 +195,7 @@ func (d *decoder) checkServerCount(rc *rawCluster, c *Cluster) {
 	switch {
 	case n == 0 && rc.serversOK:
 		d.report(rc.serversKey, fmt.Sprintf("cluster %q has no servers", c.Name), "add servers: with at least one host, e.g. servers: [{address: 10.0.0.5}]")
-	case n > 0 && n%2 == 0 && c.ServerConfig["datastore-endpoint"] == nil:
+	case n > 0 && n%2 == 0 && c.Datastore.IsZero():
 		survive := "no server failure"
 		if f := (n - 1) / 2; f > 0 {
 			survive = fmt.Sprintf("%d failure%s", f, plural(f))
@@ -188,9 +204,62 @@ func (d *decoder) checkServerCount(rc *rawCluster, c *Cluster) {
 		d.report(rc.serversKey,
 			fmt.Sprintf("cluster %q has %d servers: embedded etcd needs a majority (quorum) of servers up, so %d servers survive %s, no more than %d would",
 				c.Name, n, n, survive, n-1),
-			fmt.Sprintf("use %d or %d servers, %d survive %d failure%s; with an external datastore-endpoint any number works",
+			fmt.Sprintf("use %d or %d servers, %d survive %d failure%s; with an external datastore: any number works",
 				n-1, better, better, better/2, plural(better/2)))
 	}
+}
+
+// resolveDatastore sets c.Datastore from datastore: or from a
+// datastore-endpoint under config:, which is taken out of the K3s
+// settings: plan writes it on every server and on no agent. Both at once,
+// a bad endpoint, or one on a single host is a problem.
+func (d *decoder) resolveDatastore(def rawDefaults, rc *rawCluster, c *Cluster) {
+	const key = k3s.DatastoreKey
+	c.Datastore = rc.datastore
+	var cfgKey *yaml.Node
+	for _, cm := range []configMap{rc.config.server, rc.config.all, def.config.server, def.config.all} {
+		if k := cm.keys[key]; k != nil {
+			cfgKey = k
+			break
+		}
+	}
+	if v, ok := c.ServerConfig[key]; ok {
+		ep := configText(v)
+		switch {
+		case rc.datastoreNode != nil:
+			d.report(cfgKey, fmt.Sprintf("the datastore is set twice: datastore: (line %d) and %s under config:", rc.datastoreNode.Line, key),
+				"keep one: datastore: is the cluster's external datastore")
+		default:
+			if err := k3s.CheckDatastore(ep.Reveal()); err != nil {
+				var de *k3s.DatastoreError
+				if errors.As(err, &de) {
+					d.report(cfgKey, fmt.Sprintf("K3s setting %q: datastore endpoint %s", key, de.Message), de.Hint)
+				}
+			} else {
+				c.Datastore = ep
+			}
+		}
+	}
+	delete(c.ServerConfig, key)
+	delete(c.AgentConfig, key)
+	for i := range rc.servers {
+		h := &rc.servers[i]
+		if k := h.configKeys[key]; k != nil {
+			d.report(k, fmt.Sprintf("K3s setting %q on one server: every server of a cluster shares its datastore", key),
+				"set datastore: on the cluster instead")
+		}
+	}
+}
+
+// configText is a config value as a secret, whatever YAML made of it.
+func configText(v any) secret.Value {
+	switch v := v.(type) {
+	case secret.Value:
+		return v
+	case string:
+		return secret.New(v)
+	}
+	return secret.New(fmt.Sprint(v))
 }
 
 func plural(n int) string {

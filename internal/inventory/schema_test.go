@@ -25,6 +25,7 @@ var schemaObjects = map[object]string{
 	objFile:      "file",
 	objRollout:   "rollout",
 	objCanary:    "canary",
+	objDatastore: "datastoreMapping",
 }
 
 type schemaNode struct {

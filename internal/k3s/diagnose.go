@@ -26,9 +26,10 @@ var logCauses = []logCause{
 	{
 		match: regexp.MustCompile(`bootstrap data already found and encrypted with different token`),
 		hint: func([]string) string {
-			return "this server already holds cluster data encrypted with another token. " +
-				"Pass the cluster's original token (" + TokenPath + " on a server), " +
-				"or uninstall K3s on this node if its data should be thrown away."
+			return "the cluster data this server found (on its disk, or in the external datastore it shares) is encrypted with another token. " +
+				"Give it that cluster's original token (token: in the inventory or --token; it is in " + TokenPath + " on a server of that cluster); " +
+				"a new cluster on an external datastore needs a database of its own; " +
+				"or uninstall K3s on this node if its local data should be thrown away."
 		},
 	},
 	{

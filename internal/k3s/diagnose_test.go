@@ -22,7 +22,7 @@ func TestDiagnoseLog(t *testing.T) {
 		}, []string{"(cluster-cidr)", "same on every server"}},
 		{"bootstrap token", []string{
 			`level=fatal msg="starting kubernetes: preparing server: bootstrap data already found and encrypted with different token"`,
-		}, []string{"original token", "uninstall"}},
+		}, []string{"original token", "database of its own", "uninstall"}},
 		{"unauthorized", []string{
 			`level=error msg="failed to get CA certs: https://10.0.0.1:6443/v1-k3s/server-bootstrap: 401 Unauthorized"`,
 		}, []string{"rejected the token"}},

@@ -274,6 +274,13 @@ type NodeSettings struct {
 	Server string
 	// ClusterInit starts embedded etcd on the first of several servers.
 	ClusterInit bool
+	// Datastore is the external SQL datastore every server of the cluster
+	// shares (datastore-endpoint: postgres://…, mysql://…, or https:// for
+	// an external etcd). It usually holds a password. Servers only; with
+	// it, no server gets cluster-init or server: every server reads the
+	// cluster from the datastore, and each needs the cluster's token
+	// except the first, which may generate it.
+	Datastore secret.Value
 	// NodeName is the host's name: in the inventory; empty lets K3s use
 	// the hostname.
 	NodeName string
@@ -300,8 +307,8 @@ func CheckOwned(user Config, namedHost bool) error {
 var joinedKeys = []string{"tls-san", "node-label", "node-taint"}
 
 // BuildConfig assembles a node's config.yaml: first what k3sctl sets (s),
-// in a fixed order (cluster-init, server, token, node-name, tls-san,
-// node-label, node-taint), then the user's settings in their order. The
+// in a fixed order (cluster-init, server, datastore-endpoint, token,
+// node-name, tls-san, node-label, node-taint), then the user's settings in their order. The
 // lists k3sctl and the user both fill (tls-san on servers, node-label,
 // node-taint) keep k3sctl's items first and gain the user's, without
 // repeats. A user setting of a key k3sctl owns is an error, never dropped.
@@ -312,6 +319,10 @@ func BuildConfig(s NodeSettings, user Config) (Config, error) {
 	}
 	if err := CheckOwned(user, s.NodeName != ""); err != nil {
 		return Config{}, err
+	}
+	if !s.Datastore.IsZero() && user.find(DatastoreKey) >= 0 {
+		return Config{}, &SettingError{Key: DatastoreKey, Message: "is set twice: by the cluster's datastore and in the K3s settings",
+			Hint: "keep one of the two"}
 	}
 	joined := map[string]bool{}
 	for _, k := range joinedKeys {
@@ -375,12 +386,26 @@ func (s NodeSettings) config() (Config, error) {
 		return c, fmt.Errorf("a server either starts the cluster (cluster-init) or joins %s, not both", s.Server)
 	case s.Server != "" && s.Token.IsZero():
 		return c, fmt.Errorf("a joining server needs the cluster token")
+	case !s.Datastore.IsZero() && s.Role != Server:
+		return c, fmt.Errorf("an external datastore applies to servers only")
+	case !s.Datastore.IsZero() && s.ClusterInit:
+		return c, fmt.Errorf("a server on an external datastore does not start embedded etcd (cluster-init)")
+	case !s.Datastore.IsZero() && s.Server != "":
+		return c, fmt.Errorf("a server on an external datastore joins through the datastore, not %s", s.Server)
+	}
+	if !s.Datastore.IsZero() {
+		if err := CheckDatastore(s.Datastore.Reveal()); err != nil {
+			return c, err
+		}
 	}
 	if s.ClusterInit {
 		c.SetBool("cluster-init", true)
 	}
 	if s.Server != "" {
 		c.SetString("server", strings.TrimRight(s.Server, "/"))
+	}
+	if !s.Datastore.IsZero() {
+		c.SetSecret(DatastoreKey, s.Datastore)
 	}
 	if !s.Token.IsZero() {
 		c.SetSecret("token", s.Token)

@@ -33,6 +33,16 @@ func TestConfigGolden(t *testing.T) {
 		AgentConfig: map[string]any{"node-label": []any{"role=worker"}, "kubelet-arg": []any{"max-pods=110"}},
 	}
 	single := &Cluster{Name: "home", Servers: []Host{{Address: "192.168.1.50", Role: k3s.Server}}}
+	// Two servers on PostgreSQL: HA as the inventory sets it for several
+	// servers, which the datastore overrides.
+	pg := &Cluster{Name: "shop", HA: true, Datastore: secret.New(testDSN),
+		Servers: []Host{
+			{Address: "10.0.1.10", Role: k3s.Server},
+			{Address: "10.0.1.11", Role: k3s.Server, NodeName: "cp-2"},
+		},
+		Agents:       []Host{{Address: "10.0.1.20", Role: k3s.Agent}},
+		ServerConfig: map[string]any{"disable": []any{"traefik"}},
+	}
 	for _, tc := range []struct {
 		name  string
 		c     *Cluster
@@ -44,6 +54,9 @@ func TestConfigGolden(t *testing.T) {
 		{"ha-first-server", c, c.Servers[0], true, secret.Value{}},
 		{"ha-joining-server", c, c.Servers[1], false, secret.New(fullTk)},
 		{"agent", c, c.Agents[0], false, secret.New(fullTk)},
+		{"datastore-first-server", pg, pg.Servers[0], true, secret.Value{}},
+		{"datastore-second-server", pg, pg.Servers[1], false, secret.New(fullTk)},
+		{"datastore-agent", pg, pg.Agents[0], false, secret.New(fullTk)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			files, pending, err := Files(tc.c, tc.h, tc.first, tc.token, "systemd")

@@ -401,6 +401,15 @@ func NodeConfig(c *Cluster, h Host, first bool, token secret.Value) (cfg k3s.Con
 	merged := make(map[string]any, len(shared)+len(h.Config))
 	maps.Copy(merged, shared)
 	maps.Copy(merged, h.Config)
+	ds, err := c.datastore()
+	if err != nil {
+		return k3s.Config{}, false, err
+	}
+	if h.Role == k3s.Server {
+		// The datastore is the cluster's: it goes in at its fixed place
+		// whichever way it was given.
+		delete(merged, k3s.DatastoreKey)
+	}
 	user, err := k3s.ConfigFromMap(merged)
 	if err != nil {
 		return k3s.Config{}, false, fmt.Errorf("%s: K3s settings: %w", h.Address, err)
@@ -409,10 +418,25 @@ func NodeConfig(c *Cluster, h Host, first bool, token secret.Value) (cfg k3s.Con
 		return k3s.Config{}, false, fmt.Errorf("%s: K3s settings: %w", h.Address, err)
 	}
 	s := k3s.NodeSettings{Role: h.Role, NodeName: h.NodeName}
-	if first {
-		s.ClusterInit = c.HA
+	switch {
+	case first:
+		s.ClusterInit = c.HA && ds.IsZero()
 		s.Token = c.Token
-	} else {
+		if h.Role == k3s.Server {
+			s.Datastore = ds
+		}
+	case h.Role == k3s.Server && !ds.IsZero():
+		// Every server reads the cluster from the datastore; the token
+		// opens its bootstrap data.
+		s.Datastore = ds
+		s.Token = token
+		if s.Token.IsZero() {
+			s.Token = c.Token
+		}
+		if s.Token.IsZero() {
+			return k3s.Config{}, true, nil
+		}
+	default:
 		join := c.JoinServer
 		if join == "" && len(c.Servers) > 0 {
 			join = c.Servers[0].Address
@@ -442,6 +466,46 @@ func NodeConfig(c *Cluster, h Host, first bool, token secret.Value) (cfg k3s.Con
 		return k3s.Config{}, false, fmt.Errorf("%s: K3s settings: %w", h.Address, err)
 	}
 	return cfg, false, nil
+}
+
+// datastore is the cluster's external datastore endpoint: Datastore or a
+// datastore-endpoint in the servers' settings, which must be the same on
+// every server.
+func (c *Cluster) datastore() (secret.Value, error) {
+	fromConfig := func(m map[string]any) (secret.Value, bool) {
+		switch v := m[k3s.DatastoreKey].(type) {
+		case nil:
+			return secret.Value{}, false
+		case secret.Value:
+			return v, true
+		case string:
+			return secret.New(v), true
+		default:
+			return secret.New(fmt.Sprint(v)), true
+		}
+	}
+	ds := c.Datastore
+	if v, ok := fromConfig(c.ServerConfig); ok {
+		if !ds.IsZero() {
+			return secret.Value{}, fmt.Errorf("the datastore is set twice, as the cluster's datastore and as %s in the servers' K3s settings: keep one", k3s.DatastoreKey)
+		}
+		ds = v
+	}
+	for _, h := range c.Servers {
+		v, ok := fromConfig(h.Config)
+		if !ok {
+			continue
+		}
+		if v.Reveal() != ds.Reveal() {
+			return secret.Value{}, fmt.Errorf("%s: %s differs from the cluster's: every server must use the same datastore; set it once for the cluster", h.Address, k3s.DatastoreKey)
+		}
+	}
+	if !ds.IsZero() {
+		if err := k3s.CheckDatastore(ds.Reveal()); err != nil {
+			return secret.Value{}, err
+		}
+	}
+	return ds, nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {

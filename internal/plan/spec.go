@@ -23,8 +23,15 @@ type Cluster struct {
 	// generates one and joining hosts use what it wrote.
 	Token secret.Value
 	// HA gives the first server cluster-init (embedded etcd) so that more
-	// servers can join.
+	// servers can join. Ignored with a Datastore.
 	HA bool
+	// Datastore is an external datastore endpoint (datastore-endpoint) that
+	// every server shares; it holds a password. With it no server gets
+	// cluster-init or server:, and servers after the first join with the
+	// token the first one stored its bootstrap data under. A
+	// datastore-endpoint in ServerConfig means the same; setting both is
+	// an error.
+	Datastore secret.Value
 	// APIAddress is put in the kubeconfig and in every server's tls-san; the
 	// first server's address when empty.
 	APIAddress string

@@ -17,9 +17,12 @@ func FromInventory(inv *inventory.Inventory, base func(address string) ssh.Optio
 	perHost := map[string]inventory.SSHSettings{}
 	for _, c := range inv.Clusters {
 		pc := plan.Cluster{
-			Name:         c.Name,
-			Token:        c.Token,
-			HA:           len(c.Servers) > 1,
+			Name:      c.Name,
+			Token:     c.Token,
+			Datastore: c.Datastore,
+			// Several servers share embedded etcd, unless they share an
+			// external datastore.
+			HA:           len(c.Servers) > 1 && c.Datastore.IsZero(),
 			APIAddress:   c.APIAddress,
 			ServerConfig: inventory.RevealConfig(c.ServerConfig),
 			AgentConfig:  inventory.RevealConfig(c.AgentConfig),

@@ -7,6 +7,7 @@ import (
 	"github.com/k3sctl/k3sctl/internal/inventory"
 	"github.com/k3sctl/k3sctl/internal/k3s"
 	"github.com/k3sctl/k3sctl/internal/plan"
+	"github.com/k3sctl/k3sctl/internal/secret"
 	"github.com/k3sctl/k3sctl/internal/ssh"
 )
 
@@ -101,6 +102,41 @@ clusters:
 			if h.Action != plan.ActionInstall || h.To != versions[cp.Name] {
 				t.Errorf("%s/%s: %s to %s: %v", cp.Name, h.Address, h.Action, h.To, h.Reasons)
 			}
+		}
+	}
+}
+
+func TestFromInventoryDatastore(t *testing.T) {
+	const src = `apiVersion: k3sctl.io/v1alpha1
+kind: Inventory
+name: shop
+version: v1.31.4+k3s1
+datastore: postgres://k3s:${PW}@db.lan/k3s
+servers: [10.0.0.1, 10.0.0.2]
+agents: [10.0.0.3]
+`
+	inv, err := inventory.Parse("shop.yaml", []byte(src), func(k string) (string, bool) { return "pw-1", k == "PW" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, _, _ := FromInventory(inv, func(a string) ssh.Options { return ssh.Options{Address: a} })
+	c := spec.Clusters[0]
+	if c.HA {
+		t.Error("servers on a datastore got embedded etcd (HA)")
+	}
+	if c.Datastore.Reveal() != "postgres://k3s:pw-1@db.lan/k3s" {
+		t.Errorf("datastore not passed on")
+	}
+	if _, ok := c.ServerConfig["datastore-endpoint"]; ok {
+		t.Error("datastore-endpoint in the servers' settings as well")
+	}
+	for i, h := range c.Servers {
+		cfg, pending, err := plan.NodeConfig(&c, h, i == 0, secret.New("tok"))
+		if err != nil || pending {
+			t.Fatalf("%s: %v pending=%v", h.Address, err, pending)
+		}
+		if _, ok := cfg.Get("cluster-init"); ok || cfg.Secret("datastore-endpoint").IsZero() {
+			t.Errorf("%s:\n%s", h.Address, cfg.Redacted())
 		}
 	}
 }
