@@ -95,10 +95,7 @@ func TestDeliveredFilesConverge(t *testing.T) {
 			t.Errorf("%s: %s not removed", a, oldFile.Dest())
 		}
 	}
-	var restarted []string
-	for _, l := range f.log.lines[starts:] {
-		restarted = append(restarted, l)
-	}
+	restarted := slices.Clone(f.log.lines[starts:])
 	slices.Sort(restarted)
 	if want := []string{"a1 start", "a2 start", "s1 start", "s2 start", "s3 start"}; !slices.Equal(restarted, want) {
 		t.Errorf("restarted %v, want %v", restarted, want)
