@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
+	"path"
 	"slices"
 	"sort"
 	"strings"
@@ -24,6 +25,12 @@ const (
 	ActionDowngrade   Action = "downgrade" // only with AllowDowngrade
 	ActionReconfigure Action = "reconfigure"
 	ActionStart       Action = "start"
+	// ActionRepair restarts a service whose node did not register or is
+	// not Ready, so that it joins again.
+	ActionRepair Action = "repair"
+	// ActionLabel brings the node's labels and taints to the inventory
+	// through the API, without restarting K3s.
+	ActionLabel       Action = "label"
 	ActionNothing     Action = "nothing"
 	ActionRefuse      Action = "refuse"
 	ActionUnreachable Action = "unreachable"
@@ -66,6 +73,9 @@ type HostPlan struct {
 	// TokenPending: the cluster's token is only known once its first
 	// server runs, so this host's config is rendered then.
 	TokenPending bool `json:"tokenPending,omitempty"`
+	// Labels, when set, says the node's labels and taints change through
+	// the API (what changes), or are recorded once it registers.
+	Labels []string `json:"labels,omitempty"`
 	// Steps are what apply does on the host, in order.
 	Steps []Step `json:"steps,omitempty"`
 }
@@ -242,8 +252,13 @@ func planHost(in Input, c *Cluster, h Host, token secret.Value, first bool) Host
 		}
 	}
 	sort.Strings(hp.Changes)
+	labelsOnly := slices.Equal(hp.Changes, []string{k3s.ConfigPath}) && !pending &&
+		labelsOnlyConfig(c, h, first, token, f.Node, f.FileHashes[k3s.ConfigPath])
 	if hp.Action == "" {
 		switch {
+		case labelsOnly && f.Active[h.Role] && repairReason(f, h, h.Role) == "":
+			hp.Action = ActionLabel
+			hp.Reasons = append(hp.Reasons, "node-label/node-taint changed: applied through the API, "+path.Base(k3s.ConfigPath)+" rewritten without a restart")
 		case len(hp.Changes) > 0:
 			hp.Action = ActionReconfigure
 			hp.Reasons = append(hp.Reasons, "changes "+strings.Join(hp.Changes, ", "))
@@ -252,7 +267,15 @@ func planHost(in Input, c *Cluster, h Host, token secret.Value, first bool) Host
 			hp.Reasons = append(hp.Reasons, k3s.ServiceName(h.Role)+" is not running")
 		default:
 			hp.Action = ActionNothing
+			if why := repairReason(f, h, h.Role); why != "" {
+				hp.Action = ActionRepair
+				hp.Reasons = append(hp.Reasons, why)
+			}
 		}
+	}
+	hp.Labels = planLabels(c, h, f, hp.Action)
+	if hp.Action == ActionNothing && hp.Labels != nil {
+		hp.Action = ActionLabel
 	}
 	if !f.MemoryCgroup && hp.Action != ActionNothing {
 		hp.Reasons = append(hp.Reasons, "warning: memory cgroup disabled (on a Raspberry Pi add cgroup_memory=1 cgroup_enable=memory to cmdline.txt)")

@@ -102,6 +102,10 @@ type HostFacts struct {
 	Active       map[k3s.Role]bool // service running
 	FileHashes   map[string]string // sha256 of remote files; "" when missing
 	MemoryCgroup bool
+	// Node is what the cluster's API says of the host's node; nil when
+	// the cluster could not be read (no running server reached, e.g. a
+	// first install).
+	Node *NodeFacts
 }
 
 // BinaryKey names one k3s binary: a release for an architecture. Clusters
