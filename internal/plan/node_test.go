@@ -60,8 +60,8 @@ func TestNodeLabelsFollowConfig(t *testing.T) {
 
 func TestDiffLabels(t *testing.T) {
 	n := &NodeFacts{Registered: true, Name: "w1",
-		Labels: map[string]string{"kubernetes.io/hostname": "w1", "zone": "a", "rack": "r1", "team": "ops"},
-		Taints: []string{"gpu=yes:NoSchedule", "node.kubernetes.io/unreachable:NoExecute", "other=x:NoSchedule"},
+		Labels:        map[string]string{"kubernetes.io/hostname": "w1", "zone": "a", "rack": "r1", "team": "ops"},
+		Taints:        []string{"gpu=yes:NoSchedule", "node.kubernetes.io/unreachable:NoExecute", "other=x:NoSchedule"},
 		ManagedLabels: []string{"rack=r1", "zone=a"}, ManagedTaints: []string{"gpu=yes:NoSchedule"}}
 
 	same := DiffLabels([]string{"rack=r1", "zone=a"}, []string{"gpu=yes:NoSchedule"}, n)
