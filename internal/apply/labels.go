@@ -22,6 +22,12 @@ type NodeAPI interface {
 
 var _ NodeAPI = (*kube.Client)(nil)
 
+// ErrNoAPI says that k3sctl has no connection to a server of the cluster
+// to reach its API through (k3sctl join with --token does not connect to
+// the server). K3s applied node-label and node-taint at registration;
+// only later changes need the API.
+var ErrNoAPI = errors.New("no SSH connection to a server of the cluster to reach its API through")
+
 // repair restarts a service whose node did not register or is not Ready;
 // the wait-for-ready step after it names the cause from the service log
 // when the join fails again.
@@ -43,6 +49,10 @@ func (r *runner) labelNode(ctx context.Context, j *job) (bool, error) {
 		return false, nil
 	}
 	api, err := r.o.API(ctx, j.cplan.Name)
+	if errors.Is(err, ErrNoAPI) {
+		r.emit(j, Event{Type: EventLog, Step: plan.StepLabels, Message: "skipped: " + err.Error() + "; the labels and taints were set when the node registered"})
+		return false, nil
+	}
 	if err != nil {
 		return false, err
 	}

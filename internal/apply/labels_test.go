@@ -2,6 +2,8 @@ package apply
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -25,6 +27,8 @@ type fakeAPI struct {
 	// unregistered hosts do not register even when their service runs
 	// (a failed join).
 	unregistered map[string]bool
+	// err is what reaching the API fails with, when set.
+	err error
 }
 
 func (a *fakeAPI) register() {
@@ -212,4 +216,40 @@ func hostPlan(p *plan.Plan, addr string) plan.HostPlan {
 		}
 	}
 	return plan.HostPlan{}
+}
+
+func TestLabelStepWithoutAPIAccess(t *testing.T) {
+	f := newTestFleet(nil)
+	f.spec.Clusters[1].Agents[0].Labels = map[string]string{"zone": "a"} // t2
+	f.api.err = fmt.Errorf("cluster shop: %w", ErrNoAPI)
+	p := f.plan(t)
+	res, events, err := f.run(t, p)
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	skipped := false
+	for _, e := range events {
+		if e.Host == "t2" && e.Step == plan.StepLabels && e.Type == EventLog && strings.Contains(e.Message, "skipped: cluster shop: no SSH connection to a server") {
+			skipped = true
+		}
+		if e.Type == EventStepDone && e.Step == plan.StepLabels && e.Changed {
+			t.Errorf("%s: label step reports a change without the API", e.Host)
+		}
+	}
+	if !skipped {
+		t.Error("t2: the label step does not say why it was skipped")
+	}
+	// Other API failures fail the host.
+	f2 := newTestFleet(nil)
+	f2.spec.Clusters[1].Agents[0].Labels = map[string]string{"zone": "a"}
+	f2.api.err = errors.New("cluster shop (API through t1): list nodes: connection refused")
+	res, _, err = f2.run(t, f2.plan(t))
+	if err == nil {
+		t.Fatalf("want a failure, got %v", res)
+	}
+	for _, r := range res {
+		if r.Host == "t2" && (r.Status != StatusFailed || !strings.Contains(r.Error, "label node: cluster shop (API through t1): list nodes: connection refused")) {
+			t.Errorf("t2: %s %q", r.Status, r.Error)
+		}
+	}
 }

@@ -266,7 +266,12 @@ func (f *testFleet) run(t *testing.T, p *plan.Plan) ([]HostResult, []Event, erro
 		Binary: func(ctx context.Context, key plan.BinaryKey, progress func(done, total int64)) (string, error) {
 			return "/bin/true", nil
 		},
-		API: func(ctx context.Context, cluster string) (NodeAPI, error) { return f.api, nil },
+		API: func(ctx context.Context, cluster string) (NodeAPI, error) {
+			if f.api.err != nil {
+				return nil, f.api.err
+			}
+			return f.api, nil
+		},
 		Kubeconfig: func(ctx context.Context, cluster string, data []byte) error {
 			mu.Lock()
 			merged = append(merged, cluster)

@@ -24,13 +24,47 @@ type tunnel interface {
 // connection to one of its servers, with the admin kubeconfig K3s wrote
 // there. A client that answered once is kept for the run.
 type clusterAPIs struct {
-	conns   map[string]Conn
-	mu      sync.Mutex
+	conns map[string]Conn // read only
+	mu    sync.Mutex
+	// locks serialise the work on one cluster's client; clusters go on
+	// in parallel.
+	locks   map[string]*sync.Mutex
 	clients map[string]*kube.Client
 }
 
 func newClusterAPIs(conns map[string]Conn) *clusterAPIs {
-	return &clusterAPIs{conns: conns, clients: map[string]*kube.Client{}}
+	return &clusterAPIs{conns: conns, locks: map[string]*sync.Mutex{}, clients: map[string]*kube.Client{}}
+}
+
+func (a *clusterAPIs) lock(cluster string) func() {
+	a.mu.Lock()
+	l := a.locks[cluster]
+	if l == nil {
+		l = &sync.Mutex{}
+		a.locks[cluster] = l
+	}
+	a.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+func (a *clusterAPIs) client(cluster string) *kube.Client {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.clients[cluster]
+}
+
+func (a *clusterAPIs) setClient(cluster string, c *kube.Client) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if old := a.clients[cluster]; old != nil && old != c {
+		old.Close()
+	}
+	if c == nil {
+		delete(a.clients, cluster)
+		return
+	}
+	a.clients[cluster] = c
 }
 
 // listTimeout bounds one attempt to read a cluster through a server.
@@ -39,17 +73,15 @@ const listTimeout = 20 * time.Second
 // nodes lists the cluster's nodes through the first of servers that
 // answers, and keeps that server's client.
 func (a *clusterAPIs) nodes(ctx context.Context, cluster string, servers []string) (*kube.Client, []kube.Node, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if c := a.clients[cluster]; c != nil {
+	defer a.lock(cluster)()
+	if c := a.client(cluster); c != nil {
 		lctx, cancel := context.WithTimeout(ctx, listTimeout)
 		defer cancel()
 		nodes, err := c.ListNodes(lctx)
 		if err == nil {
 			return c, nodes, nil
 		}
-		c.Close()
-		delete(a.clients, cluster)
+		a.setClient(cluster, nil)
 	}
 	var errs []error
 	for _, addr := range servers {
@@ -63,11 +95,11 @@ func (a *clusterAPIs) nodes(ctx context.Context, cluster string, servers []strin
 			errs = append(errs, err)
 			continue
 		}
-		a.clients[cluster] = c
+		a.setClient(cluster, c)
 		return c, nodes, nil
 	}
 	if len(errs) == 0 {
-		return nil, nil, fmt.Errorf("cluster %s: no connection to a running server to reach the API through", cluster)
+		return nil, nil, fmt.Errorf("cluster %s: %w", cluster, apply.ErrNoAPI)
 	}
 	return nil, nil, errors.Join(errs...)
 }
@@ -134,33 +166,53 @@ func (a *clusterAPIs) close() {
 // a running server (a first install) is left unread; so is one whose API
 // does not answer, with a note.
 func readClusters(ctx context.Context, o Options, apis *clusterAPIs, clusters []plan.Cluster, facts map[string]*plan.HostFacts) {
+	var mu sync.Mutex
+	note := func(format string, a ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		o.Progress(format, a...)
+	}
+	sem := make(chan struct{}, max(o.Concurrency, 20))
+	var wg sync.WaitGroup
 	for i := range clusters {
-		c := &clusters[i]
-		var running []string
-		for _, addr := range append([]string{c.JoinServer}, serverAddrs(c)...) {
-			if f := facts[addr]; addr != "" && f != nil && f.Err == "" && f.Active[k3s.Server] {
-				running = append(running, addr)
-			}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			readCluster(ctx, note, apis, &clusters[i], facts)
+		}()
+	}
+	wg.Wait()
+}
+
+// readCluster is readClusters for one cluster. Only the facts of its own
+// hosts are changed.
+func readCluster(ctx context.Context, note func(string, ...any), apis *clusterAPIs, c *plan.Cluster, facts map[string]*plan.HostFacts) {
+	var running []string
+	for _, addr := range append([]string{c.JoinServer}, serverAddrs(c)...) {
+		if f := facts[addr]; addr != "" && f != nil && f.Err == "" && f.Active[k3s.Server] {
+			running = append(running, addr)
 		}
-		if len(running) == 0 {
+	}
+	if len(running) == 0 {
+		return
+	}
+	_, nodes, err := apis.nodes(ctx, c.Name, running)
+	if err != nil {
+		note("cluster %s: cannot read the nodes through %s, so node registration and labels are not checked: %v", c.Name, running[0], err)
+		return
+	}
+	for _, h := range clusterHosts(*c) {
+		f := facts[h.Address]
+		if f == nil || f.Err != "" || f.Hostname == "" {
 			continue
 		}
-		_, nodes, err := apis.nodes(ctx, c.Name, running)
-		if err != nil {
-			o.Progress("cluster %s: cannot read the nodes through %s, so node registration and labels are not checked: %v", c.Name, running[0], err)
-			continue
-		}
-		for _, h := range clusterHosts(*c) {
-			f := facts[h.Address]
-			if f == nil || f.Err != "" || f.Hostname == "" {
-				continue
-			}
-			name, suffixed := plan.NodeName(c, h, f.Hostname)
-			f.Node = &plan.NodeFacts{Name: name}
-			for _, n := range nodes {
-				if plan.NodeNameIs(n.Name, name, suffixed) {
-					f.Node = apply.NodeFactsOf(n)
-				}
+		name, suffixed := plan.NodeName(c, h, f.Hostname)
+		f.Node = &plan.NodeFacts{Name: name}
+		for _, n := range nodes {
+			if plan.NodeNameIs(n.Name, name, suffixed) {
+				f.Node = apply.NodeFactsOf(n)
 			}
 		}
 	}
