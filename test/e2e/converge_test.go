@@ -1,11 +1,17 @@
 package e2e
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/k3sctl/k3sctl/internal/kube"
+	"github.com/k3sctl/k3sctl/internal/ssh"
 	"github.com/k3sctl/k3sctl/test/e2e/world"
 )
 
@@ -221,5 +227,159 @@ func TestConvergeLabelsWithoutRestart(t *testing.T) {
 	r = u.k3sctl(args(planFlags, "plan", "-f", inv, "--detailed-exitcode")...)
 	if r.code != 0 || !strings.Contains(r.stdout, "No changes") {
 		t.Errorf("plan after the label change: want exit 0 and no changes:\n%s", r)
+	}
+
+	drainAndDelete(t, w, u, s1)
+
+	// w1's service still runs, so it registers again as a new Node, with
+	// the labels its K3s was started with (the kubelet's, not those of
+	// the config.yaml rewritten since) and without k3sctl's record. The
+	// next plan sees it and apply sets the inventory's labels again.
+	retry(t, 60*time.Second, func() string {
+		if out, err := u.kubectl("--context", "lab", "get", "node", "w1"); err != nil {
+			return "w1 not registered again: " + out
+		}
+		return ""
+	})
+	r = u.k3sctl(args(planFlags, "plan", "-f", inv, "--detailed-exitcode")...)
+	if r.code != 4 || !strings.Contains(r.stdout, "+ label node") {
+		t.Errorf("plan after w1 registered again: want exit 4 and the label step:\n%s", r)
+	}
+	u.mustK3sctl(args(applyFlags, "apply", "-f", inv)...)
+	if got := node("w1", `{.metadata.labels.zone},{.metadata.annotations.k3sctl\.io/managed-labels}`); got != "hall-3,zone=hall-3" {
+		t.Errorf("w1 after it registered again and apply: zone,record = %q", got)
+	}
+	if after := service(w1, "k3s-agent"); after != beforeAgent {
+		t.Errorf("k3s-agent on w1 restarted:\nbefore %s\nafter  %s", beforeAgent, after)
+	}
+	r = u.k3sctl(args(planFlags, "plan", "-f", inv, "--detailed-exitcode")...)
+	if r.code != 0 {
+		t.Errorf("plan at the end: want exit 0:\n%s", r)
+	}
+}
+
+// drainAndDelete drives internal/kube against the simulator's API through
+// an SSH connection to the server, as k3sctl does: list, drain with a
+// PodDisruptionBudget refusing, forced drain, uncordon, delete.
+func drainAndDelete(t *testing.T, w *world.World, u *user, s1 *world.Host) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	conn, err := ssh.Dial(ctx, ssh.Options{Address: s1.IP, User: "pi", KeyFiles: []string{w.Key},
+		KnownHostsFile: filepath.Join(t.TempDir(), "known_hosts"), ConnectRetry: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	data, err := conn.ReadFile(ctx, "/etc/rancher/k3s/k3s.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := kube.ParseKubeconfig(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := kube.New("lab", s1.IP, cfg, conn.DialContext)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.PollInterval = 500 * time.Millisecond
+	nodes, err := c.ListNodes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, n := range nodes {
+		names = append(names, n.Name)
+		if !n.Ready || n.KubeletVersion != v1 || len(n.Addresses) == 0 {
+			t.Errorf("node %+v", n)
+		}
+	}
+	if strings.Join(names, ",") != "s1,w1" {
+		t.Fatalf("nodes %v", names)
+	}
+
+	pods := filepath.Join(t.TempDir(), "pods.yaml")
+	manifest := `apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+spec:
+  nodeName: w1
+  containers:
+  - name: web
+    image: nginx:1.27
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: db
+  labels: {app: db}
+spec:
+  nodeName: w1
+  containers:
+  - name: db
+    image: postgres:16
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: db
+spec:
+  minAvailable: 1
+  selector:
+    matchLabels: {app: db}
+`
+	if err := os.WriteFile(pods, []byte(manifest), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := u.kubectl("--context", "lab", "apply", "-f", pods); err != nil {
+		t.Fatalf("kubectl apply: %v\n%s", err, out)
+	}
+	on, err := c.ListPodsOnNode(ctx, "w1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, p := range on {
+		ids = append(ids, p.ID())
+	}
+	if !slices.Contains(ids, "default/web") || !slices.Contains(ids, "default/db") {
+		t.Fatalf("pods on w1: %v", ids)
+	}
+
+	// The budget refuses: drain gives up at its timeout, naming the pod.
+	_, err = c.Drain(ctx, "w1", 3*time.Second, false)
+	var de *kube.DrainError
+	if !errors.As(err, &de) || !slices.Equal(de.Left, []string{"default/db"}) || !kube.IsTooManyRequests(err) ||
+		!strings.Contains(err.Error(), "Cannot evict pod as it would violate the pod's disruption budget.") {
+		t.Fatalf("drain with a budget: %v", err)
+	}
+	if n, err := c.GetNode(ctx, "w1"); err != nil || !n.Unschedulable {
+		t.Errorf("w1 not cordoned: %+v %v", n, err)
+	}
+	on, _ = c.ListPodsOnNode(ctx, "w1")
+	for _, p := range on {
+		if p.ID() == "default/web" {
+			t.Error("web was not evicted")
+		}
+	}
+	res, err := c.Drain(ctx, "w1", 2*time.Second, true)
+	if err != nil || !slices.Equal(res.Left, []string{"default/db"}) {
+		t.Errorf("forced drain: %+v %v", res, err)
+	}
+	if err := c.Uncordon(ctx, "w1"); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := c.GetNode(ctx, "w1"); n.Unschedulable {
+		t.Error("uncordon left w1 unschedulable")
+	}
+	if err := c.DeleteNode(ctx, "w1"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.PatchNode(ctx, "nope", kube.NodePatch{Labels: map[string]*string{"a": nil}})
+	if !kube.IsNotFound(err) || !strings.Contains(err.Error(), "cluster lab (API through "+s1.IP+"): patch node nope:") {
+		t.Errorf("patch of a missing node: %v", err)
 	}
 }
