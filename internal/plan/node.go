@@ -228,7 +228,7 @@ func withoutKeys(m map[string]any, keys ...string) map[string]any {
 // repairReason says why a host whose service runs needs its join redone,
 // or "" when its node is registered and Ready (or the cluster could not
 // be read).
-func repairReason(f *HostFacts, h Host, role k3s.Role) string {
+func repairReason(f *HostFacts, role k3s.Role) string {
 	n := f.Node
 	if n == nil || !f.Active[role] {
 		return ""

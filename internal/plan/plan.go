@@ -256,7 +256,7 @@ func planHost(in Input, c *Cluster, h Host, token secret.Value, first bool) Host
 		labelsOnlyConfig(c, h, first, token, f.Node, f.FileHashes[k3s.ConfigPath])
 	if hp.Action == "" {
 		switch {
-		case labelsOnly && f.Active[h.Role] && repairReason(f, h, h.Role) == "":
+		case labelsOnly && f.Active[h.Role] && repairReason(f, h.Role) == "":
 			hp.Action = ActionLabel
 			hp.Reasons = append(hp.Reasons, "node-label/node-taint changed: applied through the API, "+path.Base(k3s.ConfigPath)+" rewritten without a restart")
 		case len(hp.Changes) > 0:
@@ -267,7 +267,7 @@ func planHost(in Input, c *Cluster, h Host, token secret.Value, first bool) Host
 			hp.Reasons = append(hp.Reasons, k3s.ServiceName(h.Role)+" is not running")
 		default:
 			hp.Action = ActionNothing
-			if why := repairReason(f, h, h.Role); why != "" {
+			if why := repairReason(f, h.Role); why != "" {
 				hp.Action = ActionRepair
 				hp.Reasons = append(hp.Reasons, why)
 			}
