@@ -266,3 +266,16 @@ func planLabels(c *Cluster, h Host, f *HostFacts, action Action) []string {
 	}
 	return []string{"applies and records the labels and taints k3sctl manages once the node is Ready"}
 }
+
+// stoppedNode says, for a host whose service does not run, what the
+// cluster knows of its node: a node that never registered points at a
+// failed join.
+func stoppedNode(f *HostFacts) string {
+	switch n := f.Node; {
+	case n == nil:
+		return ""
+	case !n.Registered:
+		return " and node " + n.Name + " is not registered in the cluster (a failed join?)"
+	}
+	return ""
+}

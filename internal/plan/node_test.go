@@ -193,7 +193,9 @@ func TestRepair(t *testing.T) {
 			Labels: map[string]string{}, ManagedTaints: []string{"edge:NoSchedule"}, Taints: []string{"edge:NoSchedule"}}, true, ActionRepair,
 			"node w1 is not Ready (NodeStatusUnknown: Kubelet stopped posting node status.)"},
 		{"cluster not read", nil, true, ActionNothing, ""},
-		{"stopped", &NodeFacts{Name: "w1"}, false, ActionStart, "k3s-agent is not running"},
+		{"stopped", &NodeFacts{Name: "w1"}, false, ActionStart, "k3s-agent is not running and node w1 is not registered in the cluster (a failed join?)"},
+		{"stopped, registered", &NodeFacts{Name: "w1", Registered: true, Ready: true, Taints: []string{"edge:NoSchedule"}, ManagedTaints: []string{"edge:NoSchedule"}},
+			false, ActionStart, "k3s-agent is not running"},
 	} {
 		f := runningAgent(&c, h, token, tc.node)
 		f.Active[k3s.Agent] = tc.active

@@ -264,7 +264,7 @@ func planHost(in Input, c *Cluster, h Host, token secret.Value, first bool) Host
 			hp.Reasons = append(hp.Reasons, "changes "+strings.Join(hp.Changes, ", "))
 		case !f.Active[h.Role]:
 			hp.Action = ActionStart
-			hp.Reasons = append(hp.Reasons, k3s.ServiceName(h.Role)+" is not running")
+			hp.Reasons = append(hp.Reasons, k3s.ServiceName(h.Role)+" is not running"+stoppedNode(f))
 		default:
 			hp.Action = ActionNothing
 			if why := repairReason(f, h.Role); why != "" {
