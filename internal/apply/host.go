@@ -74,6 +74,10 @@ func (r *runner) runStep(ctx context.Context, j *job, hr *hostRun, kind plan.Ste
 			return false, err
 		}
 		return act || strings.Contains(string(res.Stdout), "started"), nil
+	case plan.StepRepair:
+		return r.repair(ctx, j, hr)
+	case plan.StepLabels:
+		return r.labelNode(ctx, j)
 	case plan.StepWaitReady:
 		return false, r.waitReady(ctx, j, conn, k3s.ServiceName(hp.Role), hr.initSystem)
 	case plan.StepReadToken:

@@ -43,6 +43,9 @@ type Options struct {
 	// Kubeconfig receives each cluster's admin kubeconfig (k3s.yaml) once
 	// its first server is ready. Nil: not fetched.
 	Kubeconfig func(ctx context.Context, cluster string, k3sYAML []byte) error
+	// API reaches a cluster's Kubernetes API, for the label step. Nil:
+	// that step changes nothing.
+	API func(ctx context.Context, cluster string) (NodeAPI, error)
 
 	Concurrency       int           // hosts at once; default 20
 	ConcurrentUploads int           // binary uploads at once; default 5

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/k3sctl/k3sctl/internal/k3s"
+	"github.com/k3sctl/k3sctl/internal/kube"
 	"github.com/k3sctl/k3sctl/internal/plan"
 	"github.com/k3sctl/k3sctl/internal/secret"
 	"github.com/k3sctl/k3sctl/internal/ssh"
@@ -241,6 +242,7 @@ type testFleet struct {
 	conns  map[string]*fakeConn
 	log    *eventLog
 	tokens map[string]secret.Value // read while planning
+	api    *fakeAPI
 }
 
 func newTestFleet(failOn map[string]string) *testFleet {
@@ -248,6 +250,7 @@ func newTestFleet(failOn map[string]string) *testFleet {
 	for _, h := range f.hosts() {
 		f.conns[h.Address] = &fakeConn{addr: h.Address, node: h.Address, log: f.log, fail: failOn[h.Address]}
 	}
+	f.api = &fakeAPI{conns: f.conns, nodes: map[string]*kube.Node{}}
 	return f
 }
 
@@ -273,6 +276,9 @@ func (f *testFleet) plan(t *testing.T) *plan.Plan {
 		if first := f.conns[c.Servers[0].Address]; first.facts(k3s.Server).Active[k3s.Server] {
 			data, _ := first.ReadFile(context.Background(), k3s.TokenPath)
 			tokens[c.Name] = secret.New(strings.TrimSpace(string(data)))
+			for _, h := range append(append([]plan.Host{}, c.Servers...), c.Agents...) {
+				facts[h.Address].Node = f.api.nodeFacts(h.Address)
+			}
 		}
 	}
 	p, err := plan.Build(plan.Input{Spec: *f.spec, Facts: facts, Tokens: tokens,
@@ -299,6 +305,12 @@ func (f *testFleet) run(t *testing.T, p *plan.Plan) ([]HostResult, []Event, erro
 		Plan: p, Spec: f.spec, Conns: conns, Hostnames: names, Tokens: f.tokens, Sink: rec, PollInterval: time.Millisecond,
 		Binary: func(ctx context.Context, key plan.BinaryKey, progress func(done, total int64)) (string, error) {
 			return "/bin/true", nil
+		},
+		API: func(ctx context.Context, cluster string) (NodeAPI, error) {
+			if f.api.err != nil {
+				return nil, f.api.err
+			}
+			return f.api, nil
 		},
 		Kubeconfig: func(ctx context.Context, cluster string, data []byte) error {
 			mu.Lock()

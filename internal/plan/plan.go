@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"path"
 	"slices"
 	"sort"
 	"strings"
@@ -24,6 +25,12 @@ const (
 	ActionDowngrade   Action = "downgrade" // only with AllowDowngrade
 	ActionReconfigure Action = "reconfigure"
 	ActionStart       Action = "start"
+	// ActionRepair restarts a service whose node did not register or is
+	// not Ready, so that it joins again.
+	ActionRepair Action = "repair"
+	// ActionLabel brings the node's labels and taints to the inventory
+	// through the API, without restarting K3s.
+	ActionLabel       Action = "label"
 	ActionNothing     Action = "nothing"
 	ActionRefuse      Action = "refuse"
 	ActionUnreachable Action = "unreachable"
@@ -70,6 +77,9 @@ type HostPlan struct {
 	Files []FileChange `json:"files,omitempty"`
 	// FilesRecord: the host's record of delivered files is rewritten.
 	FilesRecord bool `json:"filesRecord,omitempty"`
+	// Labels, when set, says the node's labels and taints change through
+	// the API (what changes), or are recorded once it registers.
+	Labels []string `json:"labels,omitempty"`
 	// Steps are what apply does on the host, in order.
 	Steps []Step `json:"steps,omitempty"`
 
@@ -267,8 +277,13 @@ func hostPlan(in Input, c *Cluster, h Host, token secret.Value, first bool) Host
 	hp.Files, hp.FilesRecord = fileChanges(c, h, f)
 	hp.delivers = len(HostFiles(c, h.Role)) > 0 || len(hp.Files) > 0 || hp.FilesRecord
 	filesChange := len(hp.Files) > 0 || hp.FilesRecord
+	labelsOnly := slices.Equal(hp.Changes, []string{k3s.ConfigPath}) && !pending && !filesChange &&
+		labelsOnlyConfig(c, h, first, token, f.Node, f.FileHashes[k3s.ConfigPath])
 	if hp.Action == "" {
 		switch {
+		case labelsOnly && f.Active[h.Role] && repairReason(f, h.Role) == "":
+			hp.Action = ActionLabel
+			hp.Reasons = append(hp.Reasons, "node-label/node-taint changed: applied through the API, "+path.Base(k3s.ConfigPath)+" rewritten without a restart")
 		case len(hp.Changes) > 0 || filesChange && f.Active[h.Role]:
 			hp.Action = ActionReconfigure
 			if len(hp.Changes) > 0 {
@@ -279,10 +294,18 @@ func hostPlan(in Input, c *Cluster, h Host, token secret.Value, first bool) Host
 			}
 		case !f.Active[h.Role]:
 			hp.Action = ActionStart
-			hp.Reasons = append(hp.Reasons, k3s.ServiceName(h.Role)+" is not running")
+			hp.Reasons = append(hp.Reasons, k3s.ServiceName(h.Role)+" is not running"+stoppedNode(f))
 		default:
 			hp.Action = ActionNothing
+			if why := repairReason(f, h.Role); why != "" {
+				hp.Action = ActionRepair
+				hp.Reasons = append(hp.Reasons, why)
+			}
 		}
+	}
+	hp.Labels = planLabels(c, h, f, hp.Action)
+	if hp.Action == ActionNothing && hp.Labels != nil {
+		hp.Action = ActionLabel
 	}
 	if !f.MemoryCgroup && hp.Action != ActionNothing {
 		hp.Reasons = append(hp.Reasons, "warning: memory cgroup disabled (on a Raspberry Pi add cgroup_memory=1 cgroup_enable=memory to cmdline.txt)")

@@ -12,6 +12,8 @@ var actionWords = map[Action]string{
 	ActionDowngrade:   "downgrade",
 	ActionReconfigure: "reconfigure",
 	ActionStart:       "start",
+	ActionRepair:      "repair",
+	ActionLabel:       "label",
 	ActionNothing:     "no changes",
 	ActionRefuse:      "REFUSED",
 	ActionUnreachable: "UNREACHABLE",

@@ -134,6 +134,10 @@ type HostFacts struct {
 	// read only for content diffs.
 	OldText      map[string][]byte
 	MemoryCgroup bool
+	// Node is what the cluster's API says of the host's node; nil when
+	// the cluster could not be read (no running server reached, e.g. a
+	// first install).
+	Node *NodeFacts
 }
 
 // FileStat is a remote file's size and permission bits.

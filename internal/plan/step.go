@@ -30,8 +30,14 @@ const (
 	StepStartServer StepKind = "start k3s"
 	// StepStartAgent starts or restarts the k3s-agent service of an agent.
 	StepStartAgent StepKind = "start k3s-agent"
+	// StepRepair restarts the service of a host whose node did not
+	// register or is not Ready, so that it joins again.
+	StepRepair StepKind = "repair"
 	// StepWaitReady waits until the service is active and the node Ready.
 	StepWaitReady StepKind = "wait for ready"
+	// StepLabels brings the node's labels and taints to the inventory
+	// through the Kubernetes API and records which k3sctl manages.
+	StepLabels StepKind = "label node"
 	// StepReadToken reads the cluster's token from a server for the hosts
 	// that join it.
 	StepReadToken StepKind = "read token"
@@ -42,7 +48,7 @@ const (
 
 // StepKinds lists every kind, in the order a host runs them.
 func StepKinds() []StepKind {
-	return []StepKind{StepUploadBinary, StepWriteConfig, StepDeliverFiles, StepStartServer, StepStartAgent, StepWaitReady, StepReadToken, StepKubeconfig}
+	return []StepKind{StepUploadBinary, StepWriteConfig, StepDeliverFiles, StepStartServer, StepStartAgent, StepRepair, StepWaitReady, StepLabels, StepReadToken, StepKubeconfig}
 }
 
 // StartStep is the kind that starts the service of role r.
@@ -87,6 +93,11 @@ func planSteps(hp *HostPlan, tokenKnown, kubeconfig bool) []Step {
 	readToken := func() {
 		add(StepReadToken, false, "the hosts that join need the cluster's token")
 	}
+	labels := func() {
+		if hp.Labels != nil {
+			add(StepLabels, true, strings.Join(hp.Labels, ", "))
+		}
+	}
 	switch hp.Action {
 	case ActionRefuse, ActionUnreachable:
 		return nil
@@ -96,6 +107,14 @@ func planSteps(hp *HostPlan, tokenKnown, kubeconfig bool) []Step {
 		}
 		return steps
 	case ActionNothing:
+		if hp.First && !tokenKnown {
+			readToken()
+		}
+	case ActionLabel:
+		if len(hp.Changes) > 0 {
+			add(StepWriteConfig, true, "writes "+path.Base(k3s.ConfigPath)+" without a restart (K3s reads node-label and node-taint only when a node registers)")
+		}
+		labels()
 		if hp.First && !tokenKnown {
 			readToken()
 		}
@@ -136,6 +155,8 @@ func planSteps(hp *HostPlan, tokenKnown, kubeconfig bool) []Step {
 		deliver()
 		restartFiles := FilesRestart(hp.Files)
 		switch {
+		case hp.Action == ActionRepair:
+			add(StepRepair, true, "join again: restarts "+service)
 		case hp.Action == ActionStart:
 			add(StartStep(hp.Role), true, "starts "+service)
 		case hp.Action == ActionInstall:
@@ -148,6 +169,7 @@ func planSteps(hp *HostPlan, tokenKnown, kubeconfig bool) []Step {
 			ready += " at " + hp.To
 		}
 		add(StepWaitReady, false, ready)
+		labels()
 		if hp.First {
 			readToken()
 		}

@@ -105,6 +105,7 @@ type Prepared struct {
 	binaries  map[plan.BinaryKey]string // local paths
 	hostnames map[string]string
 	inits     map[string]string
+	apis      *clusterAPIs
 }
 
 // HostError is a host that could not be reached or inspected.
@@ -164,15 +165,19 @@ func preparePlan(ctx context.Context, o Options, spec *plan.Spec, conns map[stri
 	if err != nil {
 		return nil, err
 	}
+	apis := newClusterAPIs(conns)
+	readClusters(ctx, o, apis, spec.Clusters, facts)
 	bins, paths, err := fetchBinaries(ctx, o, binariesNeeded(spec.Clusters, facts))
 	if err != nil {
+		apis.close()
 		return nil, err
 	}
 	pl, err := plan.Build(plan.Input{Spec: *spec, Facts: facts, Tokens: tokens, Binaries: bins})
 	if err != nil {
+		apis.close()
 		return nil, err
 	}
-	p := &Prepared{Plan: pl, Spec: spec, Versions: versions, Facts: facts, Conns: conns, o: o,
+	p := &Prepared{Plan: pl, Spec: spec, Versions: versions, Facts: facts, Conns: conns, o: o, apis: apis,
 		tokens: tokens, binaries: paths, hostnames: map[string]string{}, inits: map[string]string{}}
 	for a, f := range facts {
 		if f.Err == "" {
@@ -476,6 +481,7 @@ func (p *Prepared) Apply(ctx context.Context) ([]apply.HostResult, error) {
 			return "", fmt.Errorf("no k3s binary %s for %s", key.Version, key.Arch)
 		},
 		Kubeconfig: mergeKubeconfig(p.o.Kubeconfig, p.Plan),
+		API:        p.apis.api(p.Plan),
 	}
 	return apply.Run(ctx, o)
 }
@@ -507,6 +513,9 @@ func mergeKubeconfig(kc *KubeconfigOptions, pl *plan.Plan) func(ctx context.Cont
 
 // Close closes every connection.
 func (p *Prepared) Close() {
+	if p.apis != nil {
+		p.apis.close()
+	}
 	closeAll(p.Conns)
 }
 

@@ -288,3 +288,14 @@ func (c *Client) Close() error {
 	})
 	return err
 }
+
+// DialContext opens a connection to addr as the host sees it, carried by
+// the SSH connection (a direct-tcpip channel): a service that listens only
+// on the host's loopback is reachable wherever SSH is.
+func (c *Client) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	conn, err := c.conn.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: connect to %s through SSH: %w", c.host, addr, err)
+	}
+	return conn, nil
+}
