@@ -59,8 +59,11 @@ type rawDefaults struct {
 type rawHost struct {
 	Host
 	ssh        sshPatch
+	proxy      proxyPatch
 	node       *yaml.Node
 	addrNode   *yaml.Node
+	privNode   *yaml.Node
+	ifaceNode  *yaml.Node
 	nameNode   *yaml.Node
 	configKeys map[string]*yaml.Node
 }
@@ -78,6 +81,7 @@ type rawCluster struct {
 	ver        versionChoice
 	token      secret.Value
 	ssh        sshPatch
+	proxy      proxyPatch
 	config     configParts
 	servers    []rawHost
 	agents     []rawHost
@@ -204,6 +208,7 @@ func (d *decoder) cluster(f fields) *rawCluster {
 		}
 	}
 	c.ssh = d.ssh(f.val["ssh"])
+	c.proxy = d.proxy(f.val["proxy"])
 	c.config = d.configParts(f.val["config"])
 	c.serversKey = f.key["servers"]
 	if c.serversKey == nil {
@@ -437,7 +442,16 @@ func (d *decoder) host(n *yaml.Node, role string) (rawHost, bool) {
 			}
 		}
 	}
+	if v := f.val["privateAddress"]; v != nil {
+		h.privNode = v
+		h.PrivateAddress = d.privateAddress(v)
+	}
+	if v := f.val["interface"]; v != nil {
+		h.ifaceNode = v
+		h.Interface = d.iface(v)
+	}
 	h.ssh = d.ssh(f.val["ssh"])
+	h.proxy = d.proxy(f.val["proxy"])
 	h.Labels = d.labels(f.val["labels"])
 	h.Taints = d.taints(f.val["taints"])
 	if v := f.val["config"]; v != nil {

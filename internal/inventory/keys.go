@@ -17,11 +17,14 @@ const (
 	objSSH       object = "ssh"
 	objConfig    object = "config"
 	objFile      object = "file"
+	objProxy     object = "proxy"
+	// objContainerdProxy is proxy: containerd:.
+	objContainerdProxy object = "containerd proxy"
 )
 
 // clusterKeys may appear in a cluster and, for a single-cluster file, at the
 // top level.
-var clusterKeys = []string{"name", "apiAddress", "version", "channel", "token", "ssh", "config", "servers", "agents", "files"}
+var clusterKeys = []string{"name", "apiAddress", "version", "channel", "token", "ssh", "config", "proxy", "servers", "agents", "files"}
 
 // objectKeys is every key the loader accepts, per kind of mapping. The
 // decoder refuses anything else, and a test holds docs/inventory-schema.json
@@ -30,10 +33,13 @@ var objectKeys = map[object][]string{
 	objInventory: append([]string{"apiVersion", "kind", "defaults", "clusters"}, clusterKeys...),
 	objDefaults:  {"ssh", "version", "channel", "config"},
 	objCluster:   clusterKeys,
-	objHost:      {"address", "name", "ssh", "labels", "taints", "config"},
+	objHost:      {"address", "privateAddress", "interface", "name", "ssh", "labels", "taints", "config", "proxy"},
 	objSSH:       {"user", "keyFile", "port", "jump", "configFile", "hostKeyChecking"},
 	objConfig:    {"all", "server", "agent"},
 	objFile:      {"src", "kind", "dst"},
+	objProxy:     {"http", "https", "noProxy", "containerd"},
+	// containerd: takes the proxy keys for containerd alone.
+	objContainerdProxy: {"http", "https", "noProxy"},
 }
 
 // extensionPrefix marks top-level keys the loader ignores, as in Compose
@@ -42,13 +48,15 @@ const extensionPrefix = "x-"
 
 // where names a kind of mapping inside a message: `unknown key "x" in host`.
 var where = map[object]string{
-	objInventory: "at the top level",
-	objDefaults:  "in defaults",
-	objCluster:   "in cluster",
-	objHost:      "in host",
-	objSSH:       "in ssh",
-	objConfig:    "in config",
-	objFile:      "in files entry",
+	objInventory:       "at the top level",
+	objDefaults:        "in defaults",
+	objCluster:         "in cluster",
+	objHost:            "in host",
+	objSSH:             "in ssh",
+	objConfig:          "in config",
+	objFile:            "in files entry",
+	objProxy:           "in proxy",
+	objContainerdProxy: "in proxy containerd",
 }
 
 // home describes where a key belongs when it was written somewhere else.
@@ -60,6 +68,7 @@ var home = []struct {
 	{objHost, "a host, an item of servers: or agents:"},
 	{objSSH, "an ssh: block"},
 	{objFile, "an item of files:"},
+	{objProxy, "a proxy: block"},
 	{objConfig, "config:"},
 	{objDefaults, "defaults:"},
 	{objInventory, "the top level"},
@@ -103,6 +112,12 @@ var aliases = map[string]string{
 	"servers":               "server",
 	"agents":                "agent",
 	"stricthostkeychecking": "hostKeyChecking",
+	"iface":                 "interface",
+	"nodeip":                "privateAddress",
+	"internaladdress":       "privateAddress",
+	"internalip":            "privateAddress",
+	"httpproxy":             "http",
+	"httpsproxy":            "https",
 }
 
 // unknownKeyHint says what to write instead of key, found in obj.
