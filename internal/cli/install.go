@@ -23,6 +23,8 @@ type InstallOptions struct {
 	// --airgap-images.
 	Config map[string]any
 	Files  []plan.File
+	// Proxy comes from --http-proxy, --https-proxy and --no-proxy.
+	Proxy *plan.Proxy
 }
 
 // NewCmdInstall is the install command; runF replaces installRun in tests.
@@ -57,6 +59,9 @@ your kubeconfig. Running it again changes nothing if nothing changed; a newer
 			if opts.Config, err = opts.K3s.nodeConfig(); err != nil {
 				return err
 			}
+			if opts.Proxy, err = opts.K3s.proxy(); err != nil {
+				return err
+			}
 			if opts.Files, err = opts.K3s.files(); err != nil {
 				return err
 			}
@@ -87,6 +92,7 @@ func installRun(ctx context.Context, opts *InstallOptions) error {
 		Servers:      []plan.Host{{Address: opts.Address, Role: k3s.Server}},
 		ServerConfig: opts.Config,
 		Files:        opts.Files,
+		Proxy:        opts.Proxy,
 	}}}
 	r := &rolloutRun{io: opts.IO, spec: spec, sshFunc: opts.SSH.resolver(opts.Factory).options, k3s: kf,
 		versions: map[string]string{name: versionOrChannel(kf)}}

@@ -106,6 +106,15 @@ func (d *decoder) proxyURL(n *yaml.Node, key string) *secret.Value {
 	return &v
 }
 
+// CheckProxyURL checks a proxy URL given outside an inventory (a flag
+// named key); the error never repeats a password.
+func CheckProxyURL(key, s string) error {
+	if msg, hint := checkProxyURL(key, s); msg != "" {
+		return fmt.Errorf("%s; %s", msg, hint)
+	}
+	return nil
+}
+
 // checkProxyURL returns why s is not a proxy URL, and the fix. Messages
 // never repeat a password.
 func checkProxyURL(key, s string) (msg, hint string) {
