@@ -38,6 +38,13 @@ func TestConfigPrivateAddressGolden(t *testing.T) {
 			golden(t, filepath.Join("..", "..", "testdata", "plan", "config", tc.name+".yaml"), cfg.Render())
 		})
 	}
+	// A joining server goes to the first server's private address too.
+	c.Servers = append(c.Servers, Host{Address: "192.168.1.12", Role: k3s.Server, PrivateAddress: "10.0.0.12"})
+	cfg, _, err := NodeConfig(c, c.Servers[1], false, secret.New(fullTk))
+	if err != nil || !strings.Contains(string(cfg.Render()), "\nserver: https://10.0.0.10:6443\n") || !strings.Contains(string(cfg.Render()), "\nadvertise-address: 10.0.0.12\n") {
+		t.Errorf("joining server (%v):\n%s", err, cfg.Render())
+	}
+	c.Servers = c.Servers[:1]
 	p, err := Build(Input{Spec: Spec{Clusters: []Cluster{*c}}, Facts: map[string]*HostFacts{"192.168.1.10": fresh(), "192.168.1.11": fresh()}, Binaries: bins(c.Version)})
 	if err != nil {
 		t.Fatal(err)
