@@ -109,8 +109,8 @@ func (d *decoder) proxyURL(n *yaml.Node, key string) *secret.Value {
 // CheckProxyURL checks a proxy URL given outside an inventory (a flag
 // named key); the error never repeats a password.
 func CheckProxyURL(key, s string) error {
-	if msg, hint := checkProxyURL(key, s); msg != "" {
-		return fmt.Errorf("%s; %s", msg, hint)
+	if msg, _ := checkProxyURL(key, s); msg != "" {
+		return fmt.Errorf("%s; write e.g. %s http://proxy.example.com:3128 (with a user: http://user:password@proxy.example.com:3128)", msg, key)
 	}
 	return nil
 }
@@ -127,6 +127,10 @@ func checkProxyURL(key, s string) (msg, hint string) {
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
+		}
+		if strings.Contains(s, "@") {
+			// The parser's message may quote part of the password.
+			return fmt.Sprintf("proxy %s is not a URL", key), hint
 		}
 		return fmt.Sprintf("proxy %s is not a URL: %v", key, err), hint
 	}
@@ -250,13 +254,13 @@ func (d *decoder) checkSiteSettings(rc *rawCluster, c *Cluster) {
 		raw := rc.host(i)
 		cfg := c.NodeConfig(h)
 		for _, x := range []struct {
-			set  bool
-			at   *yaml.Node
-			keys []string
-			name string
+			set        bool
+			at         *yaml.Node
+			keys       []string
+			name, what string
 		}{
-			{h.PrivateAddress != "", raw.privNode, []string{"node-ip", "advertise-address"}, "privateAddress"},
-			{h.Interface != "", raw.ifaceNode, []string{"flannel-iface"}, "interface"},
+			{h.PrivateAddress != "", raw.privNode, []string{"node-ip", "advertise-address"}, "privateAddress", "the address K3s advertises"},
+			{h.Interface != "", raw.ifaceNode, []string{"flannel-iface"}, "interface", "flannel's interface"},
 		} {
 			if !x.set {
 				continue
@@ -265,7 +269,7 @@ func (d *decoder) checkSiteSettings(rc *rawCluster, c *Cluster) {
 				_, plain := cfg[k]
 				_, add := cfg[k+"+"]
 				if plain || add {
-					d.report(x.at, fmt.Sprintf("%s and the K3s setting %s both choose the address K3s uses", x.name, k),
+					d.report(x.at, fmt.Sprintf("%s and the K3s setting %s both choose %s", x.name, k, x.what),
 						fmt.Sprintf("keep %s: k3sctl sets %s from it; remove %s from config:", x.name, k, k))
 				}
 			}

@@ -64,6 +64,8 @@ proxy:
   https: proxy.example.com:3128
   noProxy: [a b]
   socks: x
+  containerd:
+    http: "http://user:p%zz@proxy:3128"
 servers:
   - address: 192.168.1.10
     privateAddress: 10.0.0.300
@@ -85,16 +87,17 @@ servers:
 		`bad.yaml:5:10: proxy https "proxy.example.com:3128"`,
 		`bad.yaml:6:13: noProxy entry "a b" is not a host, domain, IP or CIDR`,
 		`bad.yaml:7:3: unknown key "socks" in proxy`,
-		`bad.yaml:10:21: privateAddress "10.0.0.300" is not an IP address`,
-		`bad.yaml:11:16: interface "eth 1" is not a network interface name`,
-		`bad.yaml:13:21: privateAddress and the K3s setting node-ip both choose the address K3s uses`,
-		`bad.yaml:16:19: proxy http "ftp://proxy:21/x": scheme "ftp" is not a proxy scheme`,
+		`bad.yaml:9:11: proxy containerd http is not a URL (write http: http://proxy.example.com:3128`,
+		`bad.yaml:12:21: privateAddress "10.0.0.300" is not an IP address`,
+		`bad.yaml:13:16: interface "eth 1" is not a network interface name`,
+		`bad.yaml:15:21: privateAddress and the K3s setting node-ip both choose the address K3s advertises`,
+		`bad.yaml:18:19: proxy http "ftp://proxy:21/x": scheme "ftp" is not a proxy scheme`,
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("missing %q in:\n%s", want, got)
 		}
 	}
-	if strings.Contains(got, "pa ss") {
+	if strings.Contains(got, "pa ss") || strings.Contains(got, "zz") {
 		t.Errorf("a proxy password is in the message:\n%s", got)
 	}
 }
