@@ -30,10 +30,6 @@ type proxyPatch struct {
 	noProxy, cNoProxy          *[]string
 }
 
-func (p proxyPatch) set() bool {
-	return p.http != nil || p.https != nil || p.cHTTP != nil || p.cHTTPS != nil || p.noProxy != nil || p.cNoProxy != nil
-}
-
 // applyTo lays p over base (nil: no proxy yet); the result is nil when it
 // sets nothing.
 func (p proxyPatch) applyTo(base *Proxy) *Proxy {
