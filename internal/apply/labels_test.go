@@ -223,7 +223,7 @@ func TestLabelStepWithoutAPIAccess(t *testing.T) {
 	f.spec.Clusters[1].Agents[0].Labels = map[string]string{"zone": "a"} // t2
 	f.api.err = fmt.Errorf("cluster shop: %w", ErrNoAPI)
 	p := f.plan(t)
-	res, events, err := f.run(t, p)
+	_, events, err := f.run(t, p)
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
@@ -243,7 +243,7 @@ func TestLabelStepWithoutAPIAccess(t *testing.T) {
 	f2 := newTestFleet(nil)
 	f2.spec.Clusters[1].Agents[0].Labels = map[string]string{"zone": "a"}
 	f2.api.err = errors.New("cluster shop (API through t1): list nodes: connection refused")
-	res, _, err = f2.run(t, f2.plan(t))
+	res, _, err := f2.run(t, f2.plan(t))
 	if err == nil {
 		t.Fatalf("want a failure, got %v", res)
 	}

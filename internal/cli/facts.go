@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -133,6 +134,16 @@ func printFacts(w io.Writer, f *node.Facts) {
 		row("Memory cgroup", "disabled")
 	}
 	row("Primary IP", orNone(f.PrimaryIP))
+	if len(f.Interfaces) == 0 {
+		row("Interfaces", "unknown (no ip command)")
+	}
+	for _, ifc := range f.Interfaces {
+		v := strings.Join(ifc.Addresses, " ")
+		if ifc.Name == f.DefaultInterface {
+			v += " (default route)"
+		}
+		row("Interface "+ifc.Name, v)
+	}
 	tw.Flush()
 }
 

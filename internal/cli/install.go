@@ -23,6 +23,8 @@ type InstallOptions struct {
 	// --airgap-images.
 	Config map[string]any
 	Files  []plan.File
+	// Proxy comes from --http-proxy, --https-proxy and --no-proxy.
+	Proxy *plan.Proxy
 }
 
 // NewCmdInstall is the install command; runF replaces installRun in tests.
@@ -63,6 +65,9 @@ your kubeconfig. Running it again changes nothing if nothing changed; a newer
 			if _, ok := opts.Config[k3s.DatastoreKey]; ok && opts.Cluster {
 				return flagErrorf("--cluster starts embedded etcd, and the K3s settings give %s: a server on an external datastore needs no --cluster; leave it out", k3s.DatastoreKey)
 			}
+			if opts.Proxy, err = opts.K3s.proxy(); err != nil {
+				return err
+			}
 			if opts.Files, err = opts.K3s.files(); err != nil {
 				return err
 			}
@@ -93,6 +98,7 @@ func installRun(ctx context.Context, opts *InstallOptions) error {
 		Servers:      []plan.Host{{Address: opts.Address, Role: k3s.Server}},
 		ServerConfig: opts.Config,
 		Files:        opts.Files,
+		Proxy:        opts.Proxy,
 	}}}
 	r := &rolloutRun{io: opts.IO, spec: spec, sshFunc: opts.SSH.resolver(opts.Factory).options, k3s: kf,
 		versions: map[string]string{name: versionOrChannel(kf)}}

@@ -27,6 +27,8 @@ type JoinOptions struct {
 	Version string
 	Config  map[string]any
 	Files   []plan.File
+	// Proxy comes from --http-proxy, --https-proxy and --no-proxy.
+	Proxy *plan.Proxy
 }
 
 // NewCmdJoin is the join command; runF replaces joinRun in tests.
@@ -76,6 +78,9 @@ gives it.
 			if opts.Config, err = opts.K3s.nodeConfig(); err != nil {
 				return err
 			}
+			if opts.Proxy, err = opts.K3s.proxy(); err != nil {
+				return err
+			}
 			if opts.Files, err = opts.K3s.files(); err != nil {
 				return err
 			}
@@ -115,7 +120,7 @@ func joinRun(ctx context.Context, opts *JoinOptions) error {
 	}
 	c := plan.Cluster{
 		Name: opts.Server, Version: kf.version, Token: token, JoinServer: opts.Server,
-		TLSSANs: kf.tlsSANs, Files: opts.Files,
+		TLSSANs: kf.tlsSANs, Files: opts.Files, Proxy: opts.Proxy,
 	}
 	h := plan.Host{Address: opts.Address, Role: role}
 	if opts.AsServer {

@@ -38,6 +38,9 @@ type k3sFlags struct {
 	downloadURL       string
 	channelURL        string
 	tlsSANs           []string
+	httpProxy         string
+	httpsProxy        string
+	noProxy           []string
 	timeout           time.Duration
 	allowDowngrade    bool
 	dryRun            bool
@@ -63,6 +66,9 @@ func addK3sFlags(fs *pflag.FlagSet, f *k3sFlags, withKubeconfig bool) {
 	fs.StringVar(&f.downloadURL, "download-url", "", downloadURLUsage)
 	fs.StringVar(&f.channelURL, "channel-url", "", channelURLUsage)
 	fs.StringSliceVar(&f.tlsSANs, "tls-san", nil, "extra names or addresses for the API certificate (repeatable)")
+	fs.StringVar(&f.httpProxy, "http-proxy", "", "HTTP_PROXY for K3s, written to its service environment file, e.g. http://proxy.example.com:3128")
+	fs.StringVar(&f.httpsProxy, "https-proxy", "", "HTTPS_PROXY for K3s, written to its service environment file")
+	fs.StringSliceVar(&f.noProxy, "no-proxy", nil, "hosts, domains and CIDRs K3s reaches directly (repeatable); k3sctl adds localhost, the pod and service CIDRs, .svc, .cluster.local and the node addresses")
 	fs.DurationVar(&f.timeout, "timeout", 5*time.Minute, "how long to wait for each node to become ready")
 	fs.BoolVar(&f.allowDowngrade, "allow-downgrade", false, "allow installing an older K3s version than the node has")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print the plan and change nothing")
@@ -100,6 +106,26 @@ func (f *k3sFlags) release() k3s.Release {
 		r.ChannelURL = os.Getenv(channelURLEnv)
 	}
 	return r
+}
+
+// proxy reads --http-proxy, --https-proxy and --no-proxy; nil when no
+// proxy is given.
+func (f *k3sFlags) proxy() (*plan.Proxy, error) {
+	for _, u := range []struct{ flag, val string }{{"--http-proxy", f.httpProxy}, {"--https-proxy", f.httpsProxy}} {
+		if u.val == "" {
+			continue
+		}
+		if err := inventory.CheckProxyURL(u.flag, u.val); err != nil {
+			return nil, flagErrorf("%v", err)
+		}
+	}
+	if f.httpProxy == "" && f.httpsProxy == "" {
+		if len(f.noProxy) > 0 {
+			return nil, flagErrorf("--no-proxy needs --http-proxy or --https-proxy")
+		}
+		return nil, nil
+	}
+	return &plan.Proxy{HTTP: secret.New(f.httpProxy), HTTPS: secret.New(f.httpsProxy), NoProxy: f.noProxy}, nil
 }
 
 // nodeConfig reads --k3s-config and --k3s-extra-args into config.yaml keys.

@@ -59,8 +59,11 @@ type rawDefaults struct {
 type rawHost struct {
 	Host
 	ssh        sshPatch
+	proxy      proxyPatch
 	node       *yaml.Node
 	addrNode   *yaml.Node
+	privNode   *yaml.Node
+	ifaceNode  *yaml.Node
 	nameNode   *yaml.Node
 	configKeys map[string]*yaml.Node
 }
@@ -82,6 +85,7 @@ type rawCluster struct {
 	// datastoreNode is the datastore: key; nil when it is not written.
 	datastoreNode *yaml.Node
 	ssh           sshPatch
+	proxy         proxyPatch
 	config        configParts
 	servers       []rawHost
 	agents        []rawHost
@@ -222,6 +226,7 @@ func (d *decoder) cluster(f fields) *rawCluster {
 		c.datastore = d.datastore(n)
 	}
 	c.ssh = d.ssh(f.val["ssh"])
+	c.proxy = d.proxy(f.val["proxy"])
 	c.config = d.configParts(f.val["config"])
 	c.serversKey = f.key["servers"]
 	if c.serversKey == nil {
@@ -490,7 +495,16 @@ func (d *decoder) host(n *yaml.Node, role string) (rawHost, bool) {
 			}
 		}
 	}
+	if v := f.val["privateAddress"]; v != nil {
+		h.privNode = v
+		h.PrivateAddress = d.privateAddress(v)
+	}
+	if v := f.val["interface"]; v != nil {
+		h.ifaceNode = v
+		h.Interface = d.iface(v)
+	}
 	h.ssh = d.ssh(f.val["ssh"])
+	h.proxy = d.proxy(f.val["proxy"])
 	h.Labels = d.labels(f.val["labels"])
 	h.Taints = d.taints(f.val["taints"])
 	if v := f.val["config"]; v != nil {

@@ -85,12 +85,25 @@ type Cluster struct {
 	ServerConfig map[string]any
 	AgentConfig  map[string]any
 	Files        []File
-	Pos          Position
+	// Proxy is what every node's K3s goes out through; nil: none. Each
+	// host's effective proxy is in Host.Proxy.
+	Proxy *Proxy
+	Pos   Position
 }
 
 // Host is one node. Servers[0] of a cluster is the one that bootstraps it.
 type Host struct {
+	// Address is how k3sctl reaches the host.
 	Address string
+	// PrivateAddress is the IP K3s advertises (node-ip; on servers also
+	// advertise-address) and the other nodes join on; empty: the address
+	// of the default route's interface.
+	PrivateAddress string
+	// Interface is the network interface flannel uses (flannel-iface).
+	Interface string
+	// Proxy is the host's proxy: the cluster's with the host's own keys
+	// on top; nil: none.
+	Proxy *Proxy
 	// Name is the Kubernetes node name; empty means the host's hostname.
 	Name   string
 	Role   string

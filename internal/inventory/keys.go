@@ -20,11 +20,14 @@ const (
 	objRollout   object = "rollout"
 	objCanary    object = "canary"
 	objDatastore object = "datastore"
+	objProxy     object = "proxy"
+	// objContainerdProxy is proxy: containerd:.
+	objContainerdProxy object = "containerd proxy"
 )
 
 // clusterKeys may appear in a cluster and, for a single-cluster file, at the
 // top level.
-var clusterKeys = []string{"name", "labels", "apiAddress", "version", "channel", "token", "datastore", "ssh", "config", "servers", "agents", "files"}
+var clusterKeys = []string{"name", "labels", "apiAddress", "version", "channel", "token", "datastore", "ssh", "config", "proxy", "servers", "agents", "files"}
 
 // objectKeys is every key the loader accepts, per kind of mapping. The
 // decoder refuses anything else, and a test holds docs/inventory-schema.json
@@ -33,13 +36,16 @@ var objectKeys = map[object][]string{
 	objInventory: append([]string{"apiVersion", "kind", "defaults", "clusters", "rollout"}, clusterKeys...),
 	objDefaults:  {"ssh", "version", "channel", "config"},
 	objCluster:   clusterKeys,
-	objHost:      {"address", "name", "ssh", "labels", "taints", "config"},
+	objHost:      {"address", "privateAddress", "interface", "name", "ssh", "labels", "taints", "config", "proxy"},
 	objSSH:       {"user", "keyFile", "port", "jump", "configFile", "hostKeyChecking"},
 	objConfig:    {"all", "server", "agent"},
 	objFile:      {"src", "kind", "dst", "secret"},
 	objRollout:   {"canary", "waves", "waveSize", "failureBudget", "pause", "maxClustersInFlight"},
 	objCanary:    {"clusters", "selector"},
 	objDatastore: {"endpoint"},
+	objProxy:     {"http", "https", "noProxy", "containerd"},
+	// containerd: takes the proxy keys for containerd alone.
+	objContainerdProxy: {"http", "https", "noProxy"},
 }
 
 // extensionPrefix marks top-level keys the loader ignores, as in Compose
@@ -48,16 +54,18 @@ const extensionPrefix = "x-"
 
 // where names a kind of mapping inside a message: `unknown key "x" in host`.
 var where = map[object]string{
-	objInventory: "at the top level",
-	objDefaults:  "in defaults",
-	objCluster:   "in cluster",
-	objHost:      "in host",
-	objSSH:       "in ssh",
-	objConfig:    "in config",
-	objFile:      "in files entry",
-	objRollout:   "in rollout",
-	objCanary:    "in canary",
-	objDatastore: "in datastore",
+	objInventory:       "at the top level",
+	objDefaults:        "in defaults",
+	objCluster:         "in cluster",
+	objHost:            "in host",
+	objSSH:             "in ssh",
+	objConfig:          "in config",
+	objFile:            "in files entry",
+	objRollout:         "in rollout",
+	objCanary:          "in canary",
+	objDatastore:       "in datastore",
+	objProxy:           "in proxy",
+	objContainerdProxy: "in proxy containerd",
 }
 
 // home describes where a key belongs when it was written somewhere else.
@@ -69,6 +77,7 @@ var home = []struct {
 	{objHost, "a host, an item of servers: or agents:"},
 	{objSSH, "an ssh: block"},
 	{objFile, "an item of files:"},
+	{objProxy, "a proxy: block"},
 	{objConfig, "config:"},
 	{objDefaults, "defaults:"},
 	{objInventory, "the top level"},
@@ -117,6 +126,12 @@ var aliases = map[string]string{
 	"db":                    "datastore",
 	"url":                   "endpoint",
 	"dsn":                   "endpoint",
+	"iface":                 "interface",
+	"nodeip":                "privateAddress",
+	"internaladdress":       "privateAddress",
+	"internalip":            "privateAddress",
+	"httpproxy":             "http",
+	"httpsproxy":            "https",
 }
 
 // unknownKeyHint says what to write instead of key, found in obj.

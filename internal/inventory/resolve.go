@@ -117,11 +117,13 @@ func (d *decoder) resolveCluster(def rawDefaults, rc *rawCluster) Cluster {
 	base := SSHSettings{Port: DefaultSSHPort, HostKeyChecking: DefaultHostKeyChecking}
 	def.ssh.applyTo(&base)
 	rc.ssh.applyTo(&base)
+	c.Proxy = rc.proxy.applyTo(nil)
 	finish := func(raws []rawHost) []Host {
 		hosts := make([]Host, len(raws))
 		for i := range raws {
 			raws[i].SSH = base
 			raws[i].ssh.applyTo(&raws[i].SSH)
+			raws[i].Proxy = raws[i].proxy.applyTo(c.Proxy)
 			hosts[i] = raws[i].Host
 		}
 		return hosts
@@ -135,6 +137,7 @@ func (d *decoder) resolveCluster(def rawDefaults, rc *rawCluster) Cluster {
 	d.checkServerCount(rc, &c)
 	d.checkDuplicateHosts(rc, &c)
 	d.checkCritical(rc, &c)
+	d.checkSiteSettings(rc, &c)
 	d.checkFileTargets(rc)
 	return c
 }

@@ -284,6 +284,13 @@ type NodeSettings struct {
 	// NodeName is the host's name: in the inventory; empty lets K3s use
 	// the hostname.
 	NodeName string
+	// NodeIP is the address K3s advertises for the node (node-ip);
+	// AdvertiseAddress the one the API server advertises to the cluster
+	// (servers only); FlannelIface the interface flannel's overlay uses.
+	// Empty: K3s takes the default route's interface and its address.
+	NodeIP           string
+	AdvertiseAddress string
+	FlannelIface     string
 	// TLSSANs are names and addresses for the API certificate, such as the
 	// address the user reaches the cluster by. Servers only.
 	TLSSANs    []string
@@ -308,7 +315,8 @@ var joinedKeys = []string{"tls-san", "node-label", "node-taint"}
 
 // BuildConfig assembles a node's config.yaml: first what k3sctl sets (s),
 // in a fixed order (cluster-init, server, datastore-endpoint, token,
-// node-name, tls-san, node-label, node-taint), then the user's settings in their order. The
+// node-name, node-ip, advertise-address, flannel-iface, tls-san, node-label,
+// node-taint), then the user's settings in their order. The
 // lists k3sctl and the user both fill (tls-san on servers, node-label,
 // node-taint) keep k3sctl's items first and gain the user's, without
 // repeats. A user setting of a key k3sctl owns is an error, never dropped.
@@ -323,6 +331,16 @@ func BuildConfig(s NodeSettings, user Config) (Config, error) {
 	if !s.Datastore.IsZero() && user.find(DatastoreKey) >= 0 {
 		return Config{}, &SettingError{Key: DatastoreKey, Message: "is set twice: by the cluster's datastore and in the K3s settings",
 			Hint: "keep one of the two"}
+	}
+	for _, a := range []struct{ key, val, field string }{
+		{"node-ip", s.NodeIP, "privateAddress:"},
+		{"advertise-address", s.AdvertiseAddress, "privateAddress:"},
+		{"flannel-iface", s.FlannelIface, "interface:"},
+	} {
+		if a.val != "" && (user.find(a.key) >= 0 || user.find(a.key+"+") >= 0) {
+			return Config{}, &SettingError{Key: a.key, Message: "is set by k3sctl from the host's " + a.field,
+				Hint: "set it in one place: remove " + a.key + " from the K3s settings or " + a.field + " from the host"}
+		}
 	}
 	joined := map[string]bool{}
 	for _, k := range joinedKeys {
@@ -382,6 +400,8 @@ func (s NodeSettings) config() (Config, error) {
 		return c, fmt.Errorf("cluster-init applies to servers only")
 	case s.Role == Agent && len(s.TLSSANs) > 0:
 		return c, fmt.Errorf("tls-san applies to servers only")
+	case s.Role == Agent && s.AdvertiseAddress != "":
+		return c, fmt.Errorf("advertise-address applies to servers only")
 	case s.Server != "" && s.ClusterInit:
 		return c, fmt.Errorf("a server either starts the cluster (cluster-init) or joins %s, not both", s.Server)
 	case s.Server != "" && s.Token.IsZero():
@@ -412,6 +432,15 @@ func (s NodeSettings) config() (Config, error) {
 	}
 	if s.NodeName != "" {
 		c.SetString("node-name", s.NodeName)
+	}
+	if s.NodeIP != "" {
+		c.SetString("node-ip", s.NodeIP)
+	}
+	if s.AdvertiseAddress != "" {
+		c.SetString("advertise-address", s.AdvertiseAddress)
+	}
+	if s.FlannelIface != "" {
+		c.SetString("flannel-iface", s.FlannelIface)
 	}
 	for _, l := range []struct {
 		key string

@@ -37,6 +37,11 @@ type Facts struct {
 	DiskFreePath  string            `json:"diskFreePath"` // /var/lib/rancher or its nearest existing parent
 	MemoryCgroup  bool              `json:"memoryCgroup"`
 	PrimaryIP     string            `json:"primaryIp"`
+	// Interfaces are the network interfaces with a global address, in the
+	// host's order; DefaultInterface is the one of the default route,
+	// which K3s advertises when nothing else is chosen.
+	Interfaces       []Interface `json:"interfaces"`
+	DefaultInterface string      `json:"defaultInterface"`
 	// Privileged is false when the root-only facts (token, kubeconfig,
 	// hashes) could not be read: no sudo, or no sudo password.
 	Privileged bool `json:"privileged"`
@@ -47,6 +52,13 @@ type OSRelease struct {
 	ID         string `json:"id"`
 	VersionID  string `json:"versionId"`
 	PrettyName string `json:"prettyName"`
+}
+
+// Interface is one network interface and its global addresses, in CIDR
+// form (10.0.0.5/24).
+type Interface struct {
+	Name      string   `json:"name"`
+	Addresses []string `json:"addresses"`
 }
 
 // Services is the state of the K3s services.
@@ -177,6 +189,7 @@ if [ -r /sys/fs/cgroup/cgroup.controllers ]; then p cgroup2 "$(cat /sys/fs/cgrou
 if command -v ip >/dev/null 2>&1; then
   p route "$(ip -o route get 1.1.1.1 2>/dev/null | head -n 1)"
   p addr "$(ip -o -4 addr show scope global 2>/dev/null | head -n 1)"
+  ip -o addr show scope global 2>/dev/null | while IFS= read -r l; do p ifaddr "$l"; done
 fi
 m=$(` + ssh.SudoDetectScript + `)
 p sudo "$m"
@@ -245,6 +258,8 @@ func parseFacts(out string, o FactsOptions) (*Facts, map[string]string) {
 			case "PRETTY_NAME":
 				f.OS.PrettyName = val
 			}
+		case "ifaddr":
+			f.addInterfaceAddr(v)
 		case "systemd":
 			// Blocks of Id=, LoadState=, ActiveState= per unit.
 			key, val, _ := strings.Cut(v, "=")
@@ -300,6 +315,7 @@ func parseFacts(out string, o FactsOptions) (*Facts, map[string]string) {
 	cgroupV1, cgroupV2 = kv["cgroupmem"], kv["cgroup2"]
 	f.MemoryCgroup = cgroupV1 == "1" || (cgroupV1 == "" && containsWord(cgroupV2, "memory"))
 	f.PrimaryIP = primaryIP(kv["route"], kv["addr"])
+	f.DefaultInterface = routeDev(kv["route"])
 	if f.Machine != "" {
 		if a, err := k3s.ArchFromUname(f.Machine); err != nil {
 			f.ArchError = err.Error()
@@ -377,6 +393,34 @@ func primaryIP(route, addr string) string {
 		if w[i] == "inet" {
 			ip, _, _ := strings.Cut(w[i+1], "/")
 			return ip
+		}
+	}
+	return ""
+}
+
+// addInterfaceAddr reads one line of `ip -o addr show`:
+// "3: eth1    inet 10.0.0.5/24 brd 10.0.0.255 scope global eth1\ ...".
+func (f *Facts) addInterfaceAddr(line string) {
+	w := strings.Fields(line)
+	if len(w) < 4 || (w[2] != "inet" && w[2] != "inet6") {
+		return
+	}
+	name, _, _ := strings.Cut(w[1], "@")
+	for i := range f.Interfaces {
+		if f.Interfaces[i].Name == name {
+			f.Interfaces[i].Addresses = append(f.Interfaces[i].Addresses, w[3])
+			return
+		}
+	}
+	f.Interfaces = append(f.Interfaces, Interface{Name: name, Addresses: []string{w[3]}})
+}
+
+// routeDev is the interface of `ip -o route get`'s answer.
+func routeDev(route string) string {
+	w := strings.Fields(route)
+	for i := 0; i+1 < len(w); i++ {
+		if w[i] == "dev" {
+			return w[i+1]
 		}
 	}
 	return ""

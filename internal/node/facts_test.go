@@ -20,6 +20,9 @@ const systemdOutput = "user\tpi\nhostname\tpi-kitchen\nmachine\taarch64\nkernel\
 	"diskpath\t/var/lib\ndiskfree\t25000000\ncgroupmem\t0\n" +
 	"route\t1.1.1.1 via 192.168.1.1 dev eth0 src 192.168.1.50 uid 1000\n" +
 	"addr\t2: eth0    inet 192.168.1.50/24 brd 192.168.1.255 scope global eth0\n" +
+	"ifaddr\t2: eth0    inet 192.168.1.50/24 brd 192.168.1.255 scope global eth0\\       valid_lft forever preferred_lft forever\n" +
+	"ifaddr\t3: wlan0@if9    inet 10.9.0.7/16 brd 10.9.255.255 scope global dynamic wlan0\\       valid_lft 86000sec\n" +
+	"ifaddr\t2: eth0    inet6 fd00::50/64 scope global\\       valid_lft forever\n" +
 	"sudo\tnopasswd\nk3ssha\tabc123\ntoken\t1\n" +
 	"systemd\tId=k3s.service\nsystemd\tLoadState=loaded\nsystemd\tActiveState=active\nsystemd\t\n" +
 	"systemd\tId=k3s-agent.service\nsystemd\tLoadState=not-found\nsystemd\tActiveState=inactive\n" +
@@ -34,8 +37,13 @@ func TestParseFactsSystemdPi(t *testing.T) {
 		Services:          Services{K3s: ServiceState{Installed: true, Active: true}},
 		ServerTokenExists: true, MemTotalBytes: 3885740 * 1024, DiskFreeBytes: 25000000 * 1024, DiskFreePath: "/var/lib",
 		MemoryCgroup: false, PrimaryIP: "192.168.1.50", Privileged: true,
-		FileHashes: map[string]string{"/etc/rancher/k3s/config.yaml": "deadbeef", "/missing": ""},
-		FileStats:  map[string]FileStat{"/etc/rancher/k3s/config.yaml": {Size: 120, Mode: 0o600}},
+		Interfaces: []Interface{
+			{Name: "eth0", Addresses: []string{"192.168.1.50/24", "fd00::50/64"}},
+			{Name: "wlan0", Addresses: []string{"10.9.0.7/16"}},
+		},
+		DefaultInterface: "eth0",
+		FileHashes:       map[string]string{"/etc/rancher/k3s/config.yaml": "deadbeef", "/missing": ""},
+		FileStats:        map[string]FileStat{"/etc/rancher/k3s/config.yaml": {Size: 120, Mode: 0o600}},
 	}
 	if !reflect.DeepEqual(*f, want) {
 		t.Errorf("\n got %+v\nwant %+v", *f, want)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/netip"
 	"path"
 	"slices"
 	"sort"
@@ -133,11 +134,11 @@ func buildCluster(in Input, c *Cluster) (ClusterPlan, error) {
 	if len(c.Servers) == 0 && c.JoinServer == "" {
 		return cp, fmt.Errorf("no server: a cluster needs at least one server")
 	}
-	first := c.JoinServer
+	first, join := c.JoinServer, c.JoinServer
 	if first == "" {
-		first = c.Servers[0].Address
+		first, join = c.Servers[0].Address, c.Servers[0].JoinAddress()
 	}
-	cp.JoinURL = ServerURL(first)
+	cp.JoinURL = ServerURL(join)
 	cp.APIAddress = c.APIAddress
 	if cp.APIAddress == "" {
 		cp.APIAddress = first
@@ -220,6 +221,9 @@ func hostPlan(in Input, c *Cluster, h Host, token secret.Value, first bool) Host
 	hp.Arch = f.Arch
 	if f.InitSystem == "" {
 		return refuse(hp, "no systemd or openrc found")
+	}
+	if why := checkAddresses(h, f); why != "" {
+		return refuse(hp, why)
 	}
 	other := k3s.Agent
 	if h.Role == k3s.Agent {
@@ -307,6 +311,9 @@ func hostPlan(in Input, c *Cluster, h Host, token secret.Value, first bool) Host
 	if hp.Action == ActionNothing && hp.Labels != nil {
 		hp.Action = ActionLabel
 	}
+	if note := interfaceNote(c, h, f); note != "" && hp.Action != ActionNothing {
+		hp.Reasons = append(hp.Reasons, note)
+	}
 	if !f.MemoryCgroup && hp.Action != ActionNothing {
 		hp.Reasons = append(hp.Reasons, "warning: memory cgroup disabled (on a Raspberry Pi add cgroup_memory=1 cgroup_enable=memory to cmdline.txt)")
 	}
@@ -375,22 +382,26 @@ func Files(c *Cluster, h Host, first bool, token secret.Value, initSystem string
 	if !pending {
 		files = append(files, RemoteFile{Path: k3s.ConfigPath, Mode: k3s.SecretFileMode, Data: cfg.Render()})
 	}
-	return append(files, serviceFiles(h.Role, initSystem)...), pending, nil
+	env, err := k3s.EnvFile(h.Role, ServiceEnv(c, h))
+	if err != nil {
+		return nil, false, fmt.Errorf("%s: proxy settings: %w", h.Address, err)
+	}
+	return append(files, serviceFiles(h.Role, initSystem, env)...), pending, nil
 }
 
 // serviceFiles are the files of the service and its scripts, which depend
-// only on the role and the init system.
-func serviceFiles(r k3s.Role, initSystem string) []RemoteFile {
+// only on the role and the init system, and its environment file env.
+func serviceFiles(r k3s.Role, initSystem string, env []byte) []RemoteFile {
 	var files []RemoteFile
 	if initSystem == string(k3s.OpenRC) {
 		files = append(files,
 			RemoteFile{Path: k3s.OpenRCScriptPath(r), Mode: k3s.ScriptMode, Data: k3s.OpenRCScript(r)},
-			RemoteFile{Path: k3s.OpenRCEnvPath, Mode: k3s.SecretFileMode, Data: envFile(r)},
+			RemoteFile{Path: k3s.OpenRCEnvPath, Mode: k3s.SecretFileMode, Data: env},
 		)
 	} else {
 		files = append(files,
 			RemoteFile{Path: k3s.UnitPath(r), Mode: k3s.UnitMode, Data: k3s.SystemdUnit(r)},
-			RemoteFile{Path: k3s.EnvPath(r), Mode: k3s.SecretFileMode, Data: envFile(r)},
+			RemoteFile{Path: k3s.EnvPath(r), Mode: k3s.SecretFileMode, Data: env},
 		)
 	}
 	files = append(files,
@@ -404,7 +415,7 @@ func serviceFiles(r k3s.Role, initSystem string) []RemoteFile {
 // facts gathering.
 func HashPaths(r k3s.Role, initSystem string) []string {
 	paths := []string{k3s.ConfigPath}
-	for _, f := range serviceFiles(r, initSystem) {
+	for _, f := range serviceFiles(r, initSystem, nil) {
 		paths = append(paths, f.Path)
 	}
 	return paths
@@ -440,7 +451,10 @@ func NodeConfig(c *Cluster, h Host, first bool, token secret.Value) (cfg k3s.Con
 	if err := k3s.CheckOwned(user, h.NodeName != ""); err != nil {
 		return k3s.Config{}, false, fmt.Errorf("%s: K3s settings: %w", h.Address, err)
 	}
-	s := k3s.NodeSettings{Role: h.Role, NodeName: h.NodeName}
+	s := k3s.NodeSettings{Role: h.Role, NodeName: h.NodeName, NodeIP: h.PrivateAddress, FlannelIface: h.Interface}
+	if h.Role == k3s.Server {
+		s.AdvertiseAddress = h.PrivateAddress
+	}
 	switch {
 	case first:
 		s.ClusterInit = c.HA && ds.IsZero()
@@ -462,7 +476,7 @@ func NodeConfig(c *Cluster, h Host, first bool, token secret.Value) (cfg k3s.Con
 	default:
 		join := c.JoinServer
 		if join == "" && len(c.Servers) > 0 {
-			join = c.Servers[0].Address
+			join = c.Servers[0].JoinAddress()
 		}
 		s.Server = ServerURL(join)
 		s.Token = token
@@ -475,6 +489,9 @@ func NodeConfig(c *Cluster, h Host, first bool, token secret.Value) (cfg k3s.Con
 	}
 	if h.Role == k3s.Server {
 		s.TLSSANs = []string{h.Address}
+		if h.PrivateAddress != "" {
+			s.TLSSANs = append(s.TLSSANs, h.PrivateAddress)
+		}
 		if c.APIAddress != "" {
 			s.TLSSANs = append(s.TLSSANs, c.APIAddress)
 		}
@@ -540,12 +557,157 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// envFile is the service's environment file; k3sctl keeps everything in
-// config.yaml, so it holds only the header.
-func envFile(r k3s.Role) []byte {
-	b, err := k3s.EnvFile(r, nil)
-	if err != nil {
-		panic(err) // no variables: cannot fail
+// ServiceEnv is the environment of h's K3s service: its proxy (the
+// host's, else the cluster's) as HTTP_PROXY, HTTPS_PROXY and NO_PROXY, and
+// the CONTAINERD_ forms when set. NO_PROXY is completed with what must
+// never go through a proxy: localhost, the pod and service CIDRs, the
+// in-cluster domains and every node address of the cluster. nil without a
+// proxy: k3sctl keeps everything else in config.yaml.
+func ServiceEnv(c *Cluster, h Host) map[string]string {
+	p := h.Proxy
+	if p == nil {
+		p = c.Proxy
 	}
-	return b
+	if p.IsZero() {
+		return nil
+	}
+	env := map[string]string{}
+	direct := noProxy(c)
+	set := func(prefix string, httpURL, httpsURL secret.Value, user []string) {
+		if httpURL.IsZero() && httpsURL.IsZero() {
+			return
+		}
+		if !httpURL.IsZero() {
+			env[prefix+"HTTP_PROXY"] = httpURL.Reveal()
+		}
+		if !httpsURL.IsZero() {
+			env[prefix+"HTTPS_PROXY"] = httpsURL.Reveal()
+		}
+		env[prefix+"NO_PROXY"] = strings.Join(dedupe(append(slices.Clone(user), direct...)), ",")
+	}
+	set("", p.HTTP, p.HTTPS, p.NoProxy)
+	set("CONTAINERD_", p.ContainerdHTTP, p.ContainerdHTTPS, p.ContainerdNoProxy)
+	return env
+}
+
+// noProxy lists what a cluster's nodes reach directly: localhost, the pod
+// and service CIDRs (config cluster-cidr and service-cidr, else K3s's
+// defaults), the in-cluster domains and the addresses of its nodes.
+func noProxy(c *Cluster) []string {
+	out := []string{"localhost", "127.0.0.1"}
+	setting := func(key string) string {
+		v, ok := c.ServerConfig[key]
+		if !ok && len(c.Servers) > 0 {
+			v = c.Servers[0].Config[key]
+		}
+		return k3s.CriticalValue(key, v)
+	}
+	for _, key := range []string{"cluster-cidr", "service-cidr"} {
+		out = append(out, strings.Split(setting(key), ",")...)
+	}
+	out = append(out, ".svc", "."+setting("cluster-domain"))
+	if c.JoinServer != "" {
+		out = append(out, c.JoinServer)
+	}
+	if c.APIAddress != "" {
+		out = append(out, c.APIAddress)
+	}
+	for _, hs := range [][]Host{c.Servers, c.Agents} {
+		for _, h := range hs {
+			out = append(out, h.Address, h.PrivateAddress)
+		}
+	}
+	return out
+}
+
+func dedupe(in []string) []string {
+	seen := map[string]bool{}
+	out := in[:0:0]
+	for _, s := range in {
+		if s = strings.TrimSpace(s); s != "" && !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// checkAddresses refuses a privateAddress or interface the host does not
+// have: K3s would advertise an address no other node can reach. Hosts whose
+// facts list no interfaces (no ip command) are not checked.
+func checkAddresses(h Host, f *HostFacts) string {
+	if len(f.Interfaces) == 0 {
+		return ""
+	}
+	var names []string
+	ifaceOf := map[string]string{}
+	for _, ifc := range f.Interfaces {
+		names = append(names, ifc.Name)
+		for _, a := range ifc.Addresses {
+			ip, _, _ := strings.Cut(a, "/")
+			if addr, err := netip.ParseAddr(ip); err == nil {
+				ifaceOf[addr.String()] = ifc.Name
+			}
+		}
+	}
+	if h.Interface != "" && !slices.Contains(names, h.Interface) {
+		return fmt.Sprintf("interface %s is not on the host (it has %s); set interface: to one of them", h.Interface, strings.Join(names, ", "))
+	}
+	if h.PrivateAddress != "" {
+		addr, err := netip.ParseAddr(h.PrivateAddress)
+		name, ok := ifaceOf[addr.String()]
+		switch {
+		case err != nil || !ok:
+			return fmt.Sprintf("privateAddress %s is not an address of the host (%s); set privateAddress: to one of them", h.PrivateAddress, describeInterfaces(f.Interfaces))
+		case h.Interface != "" && name != h.Interface:
+			return fmt.Sprintf("privateAddress %s is on %s, not on interface %s; make them agree", h.PrivateAddress, name, h.Interface)
+		}
+	}
+	return ""
+}
+
+// interfaceNote says which interface K3s will advertise when a host has
+// several and nothing chooses one, and how to choose another.
+func interfaceNote(c *Cluster, h Host, f *HostFacts) string {
+	if len(f.Interfaces) < 2 || h.PrivateAddress != "" || h.Interface != "" {
+		return ""
+	}
+	shared := c.AgentConfig
+	if h.Role == k3s.Server {
+		shared = c.ServerConfig
+	}
+	for _, key := range []string{"node-ip", "flannel-iface"} {
+		if _, ok := h.Config[key]; ok {
+			return ""
+		}
+		if _, ok := shared[key]; ok {
+			return ""
+		}
+	}
+	pick := "the one K3s finds first"
+	for _, ifc := range f.Interfaces {
+		if ifc.Name == f.DefaultInterface {
+			pick = ifc.Name
+			if len(ifc.Addresses) > 0 {
+				ip, _, _ := strings.Cut(ifc.Addresses[0], "/")
+				pick += " (" + ip + ")"
+			}
+			pick += ", the default route's"
+		}
+	}
+	return fmt.Sprintf("note: %d network interfaces (%s); K3s will advertise %s; to choose another set privateAddress: or interface: on the host",
+		len(f.Interfaces), describeInterfaces(f.Interfaces), pick)
+}
+
+func describeInterfaces(ifaces []Interface) string {
+	var parts []string
+	for _, ifc := range ifaces {
+		var ips []string
+		for _, a := range ifc.Addresses {
+			ip, _, _ := strings.Cut(a, "/")
+			ips = append(ips, ip)
+		}
+		parts = append(parts, ifc.Name+" "+strings.Join(ips, " "))
+	}
+	return strings.Join(parts, ", ")
 }

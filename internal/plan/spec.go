@@ -46,6 +46,24 @@ type Cluster struct {
 	ServerConfig map[string]any
 	AgentConfig  map[string]any
 	Files        []File
+	// Proxy is the proxy every node's K3s uses; a host's own wins.
+	Proxy *Proxy
+}
+
+// Proxy is what K3s's service environment gets: HTTP_PROXY, HTTPS_PROXY
+// and NO_PROXY, and the CONTAINERD_ forms that only containerd reads
+// (image pulls). The URLs may carry credentials.
+type Proxy struct {
+	HTTP, HTTPS secret.Value
+	NoProxy     []string
+	// Containerd* apply to containerd alone, in place of the above.
+	ContainerdHTTP, ContainerdHTTPS secret.Value
+	ContainerdNoProxy               []string
+}
+
+// IsZero reports whether p sets no proxy at all.
+func (p *Proxy) IsZero() bool {
+	return p == nil || (p.HTTP.IsZero() && p.HTTPS.IsZero() && p.ContainerdHTTP.IsZero() && p.ContainerdHTTPS.IsZero())
 }
 
 // Host is one node of a cluster.
@@ -58,6 +76,22 @@ type Host struct {
 	// Config holds config.yaml keys for this host only; they win over the
 	// cluster's.
 	Config map[string]any
+	// PrivateAddress is the address K3s advertises (node-ip and, on
+	// servers, advertise-address), which the other nodes use; empty: the
+	// address of the default route's interface.
+	PrivateAddress string
+	// Interface is the network interface flannel uses (flannel-iface).
+	Interface string
+	// Proxy replaces the cluster's for this host; nil: the cluster's.
+	Proxy *Proxy
+}
+
+// JoinAddress is the address other nodes reach h on.
+func (h Host) JoinAddress() string {
+	if h.PrivateAddress != "" {
+		return h.PrivateAddress
+	}
+	return h.Address
 }
 
 // FileKind says where a delivered file goes on a node.
@@ -138,12 +172,23 @@ type HostFacts struct {
 	// the cluster could not be read (no running server reached, e.g. a
 	// first install).
 	Node *NodeFacts
+	// Interfaces are the host's network interfaces with a global address,
+	// in the host's order; DefaultInterface holds the default route (the
+	// one K3s picks when nothing is set).
+	Interfaces       []Interface
+	DefaultInterface string
 }
 
 // FileStat is a remote file's size and permission bits.
 type FileStat struct {
 	Size int64
 	Mode uint32
+}
+
+// Interface is one network interface and its addresses (CIDR form).
+type Interface struct {
+	Name      string   `json:"name"`
+	Addresses []string `json:"addresses"`
 }
 
 // BinaryKey names one k3s binary: a release for an architecture. Clusters

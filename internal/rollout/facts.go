@@ -24,6 +24,10 @@ func hostFacts(f *node.Facts) (*plan.HostFacts, error) {
 		FileHashes:   f.FileHashes,
 		MemoryCgroup: f.MemoryCgroup,
 	}
+	hf.DefaultInterface = f.DefaultInterface
+	for _, ifc := range f.Interfaces {
+		hf.Interfaces = append(hf.Interfaces, plan.Interface{Name: ifc.Name, Addresses: ifc.Addresses})
+	}
 	if hf.FileHashes == nil {
 		hf.FileHashes = map[string]string{}
 	}

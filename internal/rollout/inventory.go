@@ -26,6 +26,7 @@ func FromInventory(inv *inventory.Inventory, base func(address string) ssh.Optio
 			APIAddress:   c.APIAddress,
 			ServerConfig: inventory.RevealConfig(c.ServerConfig),
 			AgentConfig:  inventory.RevealConfig(c.AgentConfig),
+			Proxy:        planProxy(c.Proxy),
 		}
 		versions[c.Name] = c.Version
 		if c.Version == "" {
@@ -33,7 +34,12 @@ func FromInventory(inv *inventory.Inventory, base func(address string) ssh.Optio
 		}
 		for _, h := range c.Hosts() {
 			ph := plan.Host{Address: h.Address, Role: k3s.Role(h.Role), NodeName: h.Name,
-				Labels: h.Labels, Taints: h.Taints, Config: inventory.RevealConfig(h.Config)}
+				Labels: h.Labels, Taints: h.Taints, Config: inventory.RevealConfig(h.Config),
+				PrivateAddress: h.PrivateAddress, Interface: h.Interface, Proxy: planProxy(h.Proxy)}
+			if ph.Proxy == nil && pc.Proxy != nil {
+				// The host's settings removed the cluster's proxy.
+				ph.Proxy = &plan.Proxy{}
+			}
 			if ph.Role == k3s.Server {
 				pc.Servers = append(pc.Servers, ph)
 			} else {
@@ -74,4 +80,12 @@ func FromInventory(inv *inventory.Inventory, base func(address string) ssh.Optio
 		return o
 	}
 	return spec, versions, resolve
+}
+
+func planProxy(p *inventory.Proxy) *plan.Proxy {
+	if p == nil {
+		return nil
+	}
+	return &plan.Proxy{HTTP: p.HTTP, HTTPS: p.HTTPS, NoProxy: p.NoProxy,
+		ContainerdHTTP: p.ContainerdHTTP, ContainerdHTTPS: p.ContainerdHTTPS, ContainerdNoProxy: p.ContainerdNoProxy}
 }

@@ -227,6 +227,7 @@ func runAgent(o *opts) {
 		fatalf("--server is required")
 	}
 	infof("Starting k3s agent %s (%s)", version, shortCommit())
+	logProxyEnv()
 	base, err := normalizeServerURL(o.str("server"))
 	if err != nil {
 		fatalf("%v", err)

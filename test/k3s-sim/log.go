@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -63,4 +64,27 @@ func debugf(format string, a ...any) {
 func fatalf(format string, a ...any) {
 	logLine("fatal", fmt.Sprintf(format, a...))
 	exitFunc(1)
+}
+
+// proxyVars are the proxy variables k3s passes on to its components and
+// containerd.
+var proxyVars = []string{"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "CONTAINERD_HTTP_PROXY", "CONTAINERD_HTTPS_PROXY", "CONTAINERD_NO_PROXY"}
+
+// logProxyEnv logs the proxy environment the process was started with, a
+// password in a proxy URL replaced by xxxxx.
+func logProxyEnv() {
+	var parts []string
+	for _, k := range proxyVars {
+		v := os.Getenv(k)
+		if v == "" {
+			continue
+		}
+		if u, err := url.Parse(v); err == nil && u.User != nil {
+			v = u.Redacted()
+		}
+		parts = append(parts, k+"="+v)
+	}
+	if len(parts) > 0 {
+		infof("Proxy environment: %s", strings.Join(parts, " "))
+	}
 }

@@ -38,6 +38,11 @@
 // again, so node-label and node-taint act only when the Node is created. A
 // deleted Node whose service keeps running registers again.
 //
+// At start, server and agent log the proxy environment they were given
+// (HTTP_PROXY, HTTPS_PROXY, NO_PROXY and the CONTAINERD_ forms, a password
+// masked): "Proxy environment: HTTP_PROXY=... NO_PROXY=...". Without
+// node-ip, the node's address is flannel-iface's, else the default route's.
+//
 // Snapshots: "k3s etcd-snapshot save|ls" and "k3s server --cluster-reset
 // --cluster-reset-restore-path", see snapshot.go.
 //

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -124,4 +125,19 @@ func readKernel() string {
 		return "unknown"
 	}
 	return strings.TrimSpace(string(b))
+}
+
+// interfaceIP is the first IPv4 address of the named interface.
+func interfaceIP(name string) (net.IP, error) {
+	ifc, err := net.InterfaceByName(name)
+	if err != nil {
+		return nil, fmt.Errorf("unable to find interface %s: %v", name, err)
+	}
+	addrs, _ := ifc.Addrs()
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil {
+			return ipn.IP.To4(), nil
+		}
+	}
+	return nil, fmt.Errorf("unable to find an IPv4 address on interface %s", name)
 }

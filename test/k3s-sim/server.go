@@ -62,6 +62,7 @@ func failPrepare(err error) {
 func runServer(o *opts) {
 	s := &server{o: o, peerOK: map[string]time.Time{}, peerC: map[string]*http.Client{}}
 	infof("Starting k3s %s (%s)", version, shortCommit())
+	logProxyEnv()
 
 	s.dataDir = hostPath(o.str("data-dir"))
 	s.serverDir = filepath.Join(s.dataDir, "server")
@@ -264,6 +265,14 @@ func nodeIdentity(o *opts) (string, []net.IP, []net.IP, error) {
 			return "", nil, nil, fmt.Errorf("invalid node-ip %q", v)
 		}
 		ips = append(ips, ip)
+	}
+	if len(ips) == 0 && o.str("flannel-iface") != "" {
+		// As k3s does: the flannel interface's address is the node's.
+		ip, err := interfaceIP(o.str("flannel-iface"))
+		if err != nil {
+			return "", nil, nil, err
+		}
+		ips = []net.IP{ip}
 	}
 	if len(ips) == 0 {
 		ips = []net.IP{defaultRouteIP()}
