@@ -199,6 +199,7 @@ after the cluster.
 	fs.BoolVar(&opts.K3s.plain, "plain", false, "plain log lines instead of the terminal view")
 	fs.BoolVar(&opts.K3s.dryRun, "dry-run", false, "print the plan and change nothing")
 	fs.BoolVar(&opts.NoKubeconfig, "no-kubeconfig", false, "do not merge the clusters' kubeconfigs")
+	fs.BoolVar(&opts.K3s.noSnapshot, "no-snapshot", false, "upgrade embedded-etcd clusters without taking an etcd snapshot first")
 	fs.StringVar(&opts.K3s.kubeconfigPath, "kubeconfig", "", "kubeconfig file to merge into (default: $KUBECONFIG or ~/.kube/config)")
 	addSSHFlags(fs, &opts.SSH)
 	return cmd

@@ -44,6 +44,7 @@ type k3sFlags struct {
 	noSwitchContext    bool
 	concurrentUploads  int
 	skipKubeconfigMrge bool
+	noSnapshot         bool
 }
 
 func addK3sFlags(fs *pflag.FlagSet, f *k3sFlags, withKubeconfig bool) {
@@ -239,6 +240,7 @@ func (r *rolloutRun) prepareWith(ctx context.Context, sink apply.Sink) (*rollout
 		ConcurrentUploads: f.concurrentUploads,
 		MaxUnavailable:    r.maxUnavailable,
 		ReadyTimeout:      f.timeout,
+		NoSnapshot:        f.noSnapshot,
 		Sink:              sink,
 		Progress:          progress,
 	})

@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path"
-	"regexp"
 	"strings"
 	"time"
 
@@ -26,9 +24,8 @@ import (
 // names the file <name>-<node>-<unix time>.
 const SnapshotName = "k3sctl"
 
-// SnapshotDir is where K3s writes etcd snapshots unless configured
-// otherwise (etcd-snapshot-dir).
-const SnapshotDir = k3s.DataDir + "/server/db/snapshots"
+// SnapshotDir is where K3s writes etcd snapshots (node.SnapshotDir).
+const SnapshotDir = node.SnapshotDir
 
 // ServerDir holds a server's datastore (db) and token.
 const ServerDir = k3s.DataDir + "/server"
@@ -255,35 +252,13 @@ func Backup(ctx context.Context, o BackupOptions) (*BackupResult, error) {
 	return res, nil
 }
 
-var snapshotSavedRe = regexp.MustCompile(`Snapshot (\S+) saved`)
-
-// TakeSnapshot runs k3s etcd-snapshot save on a server and returns the
-// snapshot's name and its path there.
-func TakeSnapshot(ctx context.Context, c apply.Conn) (name, file string, err error) {
-	res, err := c.Run(ctx, node.Command(k3s.BinaryPath, "etcd-snapshot", "save", "--name", SnapshotName), ssh.RunOptions{Sudo: true})
-	if err != nil {
-		return "", "", fmt.Errorf("k3s etcd-snapshot save: %w", err)
-	}
-	m := snapshotSavedRe.FindStringSubmatch(string(res.Stdout) + string(res.Stderr))
-	if m == nil {
-		return "", "", fmt.Errorf("k3s etcd-snapshot save did not name the snapshot it saved: %s", lastLine(string(res.Stderr)))
-	}
-	name = path.Base(strings.Trim(m[1], `"'.`))
-	return name, SnapshotDir + "/" + name, nil
-}
-
-func lastLine(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return lines[len(lines)-1]
-}
-
 // backupEtcd saves a snapshot, streams it into the backup and deletes it on
 // the server, so that backups do not fill the server's disk.
 func backupEtcd(ctx context.Context, em emitter, src *serverState, w *backup.Writer) (string, error) {
 	var name, file string
 	err := em.step(src.addr, k3s.Server, plan.StepSnapshot, func() (string, error) {
 		var err error
-		name, file, err = TakeSnapshot(ctx, src.conn)
+		name, file, err = node.TakeSnapshot(ctx, src.conn, SnapshotName)
 		if err != nil {
 			return "", err
 		}
