@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -16,10 +17,10 @@ import (
 )
 
 // writeInventory writes a one-cluster inventory and returns its path.
-func writeInventory(t *testing.T, dir, key, cluster string, servers, agents []string) string {
+func writeInventory(t *testing.T, dir, key, cluster, version string, servers, agents []string) string {
 	t.Helper()
 	inv := "apiVersion: k3sctl.io/v1alpha1\nkind: Inventory\ndefaults:\n  ssh:\n    user: pi\n    keyFile: " + key +
-		"\n  version: " + v1 + "\nclusters:\n  - name: " + cluster + "\n    servers: [" + strings.Join(servers, ", ") + "]\n"
+		"\n  version: " + version + "\nclusters:\n  - name: " + cluster + "\n    servers: [" + strings.Join(servers, ", ") + "]\n"
 	if len(agents) > 0 {
 		inv += "    agents: [" + strings.Join(agents, ", ") + "]\n"
 	}
@@ -186,7 +187,7 @@ func TestBackupRestoreSDCardReplaced(t *testing.T) {
 	srv, agent := hs[0], hs[1]
 	u := newUser(t)
 	dir := t.TempDir()
-	inv := writeInventory(t, dir, w.Key, "home", []string{srv.IP}, []string{agent.IP})
+	inv := writeInventory(t, dir, w.Key, "home", v1, []string{srv.IP}, []string{agent.IP})
 	mirrorFlags := []string{"--download-url", m.DownloadURL, "--channel-url", m.ChannelURL, "--timeout", "90s"}
 	u.mustK3sctl(args(mirrorFlags, "apply", "-f", inv)...)
 	u.waitNodes("home", 2)
@@ -300,7 +301,7 @@ func TestBackupRestoreEtcdNewFirstServer(t *testing.T) {
 	s1, s2, s3, n1 := hs[0], hs[1], hs[2], hs[3]
 	u := newUser(t)
 	dir := t.TempDir()
-	inv := writeInventory(t, dir, w.Key, "factory", []string{s1.IP, s2.IP, s3.IP}, nil)
+	inv := writeInventory(t, dir, w.Key, "factory", v1, []string{s1.IP, s2.IP, s3.IP}, nil)
 	mirrorFlags := []string{"--download-url", m.DownloadURL, "--channel-url", m.ChannelURL, "--timeout", "90s"}
 	u.mustK3sctl(args(mirrorFlags, "apply", "-f", inv)...)
 	u.waitNodes("factory", 3)
@@ -309,20 +310,36 @@ func TestBackupRestoreEtcdNewFirstServer(t *testing.T) {
 	}
 	token := strings.TrimSpace(s1.Exec(t, "cat /var/lib/rancher/k3s/server/token"))
 
+	// An upgrade takes an etcd snapshot on the first server before any
+	// host changes, and names it.
+	inv = writeInventory(t, dir, w.Key, "factory", v2, []string{s1.IP, s2.IP, s3.IP}, nil)
+	up := u.mustK3sctl(args(mirrorFlags, "apply", "-f", inv)...)
+	saved := regexp.MustCompile(`snapshot (k3sctl-pre-upgrade-s1-[0-9]+) saved`).FindStringSubmatch(up.stderr)
+	if saved == nil {
+		t.Fatalf("the upgrade does not name an etcd snapshot:\n%s", up)
+	}
+	if ls := s1.Exec(t, "k3s etcd-snapshot ls"); !strings.Contains(ls, saved[1]) {
+		t.Errorf("k3s etcd-snapshot ls on s1 does not list %s:\n%s", saved[1], ls)
+	}
+	if i, j := strings.Index(up.stderr, saved[0]), strings.Index(up.stderr, "→ upload k3s"); i < 0 || j < 0 || i > j {
+		t.Errorf("the snapshot was not taken before the first upload:\n%s", up.stderr)
+	}
+	u.waitNodes("factory", 3)
+
 	ps := samplePS(s1, s2, s3, n1)
 	root := filepath.Join(dir, "backups")
 	b := u.mustK3sctl("backup", "-f", inv, "--cluster", "factory", "--dir", root)
-	if !strings.Contains(b.stdout, "(etcd, K3s "+v1) {
+	if !strings.Contains(b.stdout, "(etcd, K3s "+v2) {
 		t.Errorf("backup output does not name an etcd backup:\n%s", b)
 	}
-	if out := s1.Exec(t, "ls /var/lib/rancher/k3s/server/db/snapshots/ 2>/dev/null || true"); strings.Contains(out, "k3sctl") {
+	if out := s1.Exec(t, "ls /var/lib/rancher/k3s/server/db/snapshots/"); strings.Contains(out, "k3sctl-s1-") || !strings.Contains(out, saved[1]) {
 		t.Errorf("the snapshot was left on the server: %s", out)
 	}
 	backupDir := onlyBackup(t, root, "factory")
 
 	// s1 is lost; n1 takes its place at a new address.
 	s1.Kill(t)
-	inv = writeInventory(t, dir, w.Key, "factory", []string{n1.IP, s2.IP, s3.IP}, nil)
+	inv = writeInventory(t, dir, w.Key, "factory", v2, []string{n1.IP, s2.IP, s3.IP}, nil)
 
 	// s2 and s3 still have quorum and answer: refused without --force.
 	r := u.k3sctl(args(mirrorFlags, "restore", "-f", inv, "--dir", root)...)
