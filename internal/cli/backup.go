@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -52,7 +53,16 @@ func (t *backupTarget) validate() error {
 // specs returns one Spec per cluster to work on, with each host's SSH
 // options.
 func (t *backupTarget) specs(fac *Factory, sf *sshFlags) ([]plan.Cluster, func(string) ssh.Options, error) {
-	res := sf.resolver(fac)
+	// The resolver (and the terminal it may ask on) is made on first use,
+	// so a backup refused before any connection opens nothing.
+	var (
+		once sync.Once
+		res  sshResolver
+	)
+	base := func(addr string) ssh.Options {
+		once.Do(func() { res = sf.resolver(fac) })
+		return res.options(addr)
+	}
 	if t.file == "" {
 		addr, _ := requireOne(t.ip, t.host)
 		name := t.cluster
@@ -60,13 +70,13 @@ func (t *backupTarget) specs(fac *Factory, sf *sshFlags) ([]plan.Cluster, func(s
 			name = contextName("", addr)
 		}
 		c := plan.Cluster{Name: name, Servers: []plan.Host{{Address: addr, Role: k3s.Server}}}
-		return []plan.Cluster{c}, res.options, nil
+		return []plan.Cluster{c}, base, nil
 	}
 	inv, err := loadInventory(t.file)
 	if err != nil {
 		return nil, nil, err
 	}
-	spec, _, sshFor := rollout.FromInventory(inv, res.options)
+	spec, _, sshFor := rollout.FromInventory(inv, base)
 	var out []plan.Cluster
 	var names []string
 	for _, c := range spec.Clusters {
@@ -118,7 +128,7 @@ copy of server/db and started again; the command waits until the node is
 Ready. The cluster token, which a restore needs, is part of every backup;
 --encrypt-to encrypts every part to age recipients.
 
-` + exitCodeHelp(ExitOK, ExitError, ExitUsage, ExitInterrupted),
+` + exitCodeHelp(ExitOK, ExitError, ExitUsage, ExitHostsFailed, ExitInterrupted),
 		Example: `  # Back up every cluster of an inventory, keeping the newest 7 of each
   $ k3sctl backup -f shop.yaml --keep 7
 
@@ -196,14 +206,19 @@ func backupRun(ctx context.Context, opts *BackupOptions) error {
 		if err != nil {
 			if ctx.Err() != nil {
 				renderer.Close()
+				return &SilentError{Code: ExitInterrupted}
+			}
+			if len(clusters) == 1 {
+				renderer.Close()
+				_ = renderer.Wait()
 				return err
 			}
 			failed = append(failed, c.Name)
-			msg := fmt.Sprintf("cluster %s: backup failed: %v", c.Name, err)
 			if mode == ui.ModeJSON {
-				renderer.Event(apply.Event{Time: time.Now(), Type: apply.EventHostFailed, Cluster: c.Name, Error: err.Error()})
+				renderer.Event(apply.Event{Time: time.Now(), Type: apply.EventStepFailed, Cluster: c.Name, Step: plan.StepDownload, Error: err.Error()})
+			} else {
+				fmt.Fprintf(opts.IO.Err, "cluster %s: backup failed: %v\n", c.Name, err)
 			}
-			fmt.Fprintln(opts.IO.Err, msg)
 			continue
 		}
 		report(opts.IO, mode, res)
@@ -211,11 +226,7 @@ func backupRun(ctx context.Context, opts *BackupOptions) error {
 	renderer.Close()
 	_ = renderer.Wait()
 	if len(failed) > 0 {
-		if len(clusters) == 1 {
-			return &SilentError{Code: ExitError}
-		}
-		fmt.Fprintf(opts.IO.Err, "%d of %d cluster(s) not backed up: %s\n", len(failed), len(clusters), strings.Join(failed, ", "))
-		return &SilentError{Code: ExitHostsFailed}
+		return &CodeError{Code: ExitHostsFailed, Err: fmt.Errorf("%d of %d cluster(s) not backed up: %s", len(failed), len(clusters), strings.Join(failed, ", "))}
 	}
 	return nil
 }
