@@ -1,12 +1,14 @@
 package rollout
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"strings"
 	"time"
 
@@ -19,6 +21,10 @@ import (
 	"github.com/k3sctl/k3sctl/internal/plan"
 	"github.com/k3sctl/k3sctl/internal/ssh"
 )
+
+// PartNodePassword is the backup part with the source server's node
+// password (k3s.NodePasswordPath).
+const PartNodePassword = "node-password"
 
 // SnapshotName is the --name k3sctl gives the etcd snapshots it takes; K3s
 // names the file <name>-<node>-<unix time>.
@@ -237,6 +243,17 @@ func Backup(ctx context.Context, o BackupOptions) (*BackupResult, error) {
 	}
 	if err := w.AddToken(token); err != nil {
 		return nil, err
+	}
+	// The server's node password is in the datastore too: a new machine
+	// with the same node name must present the same one.
+	pw, err := src.conn.ReadFile(ctx, k3s.NodePasswordPath)
+	switch {
+	case err == nil:
+		if err := w.AddPart(PartNodePassword, bytes.NewReader(pw)); err != nil {
+			return nil, err
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("%s: read %s: %w", src.addr, k3s.NodePasswordPath, err)
 	}
 	info, err := w.Commit()
 	if err != nil {

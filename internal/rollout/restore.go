@@ -139,14 +139,18 @@ func PrepareRestore(ctx context.Context, o RestoreOptions) (*Restore, error) {
 	if r.stop[first] {
 		add(plan.StepStopServer, first, "k3s runs: stopped before its data is replaced")
 	}
+	pwNote := ""
+	if pw, err := r.nodePassword(); err == nil && len(pw) > 0 {
+		pwNote = ", and the node password of " + m.Source.Node
+	}
 	if m.Datastore == backup.Etcd {
 		add(plan.StepUploadBinary, first, "k3s "+m.K3sVersion+", the backup's version"+note)
-		add(plan.StepWriteConfig, first, "config.yaml with the backup's token, the service files")
+		add(plan.StepWriteConfig, first, "config.yaml with the backup's token, the service files"+pwNote)
 		add(plan.StepRestore, first, "etcd snapshot of "+o.Backup.Name()+" through k3s server --cluster-reset")
 		add(plan.StepStartServer, first, "starts k3s on the restored data")
 		add(plan.StepWaitReady, first, "k3s active and the node Ready")
 	} else {
-		add(plan.StepRestore, first, "server/db and server/token of "+o.Backup.Name()+", before K3s starts"+note)
+		add(plan.StepRestore, first, "server/db and server/token of "+o.Backup.Name()+pwNote+", before K3s starts"+note)
 	}
 	return r, nil
 }
@@ -214,6 +218,34 @@ func (r *Restore) Run(ctx context.Context) ([]apply.HostResult, error) {
 	return prep.Apply(ctx)
 }
 
+// nodePassword is the node password file to write on the first server:
+// the backup's, when the first server takes the node name the backup was
+// taken from (the same machine, or its replacement), else none.
+func (r *Restore) nodePassword() ([]node.File, error) {
+	m := r.o.Backup.Manifest()
+	if _, ok := m.Part(PartNodePassword); !ok || m.Source.Node == "" {
+		return nil, nil
+	}
+	first := r.spec.Clusters[0].Servers[0]
+	name := first.NodeName
+	if f := r.prep.Facts[first.Address]; name == "" && f != nil {
+		name = strings.ToLower(f.Hostname)
+	}
+	if name != m.Source.Node {
+		return nil, nil
+	}
+	rc, err := r.o.Backup.Part(PartNodePassword)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, 4096))
+	if err != nil {
+		return nil, err
+	}
+	return []node.File{{Path: k3s.NodePasswordPath, Mode: k3s.SecretFileMode, Data: data}}, nil
+}
+
 // partFile copies a backup part to a private local temporary file.
 func partFile(b *backup.Backup, part string) (string, error) {
 	rc, err := b.Part(part)
@@ -257,7 +289,13 @@ func (r *Restore) restoreSQLite(ctx context.Context, conn Conn) (string, error) 
 	if _, err := conn.Run(ctx, script, ssh.RunOptions{Sudo: true}); err != nil {
 		return "", fmt.Errorf("unpack the database: %w", err)
 	}
-	if _, err := node.WriteFiles(ctx, conn, []node.File{{Path: k3s.TokenPath, Mode: k3s.SecretFileMode, Data: []byte(r.token.Reveal() + "\n")}}, ""); err != nil {
+	files := []node.File{{Path: k3s.TokenPath, Mode: k3s.SecretFileMode, Data: []byte(r.token.Reveal() + "\n")}}
+	pw, err := r.nodePassword()
+	if err != nil {
+		return "", err
+	}
+	files = append(files, pw...)
+	if _, err := node.WriteFiles(ctx, conn, files, ""); err != nil {
 		return "", fmt.Errorf("write %s: %w", k3s.TokenPath, err)
 	}
 	return ServerDir + "/db and token in place", nil
@@ -284,7 +322,11 @@ func (r *Restore) restoreEtcd(ctx context.Context, em emitter, conn Conn, m node
 		for i, f := range files {
 			nf[i] = node.File{Path: f.Path, Mode: os.FileMode(f.Mode), Data: f.Data}
 		}
-		_, err := node.WriteFiles(ctx, conn, nf, node.LinksCommand())
+		pw, err := r.nodePassword()
+		if err != nil {
+			return "", err
+		}
+		_, err = node.WriteFiles(ctx, conn, append(nf, pw...), node.LinksCommand())
 		return "", err
 	}); err != nil {
 		return err

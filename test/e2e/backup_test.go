@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
+
 	"github.com/k3sctl/k3sctl/internal/cli"
 	"github.com/k3sctl/k3sctl/test/e2e/world"
 )
@@ -210,7 +212,7 @@ func TestBackupRestoreSDCardReplaced(t *testing.T) {
 		Parts                            []struct{ Name string }
 	}
 	lines := strings.Split(strings.TrimSpace(b.stdout), "\n")
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &done); err != nil || done.Type != cli.EventBackup || done.Datastore != "sqlite" || len(done.Parts) != 2 {
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &done); err != nil || done.Type != cli.EventBackup || done.Datastore != "sqlite" || len(done.Parts) != 3 {
 		t.Fatalf("backup's last JSON line: %+v (%v)\n%s", done, err, b)
 	}
 	evs := parseEvents(t, strings.Join(lines[:len(lines)-1], "\n"))
@@ -225,8 +227,17 @@ func TestBackupRestoreSDCardReplaced(t *testing.T) {
 			t.Errorf("backup of SQLite: no step_done for %q in %v", s, steps)
 		}
 	}
+	first := onlyBackup(t, root, "home")
+	// A second backup with --keep 1 removes the first.
+	b2 := u.mustK3sctl("backup", "-f", inv, "--dir", root, "--keep", "1")
+	if !strings.Contains(b2.stdout, "removed older backup "+filepath.Base(first)) {
+		t.Errorf("backup --keep 1 does not report removing %s:\n%s", filepath.Base(first), b2)
+	}
 	backupDir := onlyBackup(t, root, "home")
-	for _, f := range []string{"manifest.json", "db", "token"} {
+	if backupDir == first {
+		t.Errorf("backup --keep 1 kept the older backup %s", first)
+	}
+	for _, f := range []string{"manifest.json", "db", "token", "node-password"} {
 		fi, err := os.Stat(filepath.Join(backupDir, f))
 		if err != nil || fi.Mode().Perm() != 0o600 {
 			t.Errorf("%s: %v %v, want mode 0600", f, fi, err)
@@ -252,7 +263,7 @@ func TestBackupRestoreSDCardReplaced(t *testing.T) {
 	}
 
 	dry := u.mustK3sctl(args(mirrorFlags, "restore", "-f", inv, "--dir", root, "--dry-run")...)
-	if !strings.Contains(dry.stdout, "restore data") || !strings.Contains(dry.stdout, filepath.Base(backupDir)) {
+	if !strings.Contains(dry.stdout, "restore data") || !strings.Contains(dry.stdout, filepath.Base(backupDir)) || !strings.Contains(dry.stdout, "node password of pi1") {
 		t.Errorf("restore --dry-run does not show the plan:\n%s", dry)
 	}
 	if out, _ := srv.ExecErr(context.Background(), "test -e /usr/local/bin/k3s && echo installed"); strings.Contains(out, "installed") {
@@ -261,7 +272,7 @@ func TestBackupRestoreSDCardReplaced(t *testing.T) {
 
 	rs := u.mustK3sctl(args(mirrorFlags, "restore", "-f", inv, "--dir", root)...)
 	ps.finish(t, token)
-	for _, res := range []result{b, r, dry, rs} {
+	for _, res := range []result{b, b2, r, dry, rs} {
 		if strings.Contains(res.stdout+res.stderr, token) {
 			t.Errorf("k3sctl output shows the token:\n%s", res)
 		}
@@ -328,7 +339,15 @@ func TestBackupRestoreEtcdNewFirstServer(t *testing.T) {
 
 	ps := samplePS(s1, s2, s3, n1)
 	root := filepath.Join(dir, "backups")
-	b := u.mustK3sctl("backup", "-f", inv, "--cluster", "factory", "--dir", root)
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	idFile := filepath.Join(dir, "backup.key")
+	if err := os.WriteFile(idFile, []byte(id.String()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := u.mustK3sctl("backup", "-f", inv, "--cluster", "factory", "--dir", root, "--encrypt-to", id.Recipient().String())
 	if !strings.Contains(b.stdout, "(etcd, K3s "+v2) {
 		t.Errorf("backup output does not name an etcd backup:\n%s", b)
 	}
@@ -336,29 +355,41 @@ func TestBackupRestoreEtcdNewFirstServer(t *testing.T) {
 		t.Errorf("the snapshot was left on the server: %s", out)
 	}
 	backupDir := onlyBackup(t, root, "factory")
+	for _, f := range []string{"snapshot.age", "token.age"} {
+		raw, err := os.ReadFile(filepath.Join(backupDir, f))
+		if err != nil || !strings.HasPrefix(string(raw), "age-encryption.org/v1") || strings.Contains(string(raw), token) {
+			t.Errorf("%s: not an age file, or it holds the token (%v)", f, err)
+		}
+	}
 
 	// s1 is lost; n1 takes its place at a new address.
 	s1.Kill(t)
 	inv = writeInventory(t, dir, w.Key, "factory", v2, []string{n1.IP, s2.IP, s3.IP}, nil)
 
 	// s2 and s3 still have quorum and answer: refused without --force.
-	r := u.k3sctl(args(mirrorFlags, "restore", "-f", inv, "--dir", root)...)
+	r := u.k3sctl(args(mirrorFlags, "restore", "-f", inv, "--dir", root, "--identity", idFile)...)
 	if r.code != cli.ExitHostsFailed || !strings.Contains(r.stderr, "--force") {
 		t.Errorf("restore over a running cluster: want exit %d and a hint to --force:\n%s", cli.ExitHostsFailed, r)
+	}
+
+	// Without the identity the encrypted backup is refused, naming its recipient.
+	noID := u.k3sctl(args(mirrorFlags, "restore", "-f", inv, "--dir", root, "--force")...)
+	if noID.code != cli.ExitError || !strings.Contains(noID.stderr, id.Recipient().String()) {
+		t.Errorf("restore of an encrypted backup without --identity: want exit %d naming the recipient:\n%s", cli.ExitError, noID)
 	}
 
 	// One byte of the snapshot changed: refused, naming the part.
 	damaged := filepath.Join(dir, "damaged", "factory", filepath.Base(backupDir))
 	copyDir(t, backupDir, damaged)
-	flipByte(t, filepath.Join(damaged, "snapshot"))
-	bad := u.k3sctl(args(mirrorFlags, "restore", "-f", inv, "--from", damaged, "--force")...)
+	flipByte(t, filepath.Join(damaged, "snapshot.age"))
+	bad := u.k3sctl(args(mirrorFlags, "restore", "-f", inv, "--from", damaged, "--force", "--identity", idFile)...)
 	if bad.code != cli.ExitError || !strings.Contains(bad.stderr, `part "snapshot" sha256 mismatch`) {
 		t.Errorf("restore of a changed backup: want exit %d naming part \"snapshot\":\n%s", cli.ExitError, bad)
 	}
 
-	rs := u.mustK3sctl(args(mirrorFlags, "restore", "-f", inv, "--dir", root, "--force", "-o", "json")...)
+	rs := u.mustK3sctl(args(mirrorFlags, "restore", "-f", inv, "--dir", root, "--force", "--identity", idFile, "-o", "json")...)
 	ps.finish(t, token)
-	for _, res := range []result{b, r, bad, rs} {
+	for _, res := range []result{up, b, r, noID, bad, rs} {
 		if strings.Contains(res.stdout+res.stderr, token) {
 			t.Errorf("k3sctl output shows the token:\n%s", res)
 		}
