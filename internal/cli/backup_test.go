@@ -96,3 +96,16 @@ func TestRestoreRefusesChangedBackupBeforeConnecting(t *testing.T) {
 		t.Errorf("stdout: want an error event and no token:\n%s", stdout)
 	}
 }
+
+func TestApplyNoSnapshotFlag(t *testing.T) {
+	var got *ApplyOptions
+	capture := func(f *Factory) *cobra.Command {
+		return NewCmdApply(f, func(o *ApplyOptions) error { got = o; return nil })
+	}
+	if code, _, stderr := runWith(t, capture, "apply", "-f", "fleet.yaml"); code != ExitOK || got == nil || got.K3s.noSnapshot {
+		t.Fatalf("apply without --no-snapshot: exit %d, options %+v\n%s", code, got, stderr)
+	}
+	if code, _, stderr := runWith(t, capture, "apply", "-f", "fleet.yaml", "--no-snapshot"); code != ExitOK || !got.K3s.noSnapshot {
+		t.Errorf("apply --no-snapshot: exit %d, noSnapshot %v\n%s", code, got.K3s.noSnapshot, stderr)
+	}
+}

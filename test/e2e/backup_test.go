@@ -228,8 +228,8 @@ func TestBackupRestoreSDCardReplaced(t *testing.T) {
 		}
 	}
 	first := onlyBackup(t, root, "home")
-	// A second backup with --keep 1 removes the first.
-	b2 := u.mustK3sctl("backup", "-f", inv, "--dir", root, "--keep", "1")
+	// A second backup, of the server alone (--ip), with --keep 1 removes the first.
+	b2 := u.mustK3sctl(args(sshArgs(w), "backup", "--ip", srv.IP, "--cluster", "home", "--dir", root, "--keep", "1")...)
 	if !strings.Contains(b2.stdout, "removed older backup "+filepath.Base(first)) {
 		t.Errorf("backup --keep 1 does not report removing %s:\n%s", filepath.Base(first), b2)
 	}
@@ -395,7 +395,11 @@ func TestBackupRestoreEtcdNewFirstServer(t *testing.T) {
 		}
 	}
 	var sawReset bool
-	for _, e := range parseEvents(t, rs.stdout) {
+	restoreEvents := parseEvents(t, rs.stdout)
+	if len(restoreEvents) == 0 || restoreEvents[0].Type != cli.EventRestorePlan {
+		t.Errorf("restore -o json: the first line is not a %s event:\n%s", cli.EventRestorePlan, rs.stdout)
+	}
+	for _, e := range restoreEvents {
 		if e.Type == "step_done" && e.Step == "restore data" && e.Host == n1.IP {
 			sawReset = true
 		}

@@ -223,6 +223,7 @@ var skippedExamples = map[string]string{
 	`k3sctl completion zsh > "${fpath[1]}/_k3sctl"`:                             "needs zsh: $fpath is a zsh array (in bash the script would land in /)",
 	"k3sctl backup -f shop.yaml --keep 7":                                       "run with the test world's inventory by TestBackupRestoreSDCardReplaced (backup_test.go)",
 	"k3sctl backup -f fleet.yaml --cluster factory --dir /srv/backups":          "run with the test world's inventory by TestBackupRestoreEtcdNewFirstServer (backup_test.go)",
+	"k3sctl restore -f shop.yaml":                                               "run with the test world's inventory by TestBackupRestoreSDCardReplaced (backup_test.go)",
 	"k3sctl restore -f shop.yaml --dry-run":                                     "run with the test world's inventory by TestBackupRestoreSDCardReplaced (backup_test.go)",
 	"k3sctl restore -f fleet.yaml --cluster factory --dir /srv/backups --force": "run with the test world's inventory by TestBackupRestoreEtcdNewFirstServer (backup_test.go)",
 }
