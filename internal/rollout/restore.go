@@ -281,6 +281,7 @@ func (r *Restore) restoreSQLite(ctx context.Context, conn Conn) (string, error) 
 	}
 	aside := fmt.Sprintf("db.k3sctl-old-%d", time.Now().Unix())
 	script := node.And(
+		node.Command("mkdir", "-p", ServerDir),
 		node.Command("cd", ServerDir),
 		node.If(node.Command("test", "-e", "db"), node.Command("mv", "db", aside), node.Command("true")),
 		node.Command("tar", "-xf", restoreDBPath),
