@@ -82,6 +82,8 @@ func (r *runner) runStep(ctx context.Context, j *job, hr *hostRun, kind plan.Ste
 		return false, r.waitReady(ctx, j, conn, k3s.ServiceName(hp.Role), hr.initSystem)
 	case plan.StepReadToken:
 		return false, r.readToken(ctx, j, conn)
+	case plan.StepSnapshot:
+		return r.snapshot(ctx, j, conn)
 	case plan.StepKubeconfig:
 		data, err := conn.ReadFile(ctx, k3s.KubeconfigPath)
 		if err != nil {
@@ -90,6 +92,30 @@ func (r *runner) runStep(ctx context.Context, j *job, hr *hostRun, kind plan.Ste
 		return false, r.o.Kubeconfig(ctx, j.cplan.Name, data)
 	}
 	return false, fmt.Errorf("this k3sctl cannot run step %q; update k3sctl", kind)
+}
+
+// PreUpgradeSnapshot is the --name of the etcd snapshot taken before an
+// upgrade; K3s names the file <name>-<node>-<unix time>.
+const PreUpgradeSnapshot = "k3sctl-pre-upgrade"
+
+// snapshot takes an etcd snapshot on the server and names it; it is kept
+// there, for K3s's cluster reset should the upgrade go wrong.
+func (r *runner) snapshot(ctx context.Context, j *job, conn Conn) (bool, error) {
+	if _, err := conn.Run(ctx, node.HasEtcdCommand(), ssh.RunOptions{Sudo: true}); err != nil {
+		var ee *ssh.ExitError
+		if !errors.As(err, &ee) {
+			return false, err
+		}
+		r.emit(j, Event{Type: EventLog, Step: plan.StepSnapshot, Message: "no embedded etcd datastore on this server: no snapshot taken"})
+		return false, nil
+	}
+	name, file, err := node.TakeSnapshot(ctx, conn, PreUpgradeSnapshot)
+	if err != nil {
+		return false, &StepError{Host: j.hp.Address, Step: plan.StepSnapshot, Err: err,
+			Hint: "fix the snapshot, or upgrade without one: apply --no-snapshot"}
+	}
+	r.emit(j, Event{Type: EventLog, Step: plan.StepSnapshot, Message: "snapshot " + name + " saved in " + file})
+	return true, nil
 }
 
 // writeConfig puts every file k3sctl renders for the host in place, then the

@@ -235,6 +235,7 @@ cluster is started once more clusters failed than the failure budget allows.
 	fs.BoolVar(&opts.K3s.plain, "plain", false, "plain log lines instead of the terminal view")
 	fs.BoolVar(&opts.K3s.dryRun, "dry-run", false, "print the plan and change nothing")
 	fs.BoolVar(&opts.NoKubeconfig, "no-kubeconfig", false, "do not merge the clusters' kubeconfigs")
+	fs.BoolVar(&opts.K3s.noSnapshot, "no-snapshot", false, "upgrade embedded-etcd clusters without taking an etcd snapshot first")
 	fs.StringVar(&opts.K3s.kubeconfigPath, "kubeconfig", "", "kubeconfig file to merge into (default: $KUBECONFIG or ~/.kube/config)")
 	addSubsetFlags(fs, &opts.Subset)
 	addRolloutFlags(fs, &opts.Rollout)

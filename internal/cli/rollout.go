@@ -51,7 +51,8 @@ type k3sFlags struct {
 	noSwitchContext   bool
 	concurrentUploads int
 	// diff shows the content change of delivered files in the plan.
-	diff bool
+	diff       bool
+	noSnapshot bool
 }
 
 func addK3sFlags(fs *pflag.FlagSet, f *k3sFlags, withKubeconfig bool) {
@@ -323,6 +324,7 @@ func (r *rolloutRun) options(sink apply.Sink) rollout.Options {
 		ConcurrentUploads: f.concurrentUploads,
 		MaxUnavailable:    r.maxUnavailable,
 		ReadyTimeout:      f.timeout,
+		NoSnapshot:        f.noSnapshot,
 		Sink:              sink,
 		Progress:          progress,
 	}

@@ -93,6 +93,8 @@ func NewRoot(f *Factory) *cobra.Command {
 		NewCmdJoin(f, nil),
 		NewCmdPlan(f, nil),
 		NewCmdApply(f, nil),
+		NewCmdBackup(f, nil),
+		NewCmdRestore(f, nil),
 		NewCmdKubeconfig(f),
 		NewCmdNodeToken(f),
 		NewCmdUninstall(f),

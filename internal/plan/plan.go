@@ -188,7 +188,34 @@ func buildCluster(in Input, c *Cluster) (ClusterPlan, error) {
 		hp.Step = step
 		cp.Hosts = append(cp.Hosts, withSteps(hp))
 	}
+	if !in.NoSnapshot {
+		addSnapshot(&cp, c, in.Facts)
+	}
 	return cp, nil
+}
+
+// addSnapshot puts an etcd snapshot before everything else the first
+// server does, when the cluster runs embedded etcd (HA) on a first server
+// that has K3s and some host of it is upgraded. Every other host waits for
+// the first server, so the snapshot is taken before any host changes.
+func addSnapshot(cp *ClusterPlan, c *Cluster, facts map[string]*HostFacts) {
+	if !c.HA || c.JoinServer != "" || len(cp.Hosts) == 0 || !cp.Hosts[0].First {
+		return
+	}
+	first := &cp.Hosts[0]
+	if f := facts[first.Address]; f == nil || f.Err != "" || !f.Installed[k3s.Server] || !f.Active[k3s.Server] {
+		return
+	}
+	upgrade := false
+	for _, h := range cp.Hosts {
+		upgrade = upgrade || h.Action == ActionUpgrade
+	}
+	if !upgrade {
+		return
+	}
+	s := Step{Kind: StepSnapshot, Host: first.Address, Changes: true,
+		Reason: "k3s etcd-snapshot save before the upgrade to " + orNone(c.Version)}
+	first.Steps = append([]Step{s}, first.Steps...)
 }
 
 // ServerURL is the registration address of a server.

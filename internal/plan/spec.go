@@ -214,4 +214,6 @@ type Input struct {
 	// SkipKubeconfig leaves out the step that merges each cluster's admin
 	// kubeconfig into the local one.
 	SkipKubeconfig bool
+	// NoSnapshot leaves out the etcd snapshot taken before an upgrade.
+	NoSnapshot bool
 }

@@ -44,11 +44,28 @@ const (
 	// StepKubeconfig reads the admin kubeconfig from the first server and
 	// merges it into the local kubeconfig.
 	StepKubeconfig StepKind = "kubeconfig"
+	// StepSnapshot takes an etcd snapshot on a server: apply before an
+	// upgrade, and backup.
+	StepSnapshot StepKind = "etcd snapshot"
+	// StepDownload copies a server's datastore and token into a local
+	// backup (backup).
+	StepDownload StepKind = "download backup"
+	// StepStopServer stops the k3s service of a server (backup of SQLite,
+	// restore).
+	StepStopServer StepKind = "stop k3s"
+	// StepRestore puts a backup's datastore and token in place on the first
+	// server: the SQLite database before K3s starts, or an etcd snapshot
+	// through K3s's cluster reset (restore).
+	StepRestore StepKind = "restore data"
+	// StepClearEtcd removes another server's old etcd data so that it joins
+	// the restored cluster afresh (restore).
+	StepClearEtcd StepKind = "clear etcd data"
 )
 
 // StepKinds lists every kind, in the order a host runs them.
 func StepKinds() []StepKind {
-	return []StepKind{StepUploadBinary, StepWriteConfig, StepDeliverFiles, StepStartServer, StepStartAgent, StepRepair, StepWaitReady, StepLabels, StepReadToken, StepKubeconfig}
+	return []StepKind{StepSnapshot, StepUploadBinary, StepWriteConfig, StepDeliverFiles, StepStartServer, StepStartAgent, StepRepair, StepWaitReady, StepLabels, StepReadToken, StepKubeconfig,
+		StepDownload, StepStopServer, StepRestore, StepClearEtcd}
 }
 
 // StartStep is the kind that starts the service of role r.
@@ -64,7 +81,7 @@ func StartStep(r k3s.Role) StepKind {
 // about them. A kind this build does not know may change the host.
 func (k StepKind) MayChange() bool {
 	switch k {
-	case StepWaitReady, StepReadToken, StepKubeconfig:
+	case StepWaitReady, StepReadToken, StepKubeconfig, StepDownload:
 		return false
 	}
 	return true

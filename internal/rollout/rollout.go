@@ -73,7 +73,9 @@ type Options struct {
 	ConcurrentUploads int
 	MaxUnavailable    int
 	ReadyTimeout      time.Duration
-	Sink              apply.Sink
+	// NoSnapshot leaves out the etcd snapshot before an upgrade.
+	NoSnapshot bool
+	Sink       apply.Sink
 	// Progress receives people-talk during preparation ("connecting", …).
 	Progress func(format string, a ...any)
 }
@@ -172,7 +174,7 @@ func preparePlan(ctx context.Context, o Options, spec *plan.Spec, conns map[stri
 		apis.close()
 		return nil, err
 	}
-	pl, err := plan.Build(plan.Input{Spec: *spec, Facts: facts, Tokens: tokens, Binaries: bins})
+	pl, err := plan.Build(plan.Input{Spec: *spec, Facts: facts, Tokens: tokens, Binaries: bins, NoSnapshot: o.NoSnapshot})
 	if err != nil {
 		apis.close()
 		return nil, err

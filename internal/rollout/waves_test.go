@@ -8,6 +8,7 @@ import (
 	"sort"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/k3sctl/k3sctl/internal/apply"
 	"github.com/k3sctl/k3sctl/internal/inventory"
@@ -145,7 +146,18 @@ func TestScheduleMaxInFlight(t *testing.T) {
 	go func() {
 		done <- (&Schedule{Waves: PlanWaves(names, nil, nil), MaxInFlight: 2, RunCluster: run}).Run(context.Background())
 	}()
-	for range names {
+	// Release one cluster at a time, each only once two are running (or
+	// all that are left): the limit must hold and must be reached.
+	for left := len(names); left > 0; left-- {
+		for {
+			mu.Lock()
+			n := in
+			mu.Unlock()
+			if n == min(2, left) {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
 		release <- struct{}{}
 	}
 	rep := <-done

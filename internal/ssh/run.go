@@ -35,6 +35,10 @@ type RunOptions struct {
 	// line of stdin of a command that is not run with Sudo: for a script
 	// that calls `sudo -S` itself (see SudoPasswordKnown).
 	PasswordFirst bool
+	// Stdout, when set, receives the command's standard output as it
+	// arrives instead of Result.Stdout (large downloads); OnLine then sees
+	// stderr only.
+	Stdout io.Writer
 }
 
 // Result is what a command printed and how it exited.
@@ -67,7 +71,7 @@ func (c *Client) Run(ctx context.Context, cmd string, o RunOptions) (Result, err
 			stdin = withPassword(pass, stdin)
 		}
 	}
-	res, err := c.exec(ctx, line, stdin, o.OnLine)
+	res, err := c.exec(ctx, line, stdin, o.OnLine, o.Stdout)
 	if err != nil {
 		return res, &Error{Host: c.host, Op: shortCmd(cmd), Err: err}
 	}
@@ -94,7 +98,7 @@ func withPassword(pass secret.Value, stdin io.Reader) io.Reader {
 }
 
 // exec runs line as given and reports a non-zero exit in Result only.
-func (c *Client) exec(ctx context.Context, line string, stdin io.Reader, onLine func(stream, line string)) (Result, error) {
+func (c *Client) exec(ctx context.Context, line string, stdin io.Reader, onLine func(stream, line string), stdoutTo ...io.Writer) (Result, error) {
 	res := Result{ExitCode: -1}
 	if err := ctx.Err(); err != nil {
 		return res, err
@@ -148,14 +152,29 @@ func (c *Client) exec(ctx context.Context, line string, stdin io.Reader, onLine 
 			}
 		}
 	}
+	var copyErr error
 	wg.Add(2)
-	go read(stdout, &outBuf, "stdout")
+	if len(stdoutTo) > 0 && stdoutTo[0] != nil {
+		w := stdoutTo[0]
+		go func() {
+			defer wg.Done()
+			if _, err := io.Copy(w, stdout); err != nil {
+				copyErr = err
+				_ = sess.Close()
+			}
+		}()
+	} else {
+		go read(stdout, &outBuf, "stdout")
+	}
 	go read(stderr, &errBuf, "stderr")
 	wg.Wait()
 	werr := sess.Wait()
 	res.Stdout, res.Stderr = outBuf.Bytes(), errBuf.Bytes()
 	if ctx.Err() != nil {
 		return res, ctx.Err()
+	}
+	if copyErr != nil {
+		return res, fmt.Errorf("write output: %w", copyErr)
 	}
 	var exit *ssh.ExitError
 	switch {

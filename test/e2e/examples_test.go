@@ -223,6 +223,11 @@ var skippedExamples = map[string]string{
 	"k3sctl apply -f fleet.yaml --cluster 'shop-*'":                                "run as written by TestFleetSubsetAndWaves (fleetops_test.go) on a fleet of shop-* and lab-* clusters",
 	"k3sctl apply -f fleet.yaml --canary shop-01 --wave-size 2 --failure-budget 0": "run as written by TestFleetSubsetAndWaves (fleetops_test.go) on a fleet of shop-* and lab-* clusters",
 	`k3sctl completion zsh > "${fpath[1]}/_k3sctl"`:                                "needs zsh: $fpath is a zsh array (in bash the script would land in /)",
+	"k3sctl backup -f shop.yaml --keep 7":                                          "run with the test world's inventory by TestBackupRestoreSDCardReplaced (backup_test.go)",
+	"k3sctl backup -f fleet.yaml --cluster factory --dir /srv/backups":             "run with the test world's inventory by TestBackupRestoreEtcdNewFirstServer (backup_test.go)",
+	"k3sctl restore -f shop.yaml":                                                  "run with the test world's inventory by TestBackupRestoreSDCardReplaced (backup_test.go)",
+	"k3sctl restore -f shop.yaml --dry-run":                                        "run with the test world's inventory by TestBackupRestoreSDCardReplaced (backup_test.go)",
+	"k3sctl restore -f fleet.yaml --cluster factory --dir /srv/backups --force":    "run with the test world's inventory by TestBackupRestoreEtcdNewFirstServer (backup_test.go)",
 }
 
 // scene is one scenario's world: its user (HOME, kubeconfig, known_hosts),
