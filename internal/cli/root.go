@@ -1,5 +1,3 @@
-// Package cli holds one file per k3sctl command: flags become options, the
-// work happens in the packages below. Exit codes are chosen here only.
 package cli
 
 import (
