@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/k3sctl/k3sctl/internal/suggest"
 )
 
 // object names a kind of YAML mapping in the format.
@@ -168,59 +170,16 @@ func closest(key string, valid []string) string {
 			return v
 		}
 	}
-	best, bestDist := "", maxTypoDistance(key)+1
+	best, bestDist := "", suggest.Budget(key)+1
 	for _, v := range valid {
-		if d := editDistance(strings.ToLower(key), strings.ToLower(v)); d < bestDist {
+		if d := suggest.Distance(strings.ToLower(key), strings.ToLower(v)); d < bestDist {
 			best, bestDist = v, d
 		}
 	}
 	return best
 }
 
-func maxTypoDistance(key string) int {
-	switch n := len(key); {
-	case n <= 3:
-		return 1
-	case n <= 9:
-		return 2
-	}
-	return 3
-}
-
 // normalizeKey makes apiAddress, api_address, API-Address and apiaddress equal.
 func normalizeKey(k string) string {
 	return strings.ToLower(strings.NewReplacer("-", "", "_", "", " ", "").Replace(k))
-}
-
-// editDistance is the Levenshtein distance, counting an adjacent swap as one
-// edit because that is the commonest typo.
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	if len(ra) > 64 || len(rb) > 64 {
-		if a == b {
-			return 0
-		}
-		return max(len(ra), len(rb))
-	}
-	prev2 := make([]int, len(rb)+1)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
-				cur[j] = min(cur[j], prev2[j-2]+1)
-			}
-		}
-		prev2, prev, cur = prev, cur, prev2
-	}
-	return prev[len(rb)]
 }

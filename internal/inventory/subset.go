@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"fmt"
+	"github.com/k3sctl/k3sctl/internal/suggest"
 	"path"
 	"slices"
 	"sort"
@@ -305,12 +306,12 @@ func closeNames(p string, names []string) []string {
 		dist int
 	}
 	var cs []cand
-	limit := max(maxTypoDistance(p), 2)
+	limit := max(suggest.Budget(p), 2)
 	for _, n := range names {
-		d := editDistance(strings.ToLower(p), strings.ToLower(n))
+		d := suggest.Distance(strings.ToLower(p), strings.ToLower(n))
 		// A glob is compared by its literal part too.
 		if lit != p {
-			d = min(d, editDistance(strings.ToLower(lit), strings.ToLower(n[:min(len(n), len(lit))])))
+			d = min(d, suggest.Distance(strings.ToLower(lit), strings.ToLower(n[:min(len(n), len(lit))])))
 		}
 		switch {
 		case d <= limit:

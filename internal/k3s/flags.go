@@ -3,6 +3,8 @@ package k3s
 import (
 	"slices"
 	"strings"
+
+	"github.com/k3sctl/k3sctl/internal/suggest"
 )
 
 // FlagKind is how K3s reads a flag's value.
@@ -238,7 +240,7 @@ func IsSecretKey(key string) bool { return flagsByName[key].Secret }
 // underscores, case and single words.
 func SuggestFlag(name string, r Role) string {
 	norm := strings.ToLower(strings.ReplaceAll(strings.TrimLeft(name, "-"), "_", "-"))
-	best, bestDist := "", typoBudget(norm)+1
+	best, bestDist := "", suggest.Budget(norm)+1
 	for _, f := range flags {
 		if !f.For(r) {
 			continue
@@ -246,40 +248,9 @@ func SuggestFlag(name string, r Role) string {
 		if f.Name == norm {
 			return f.Name
 		}
-		if d := editDistance(norm, f.Name); d < bestDist {
+		if d := suggest.Distance(norm, f.Name); d < bestDist {
 			best, bestDist = f.Name, d
 		}
 	}
 	return best
-}
-
-func typoBudget(s string) int {
-	switch n := len(s); {
-	case n <= 3:
-		return 1
-	case n <= 9:
-		return 2
-	}
-	return 3
-}
-
-// editDistance is the Levenshtein distance of a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
