@@ -2,11 +2,12 @@ package inventory
 
 import (
 	"fmt"
-	"github.com/k3sctl/k3sctl/internal/suggest"
 	"path"
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/k3sctl/k3sctl/internal/suggest"
 )
 
 // Selector picks clusters by their labels: comma-separated terms, each
