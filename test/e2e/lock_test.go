@@ -41,7 +41,7 @@ func acquireEventually(t *testing.T, c *ssh.Client, host string, h hostlock.Hold
 }
 
 func TestHostLock(t *testing.T) {
-	t.Parallel()
+	// Not parallel: sshHome sets HOME for the process.
 	if addr := os.Getenv("K3SCTL_E2E_LOCK_HOLDER"); addr != "" {
 		holdLockUntilKilled(addr)
 		return

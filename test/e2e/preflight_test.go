@@ -13,7 +13,7 @@ import (
 // A user whose sudo needs a password is a sudo problem with its fix, not an
 // unreachable host, whether the password is missing or wrong.
 func TestPreflightSudo(t *testing.T) {
-	t.Parallel()
+	// Not parallel: sshHome sets HOME for the process.
 	w := world.New(t)
 	h := w.Start(t, "a")[0]
 	home := sshHome(t)
