@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -37,7 +38,7 @@ func fleetRun(fac *Factory, file string, force bool, sf *sshFlags, kf *k3sFlags,
 	spec, versions, sshFor := rollout.FromInventory(inv, res.options)
 	spec.AllowDowngrade = kf.allowDowngrade
 	spec.Force = force
-	return &rolloutRun{io: fac.IO, spec: spec, sshFunc: sshFor, k3s: kf, versions: versions, kube: kube}, nil
+	return &rolloutRun{io: fac.IO, spec: spec, sshFunc: sshFor, k3s: kf, versions: versions, kube: kube, inv: inv}, nil
 }
 
 // requireInventory is the check of -f that plan, apply and reset share.
@@ -72,7 +73,7 @@ func NewCmdPlan(f *Factory, runF func(*PlanOptions) error) *cobra.Command {
 print, per cluster and host, what apply would do and in which order:
 install, upgrade from → to, reconfigure, start, nothing, or refuse.
 
-` + exitCodeHelp(ExitOK, ExitError, ExitUsage, ExitHostsFailed, ExitChangesPending, ExitInterrupted),
+` + exitCodeHelp(ExitOK, ExitError, ExitUsage, ExitHostsFailed, ExitChangesPending, ExitPreflight, ExitInterrupted),
 		Example: `  # What would change?
   $ k3sctl plan -f fleet.yaml
 
@@ -109,6 +110,8 @@ func planRun(ctx context.Context, opts *PlanOptions) error {
 	if err != nil {
 		return err
 	}
+	// apply merges into the default kubeconfig: plan shows its problems too.
+	r.kubeconfigCheck = opts.K3s.kubeconfigFile()
 	p, err := r.prepare(ctx)
 	if err != nil {
 		return err
@@ -157,7 +160,13 @@ any time: what is already right is left alone, and a failed run picks up
 where it stopped. Each cluster's kubeconfig is merged as a context named
 after the cluster.
 
-` + exitCodeHelp(ExitOK, ExitError, ExitUsage, ExitHostsFailed, ExitInterrupted),
+Before the first change every host is checked and locked for the run; the
+problems found (a kubeconfig that cannot be written, an address that does
+not resolve, sudo that does not work, two hosts of a cluster with one
+hostname, a host another k3sctl run holds) are listed together, and
+nothing is changed.
+
+` + exitCodeHelp(ExitOK, ExitError, ExitUsage, ExitHostsFailed, ExitPreflight, ExitInterrupted),
 		Example: `  # Roll out the fleet with a live view of every host
   $ k3sctl apply -f fleet.yaml
 
@@ -231,7 +240,12 @@ func NewCmdReset(f *Factory) *cobra.Command {
 		Use:   "reset -f <inventory> [flags]",
 		Short: "Uninstall K3s from every host of the inventory",
 		Long: `Stop K3s and remove it from every host of the inventory, agents first. This
-destroys the clusters and their data. Asks first unless --yes is given.`,
+destroys the clusters and their data. Asks first unless --yes is given.
+
+Every host is locked for the run before anything is removed: when another
+k3sctl run holds a host, nothing is removed and the holder is named.
+
+` + exitCodeHelp(ExitOK, ExitError, ExitUsage, ExitHostsFailed, ExitPreflight, ExitInterrupted),
 		Example: `  $ k3sctl reset -f fleet.yaml
   $ k3sctl reset -f fleet.yaml --yes`,
 		Args: cobra.NoArgs,
@@ -263,7 +277,7 @@ destroys the clusters and their data. Asks first unless --yes is given.`,
 			}
 			res := sf.resolver(f)
 			_, _, sshFor := rollout.FromInventory(inv, res.options)
-			failed := rollout.Reset(cmd.Context(), inv, sshFor, func(host string, removed bool, err error) {
+			failed, err := rollout.Reset(cmd.Context(), inv, sshFor, rollout.NewLockOptions(os.Args), func(host string, removed bool, err error) {
 				switch {
 				case err != nil:
 					fmt.Fprintf(io.Err, "✗ %v\n", err)
@@ -273,6 +287,9 @@ destroys the clusters and their data. Asks first unless --yes is given.`,
 					fmt.Fprintf(io.Err, "✓ %s: K3s was not installed\n", host)
 				}
 			})
+			if err != nil {
+				return err // hosts locked by another run, or sudo problems: nothing was removed
+			}
 			if failed > 0 {
 				fmt.Fprintf(io.Err, "%d host(s) failed; run reset again once they are reachable\n", failed)
 				return &SilentError{Code: ExitHostsFailed}

@@ -39,7 +39,7 @@ func NewCmdJoin(f *Factory, runF func(*JoinOptions) error) *cobra.Command {
 		Long: `Install K3s on a host and join it to the cluster of a running server. The
 token is read from the server over SSH unless --node-token is given.
 
-` + exitCodeHelp(ExitOK, ExitError, ExitUsage, ExitHostsFailed, ExitInterrupted),
+` + exitCodeHelp(ExitOK, ExitError, ExitUsage, ExitHostsFailed, ExitPreflight, ExitInterrupted),
 		Example: `  # Add a worker to the Pi cluster
   $ k3sctl join --ip 192.168.1.51 --server-ip 192.168.1.50 --user pi
 
@@ -97,10 +97,11 @@ token is read from the server over SSH unless --node-token is given.
 
 func joinRun(ctx context.Context, opts *JoinOptions) error {
 	kf := &opts.K3s
-	token := opts.NodeToken
-	if token.IsZero() {
-		token = kf.tokenValue()
+	given := givenToken{"--node-token", opts.NodeToken}
+	if given.value.IsZero() {
+		given = kf.k3sToken()
 	}
+	token := given.value
 	role := k3s.Agent
 	if opts.AsServer {
 		role = k3s.Server
@@ -123,6 +124,6 @@ func joinRun(ctx context.Context, opts *JoinOptions) error {
 		res.override(opts.Server, opts.ServerUser)
 	}
 	r := &rolloutRun{io: opts.IO, spec: spec, sshFunc: res.options, k3s: kf,
-		versions: map[string]string{opts.Server: opts.Version}}
+		versions: map[string]string{opts.Server: opts.Version}, tokens: []givenToken{given}}
 	return r.execute(ctx)
 }

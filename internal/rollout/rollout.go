@@ -15,6 +15,7 @@ import (
 	"github.com/k3sctl/k3sctl/internal/kubeconfig"
 	"github.com/k3sctl/k3sctl/internal/node"
 	"github.com/k3sctl/k3sctl/internal/plan"
+	"github.com/k3sctl/k3sctl/internal/preflight"
 	"github.com/k3sctl/k3sctl/internal/secret"
 	"github.com/k3sctl/k3sctl/internal/ssh"
 )
@@ -73,6 +74,13 @@ type Options struct {
 	Sink              apply.Sink
 	// Progress receives people-talk during preparation ("connecting", …).
 	Progress func(format string, a ...any)
+	// Preflight holds the problems the caller found on this machine
+	// (kubeconfig, tokens, inventory addresses); Prepare reports them
+	// together with the hosts' problems, before any change.
+	Preflight []preflight.Problem
+	// Lock, when set, takes the host lock on every host the run may
+	// change, after facts and before any change; Close releases them.
+	Lock *LockOptions
 }
 
 // KubeconfigOptions says where and how to merge kubeconfigs.
@@ -102,6 +110,7 @@ type Prepared struct {
 	binaries  map[plan.BinaryKey]string // local paths
 	hostnames map[string]string
 	inits     map[string]string
+	locks     *hostLocks // nil: no host locks taken
 }
 
 // HostError is a host that could not be reached or inspected.
@@ -113,9 +122,11 @@ type HostError struct {
 func (e *HostError) Error() string { return e.Host + ": " + e.Err.Error() }
 func (e *HostError) Unwrap() error { return e.Err }
 
-// Prepare connects to every host, gathers facts and builds the plan. It
-// changes nothing anywhere, o.Spec included. On error no connection is
-// left open.
+// Prepare connects to every host, gathers facts, checks every host before
+// any change (preflight), takes the host locks when o.Lock asks for them,
+// and builds the plan. It changes nothing anywhere, o.Spec included. Every
+// problem the checks find, o.Preflight's included, comes back together as
+// one *preflight.Report. On error no connection or lock is left open.
 func Prepare(ctx context.Context, o Options) (*Prepared, error) {
 	o = withDefaults(o)
 	spec := copySpec(o.Spec)
@@ -128,16 +139,33 @@ func Prepare(ctx context.Context, o Options) (*Prepared, error) {
 		closeAll(conns)
 		return nil, err
 	}
-	gatherFacts(ctx, conns, facts, targets, limit)
+	found := gatherFacts(ctx, conns, facts, targets, limit)
 	if err := ctx.Err(); err != nil {
+		closeAll(conns)
+		return nil, err
+	}
+	report, warnings := checkHosts(spec, o.Preflight, found)
+	for _, w := range warnings {
+		o.Progress("warning: %s", w.Error())
+	}
+	var locks *hostLocks
+	if o.Lock != nil && len(report.Problems) == 0 {
+		var problems []preflight.Problem
+		locks, problems = lockHosts(ctx, *o.Lock, conns, lockTargets(spec), limit)
+		report.Add(problems...)
+	}
+	if err := report.Err(); err != nil {
+		locks.release()
 		closeAll(conns)
 		return nil, err
 	}
 	p, err := preparePlan(ctx, o, spec, conns, facts)
 	if err != nil {
+		locks.release()
 		closeAll(conns)
 		return nil, err
 	}
+	p.locks = locks
 	return p, nil
 }
 
@@ -268,21 +296,24 @@ func connect(ctx context.Context, dial Dialer, targets []target, limit int) (map
 
 // gatherFacts reads every connected host's facts in parallel. A host
 // whose facts cannot be read gets Err set, and its connection is closed.
-func gatherFacts(ctx context.Context, conns map[string]Conn, facts map[string]*plan.HostFacts, targets []target, limit int) {
+// It returns what each host said, for the preflight checks.
+func gatherFacts(ctx context.Context, conns map[string]Conn, facts map[string]*plan.HostFacts, targets []target, limit int) map[string]gathered {
 	var connected []target
 	for _, t := range targets {
 		if conns[t.addr] != nil {
 			connected = append(connected, t)
 		}
 	}
+	found := map[string]gathered{}
 	var mu sync.Mutex
 	parallel(connected, limit, func(t target) {
 		mu.Lock()
 		c := conns[t.addr]
 		mu.Unlock()
-		f, err := hostFactsOf(ctx, c, t.role)
+		nf, f, err := hostFactsOf(ctx, c, t.role)
 		mu.Lock()
 		defer mu.Unlock()
+		found[t.addr] = gathered{facts: nf, err: err}
 		if err != nil {
 			_ = c.Close()
 			delete(conns, t.addr)
@@ -291,18 +322,20 @@ func gatherFacts(ctx context.Context, conns map[string]Conn, facts map[string]*p
 		}
 		facts[t.addr] = f
 	})
+	return found
 }
 
-// hostFactsOf reads a host's facts in one round trip.
-func hostFactsOf(ctx context.Context, c Conn, role k3s.Role) (*plan.HostFacts, error) {
+// hostFactsOf reads a host's facts in one round trip. On a sudo failure
+// the facts read before it come back with the error.
+func hostFactsOf(ctx context.Context, c Conn, role k3s.Role) (*node.Facts, *plan.HostFacts, error) {
 	// The init system is one of the facts, so hash both variants' files.
 	hash := append(plan.HashPaths(role, string(k3s.Systemd)), plan.HashPaths(role, string(k3s.OpenRC))...)
 	hash = append(hash, k3s.TokenPath)
 	f, err := node.GatherFacts(ctx, c, node.FactsOptions{HashFiles: dedupe(hash)})
 	if err != nil {
-		return nil, err
+		return f, nil, err
 	}
-	return hostFacts(f), nil
+	return f, hostFacts(f), nil
 }
 
 // resolveVersions is each cluster's exact K3s version: the user's version
@@ -439,7 +472,7 @@ func defaultFetcher(o Options) BinaryFetcher {
 func (p *Prepared) Apply(ctx context.Context) ([]apply.HostResult, error) {
 	conns := map[string]apply.Conn{}
 	for a, c := range p.Conns {
-		conns[a] = c
+		conns[a] = p.locks.guard(a, c)
 	}
 	o := apply.Options{
 		Plan: p.Plan, Spec: p.Spec, Conns: conns, Hostnames: p.hostnames, InitSystems: p.inits,
@@ -481,8 +514,10 @@ func mergeKubeconfig(kc *KubeconfigOptions, pl *plan.Plan) func(ctx context.Cont
 	}
 }
 
-// Close closes every connection.
+// Close releases the host locks and closes every connection.
 func (p *Prepared) Close() {
+	p.locks.release()
+	p.locks = nil
 	closeAll(p.Conns)
 }
 
