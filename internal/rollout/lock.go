@@ -139,6 +139,7 @@ var errReleased = errors.New("the host lock was released")
 // later one fails with the *hostlock.LostError.
 type lockedConn struct {
 	Conn
+	lock  *hostlock.Lock
 	held  context.Context // cancelled, with the reason, once the lock ends
 	runID string
 }
@@ -147,27 +148,43 @@ func newLockedConn(c Conn, lk *hostlock.Lock, runID string) *lockedConn {
 	held, cancel := context.WithCancelCause(context.Background())
 	go func() {
 		<-lk.Done()
-		err := lk.Err()
-		if err == nil {
-			err = errReleased
-		}
-		cancel(err)
+		cancel(lockEnded(lk))
 	}()
-	return &lockedConn{Conn: c, held: held, runID: runID}
+	return &lockedConn{Conn: c, lock: lk, held: held, runID: runID}
+}
+
+// lockEnded is why a lock is no longer held.
+func lockEnded(lk *hostlock.Lock) error {
+	if err := lk.Err(); err != nil {
+		return err
+	}
+	return errReleased
+}
+
+// lost is the reason the lock ended, or nil while it is held.
+func (c *lockedConn) lost() error {
+	select {
+	case <-c.lock.Done():
+		return lockEnded(c.lock)
+	default:
+		return nil
+	}
 }
 
 // do runs f with a context that ends when the lock does.
 func (c *lockedConn) do(ctx context.Context, f func(ctx context.Context) error) error {
-	if c.held.Err() != nil {
-		return context.Cause(c.held)
+	if err := c.lost(); err != nil {
+		return err
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	stop := context.AfterFunc(c.held, func() { cancel(context.Cause(c.held)) })
 	defer stop()
 	err := f(ctx)
-	if err != nil && c.held.Err() != nil {
-		return context.Cause(c.held)
+	if err != nil {
+		if lost := c.lost(); lost != nil {
+			return lost
+		}
 	}
 	return err
 }
