@@ -27,24 +27,24 @@ import (
 
 // k3sFlags are the K3s flags install and join share.
 type k3sFlags struct {
-	version, channel   string
-	token              string
-	configFile         string
-	extraArgs          string
-	binary             string
-	airgapImages       string
-	downloadURL        string
-	channelURL         string
-	tlsSANs            []string
-	timeout            time.Duration
-	allowDowngrade     bool
-	dryRun             bool
-	output             string
-	plain              bool
-	kubeconfigPath     string
-	context            string
-	noSwitchContext    bool
-	concurrentUploads  int
+	version, channel  string
+	token             string
+	configFile        string
+	extraArgs         string
+	binary            string
+	airgapImages      string
+	downloadURL       string
+	channelURL        string
+	tlsSANs           []string
+	timeout           time.Duration
+	allowDowngrade    bool
+	dryRun            bool
+	output            string
+	plain             bool
+	kubeconfigPath    string
+	context           string
+	noSwitchContext   bool
+	concurrentUploads int
 }
 
 func addK3sFlags(fs *pflag.FlagSet, f *k3sFlags, withKubeconfig bool) {
