@@ -233,3 +233,21 @@ func TestLostLockFailsTheHost(t *testing.T) {
 		}
 	}
 }
+
+// A private key file others may read is one problem for the run, not an
+// unreachable host per address.
+func TestOpenKeyFileIsOneProblem(t *testing.T) {
+	w := newFakeHosts()
+	w.dialErr = func(addr string) error {
+		return &ssh.Error{Host: addr, Op: "connect", Err: &ssh.KeyPermissionError{Path: "/home/u/.ssh/id", Mode: 0o644}}
+	}
+	f := &fakeFetcher{dir: t.TempDir()}
+	_, err := Prepare(context.Background(), options(w, f, twoClusters()))
+	var rep *preflight.Report
+	if !errors.As(err, &rep) || len(rep.Problems) != 1 || rep.Problems[0].Kind != preflight.KindKeyFile {
+		t.Fatalf("err = %v", err)
+	}
+	if want := "hint: chmod 600 /home/u/.ssh/id"; !strings.Contains(err.Error(), want) {
+		t.Errorf("report lacks %q:\n%v", want, err)
+	}
+}

@@ -134,12 +134,15 @@ func Prepare(ctx context.Context, o Options) (*Prepared, error) {
 	o.Progress("gathering facts from %d host(s)", len(targets))
 	limit := max(o.Concurrency, 20)
 
-	conns, facts := connect(ctx, o.Dial, targets, limit)
+	conns, facts, dialErrs := connect(ctx, o.Dial, targets, limit)
 	if err := ctx.Err(); err != nil {
 		closeAll(conns)
 		return nil, err
 	}
 	found := gatherFacts(ctx, conns, facts, targets, limit)
+	for a, err := range dialErrs {
+		found[a] = gathered{err: err}
+	}
 	if err := ctx.Err(); err != nil {
 		closeAll(conns)
 		return nil, err
@@ -276,10 +279,12 @@ func parallel(targets []target, limit int, f func(t target)) {
 }
 
 // connect dials every target in parallel. A host that cannot be reached
-// gets facts with Err set.
-func connect(ctx context.Context, dial Dialer, targets []target, limit int) (map[string]Conn, map[string]*plan.HostFacts) {
+// gets facts with Err set, and its error is returned for the preflight
+// checks.
+func connect(ctx context.Context, dial Dialer, targets []target, limit int) (map[string]Conn, map[string]*plan.HostFacts, map[string]error) {
 	conns := map[string]Conn{}
 	facts := map[string]*plan.HostFacts{}
+	errs := map[string]error{}
 	var mu sync.Mutex
 	parallel(targets, limit, func(t target) {
 		c, err := dial(ctx, t.addr)
@@ -287,11 +292,12 @@ func connect(ctx context.Context, dial Dialer, targets []target, limit int) (map
 		defer mu.Unlock()
 		if err != nil {
 			facts[t.addr] = &plan.HostFacts{Err: err.Error()}
+			errs[t.addr] = err
 			return
 		}
 		conns[t.addr] = c
 	})
-	return conns, facts
+	return conns, facts, errs
 }
 
 // gatherFacts reads every connected host's facts in parallel. A host
