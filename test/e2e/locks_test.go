@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	osuser "os/user"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -75,6 +76,9 @@ func (s *started) wait(t *testing.T) {
 	t.Logf("$ k3sctl %s (pid %d)\nexit %d\n--- stdout\n%s\n--- stderr\n%s", strings.Join(s.cmd.Args[1:], " "), s.cmd.Process.Pid, s.code, s.stdout.String(), s.stderr.String())
 }
 
+// stepStarted is a plain line of a step that starts: "15:04:05 shop/10.0.0.5 → upload k3s".
+var stepStarted = regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d \S+/\S+ → `)
+
 // waitLocksGone waits until no host runs a lock command any more: after
 // a run was killed, a host notices that its SSH session is gone.
 func waitLocksGone(t *testing.T, hs []*world.Host) {
@@ -128,7 +132,7 @@ func TestApplyHostLocks(t *testing.T) {
 	if !strings.Contains(errText, "nothing was changed") || !strings.Contains(errText, holder) || !strings.Contains(errText, `running "k3sctl apply"`) {
 		t.Errorf("the stopped run does not name the holder (%s…):\n%s", holder, errText)
 	}
-	if strings.Contains(errText, "→ ") {
+	if stepStarted.MatchString(errText) {
 		t.Errorf("the stopped run started steps:\n%s", errText)
 	}
 	u.waitNodes("locks", 3)
@@ -152,19 +156,18 @@ func TestApplyHostLocks(t *testing.T) {
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	sc := bufio.NewScanner(stderr)
 	var seen []string
-	for sc.Scan() {
+	upload := false
+	for !upload && sc.Scan() {
 		seen = append(seen, sc.Text())
-		if strings.Contains(sc.Text(), "→ ") {
-			break
-		}
+		upload = stepStarted.MatchString(sc.Text()) && strings.HasSuffix(sc.Text(), "→ upload k3s")
 	}
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
 	t.Logf("killed apply after:\n%s", strings.Join(seen, "\n"))
-	if !strings.Contains(strings.Join(seen, "\n"), "→ ") {
-		t.Fatal("the apply ended before it started a step")
+	if !upload {
+		t.Fatal("the apply ended before it started to upload")
 	}
 	waitLocksGone(t, hs)
 	u.mustK3sctl(flags...)
