@@ -62,7 +62,9 @@ const (
 // lockScript runs as root with $1 the lock directory, $2 the lock file, $3
 // the holder file and the rest the holder's lines. The holder file is
 // written under the lock and replaced in one rename, so a run that finds the
-// lock taken reads a whole file. The inner shell blocks on its input until
+// lock taken reads a whole file; it waits a moment first, and up to two
+// seconds for the file to appear, since a run that took the lock an
+// instant before (two runs started together) writes it just after. The inner shell blocks on its input until
 // the run releases the lock or its SSH session goes away; flock's own exit
 // then frees the lock. The holder file is removed while the lock is still
 // held, so it never removes the next holder's file.
@@ -72,7 +74,11 @@ mkdir -p "$dir" && chmod 0700 "$dir" || exit 1
 if ! command -v flock >/dev/null 2>&1; then echo "flock is not installed" >&2; exit 127; fi
 flock -n -E 75 "$lock" sh -c '` + holderScript + `' ` + holderArgv0 + ` "$info" "$@"
 rc=$?
-if [ "$rc" -eq 75 ]; then echo ` + busyMarker + `; cat "$info" 2>/dev/null; fi
+if [ "$rc" -eq 75 ]; then
+  i=0; sleep 0.2
+  while [ ! -s "$info" ] && [ "$i" -lt 20 ]; do sleep 0.1; i=$((i+1)); done
+  echo ` + busyMarker + `; cat "$info" 2>/dev/null
+fi
 exit "$rc"`
 
 // holderScript is single-quoted inside lockScript: no single quotes here.

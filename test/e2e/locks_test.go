@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/k3sctl/k3sctl/internal/cli"
+	"github.com/k3sctl/k3sctl/internal/hostlock"
 	"github.com/k3sctl/k3sctl/test/e2e/world"
 )
 
@@ -174,6 +175,35 @@ func TestApplyHostLocks(t *testing.T) {
 	for name, n := range u.waitNodes("locks", 3) {
 		if n[2] != v2 {
 			t.Errorf("node %s after the run that followed the killed one: %v", name, n)
+		}
+	}
+
+	// reset and uninstall stop at a host another run holds, before
+	// anything is removed from any host.
+	c := mustDial(t, piOptions(w, t.TempDir(), hs[2].IP))
+	held, err := hostlock.Acquire(context.Background(), hs[2].IP, c, lockHolder("alice", "aaaa"), hostlock.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lockedBy := hs[2].IP + `: locked by alice@laptop (pid ` + fmt.Sprint(os.Getpid()) + `) since `
+	r := u.k3sctl("reset", "-f", inv, "--yes")
+	if r.code != cli.ExitPreflight || !strings.Contains(r.stderr, lockedBy) || !strings.Contains(r.stderr, "nothing was changed") {
+		t.Errorf("reset of a locked host: %s", r)
+	}
+	r = u.k3sctl(args(sshArgs(w), "uninstall", "--ip", hs[2].IP)...)
+	if r.code != cli.ExitPreflight || !strings.Contains(r.stderr, lockedBy) {
+		t.Errorf("uninstall of a locked host: %s", r)
+	}
+	for _, h := range hs {
+		h.Exec(t, "test -x /usr/local/bin/k3s")
+	}
+	if err := held.Release(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	u.mustK3sctl("reset", "-f", inv, "--yes")
+	for _, h := range hs {
+		if out, _ := h.ExecErr(context.Background(), "test -e /usr/local/bin/k3s && echo left"); strings.TrimSpace(out) == "left" {
+			t.Errorf("%s: K3s left after reset", h.Name)
 		}
 	}
 }
