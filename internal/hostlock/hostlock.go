@@ -71,7 +71,8 @@ const (
 const lockScript = `dir=$1 lock=$2 info=$3; shift 3
 umask 077
 mkdir -p "$dir" && chmod 0700 "$dir" || exit 1
-if ! command -v flock >/dev/null 2>&1; then echo "flock is not installed" >&2; exit 127; fi
+# BusyBox's flock has no -E: only util-linux's tells "taken" from "failed".
+case $(flock --version 2>/dev/null) in *util-linux*) ;; *) echo "flock of util-linux is not installed" >&2; exit 127 ;; esac
 flock -n -E 75 "$lock" sh -c '` + holderScript + `' ` + holderArgv0 + ` "$info" "$@"
 rc=$?
 if [ "$rc" -eq 75 ]; then
@@ -169,8 +170,8 @@ func acquireError(host string, res ssh.Result, err error) error {
 	case errors.As(err, &exit) && exit.ExitCode == busyExit:
 		return lockedError(host, res.Stdout)
 	case errors.As(err, &exit) && exit.ExitCode == noFlockExit:
-		return &Error{Host: host, Err: errors.New("flock is not installed on the host"),
-			Hint: "install util-linux (it provides flock) on the host"}
+		return &Error{Host: host, Err: errors.New("flock of util-linux is not installed on the host"),
+			Hint: "install util-linux on the host (it provides flock; on Alpine: apk add flock)"}
 	case err != nil:
 		return &Error{Host: host, Err: err}
 	default:

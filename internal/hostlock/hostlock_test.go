@@ -88,7 +88,7 @@ func TestAcquireOtherFailures(t *testing.T) {
 		r    *scripted
 		want string
 	}{
-		{"no flock", &scripted{exit: noFlockExit}, "10.0.0.5: host lock: flock is not installed on the host\nhint: install util-linux (it provides flock) on the host"},
+		{"no flock", &scripted{exit: noFlockExit}, "10.0.0.5: host lock: flock of util-linux is not installed on the host\nhint: install util-linux on the host (it provides flock; on Alpine: apk add flock)"},
 		{"sudo", &scripted{err: &ssh.Error{Host: "10.0.0.5", Op: "sudo", Err: errors.New("user ops needs a password for sudo")}}, "10.0.0.5: host lock: sudo: user ops needs a password for sudo"},
 		{"exit 0 without lock", &scripted{}, "10.0.0.5: host lock: the lock command ended without taking the lock"},
 	} {
