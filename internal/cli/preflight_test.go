@@ -98,3 +98,37 @@ func TestInventoryAddressOutOfRange(t *testing.T) {
 		}
 	}
 }
+
+// join checks --node-token, and plan the kubeconfig apply would write.
+func TestPreflightNodeTokenAndPlanKubeconfig(t *testing.T) {
+	t.Setenv("HOME", t.TempDir())
+	t.Setenv("SSH_AUTH_SOCK", "")
+	host, port := fakeSSHServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	ios, _, _, errb := TestIO()
+	code := Execute(ctx, ios, []string{"join", "--host", "localhost", "--server-ip", host, "--ssh-port", port, "--user", "pi",
+		"--node-token", "K10abc::server:pw-not-shown"})
+	want := "--node-token: the token's CA hash has 3 characters, not 64"
+	if code != ExitPreflight || !strings.Contains(errb.String(), want) || strings.Contains(errb.String(), "pw-not-shown") {
+		t.Errorf("join: exit %d\n%s\nwant %q", code, errb.String(), want)
+	}
+
+	dir := t.TempDir()
+	kc := filepath.Join(dir, "config")
+	if err := os.WriteFile(kc, []byte("clusters: [\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KUBECONFIG", kc)
+	inv := filepath.Join(dir, "fleet.yaml")
+	if err := os.WriteFile(inv, []byte("apiVersion: k3sctl.io/v1alpha1\nkind: Inventory\ndefaults:\n  version: v1.31.4+k3s1\n  ssh: {user: pi, port: "+port+"}\nclusters:\n  - name: home\n    servers: ["+host+"]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ios, _, out, errb := TestIO()
+	code = Execute(ctx, ios, []string{"plan", "-f", inv})
+	want = "kubeconfig " + kc + ": is not a valid kubeconfig"
+	if code != ExitPreflight || !strings.Contains(errb.String(), want) || out.Len() != 0 {
+		t.Errorf("plan: exit %d\nstdout: %s\nstderr: %s\nwant %q", code, out.String(), errb.String(), want)
+	}
+}
