@@ -32,9 +32,10 @@ const releaseTimeout = 15 * time.Second
 
 // hostLocks are the locks a run holds; a nil *hostLocks holds none.
 type hostLocks struct {
-	runID string
-	mu    sync.Mutex
-	held  map[string]*hostlock.Lock
+	runID   string
+	mu      sync.Mutex
+	held    map[string]*hostlock.Lock
+	cancels []context.CancelFunc // of the locks' contexts, after release
 }
 
 // lockTargets are the hosts a run may change: every host of every
@@ -74,14 +75,22 @@ func lockHosts(ctx context.Context, o LockOptions, conns map[string]Conn, target
 		}
 	}
 	take := func(t target) {
-		lk, err := hostlock.Acquire(ctx, t.addr, conns[t.addr], o.Holder, hostlock.Options{Dir: o.Dir})
+		// ctx ends the attempt, but not a lock once held: after Ctrl-C the
+		// run releases its locks (Close), which also removes the holder
+		// files, instead of having its sessions cut.
+		lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		stop := context.AfterFunc(ctx, cancel)
+		lk, err := hostlock.Acquire(lctx, t.addr, conns[t.addr], o.Holder, hostlock.Options{Dir: o.Dir})
+		stop()
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil {
+			cancel()
 			problems = append(problems, preflight.FromError(t.addr, err))
 			return
 		}
 		l.held[t.addr] = lk
+		l.cancels = append(l.cancels, cancel)
 	}
 	if len(reachable) > 0 {
 		take(reachable[0])
@@ -98,9 +107,14 @@ func (l *hostLocks) release() {
 		return
 	}
 	l.mu.Lock()
-	held := l.held
-	l.held = map[string]*hostlock.Lock{}
+	held, cancels := l.held, l.cancels
+	l.held, l.cancels = map[string]*hostlock.Lock{}, nil
 	l.mu.Unlock()
+	defer func() {
+		for _, c := range cancels {
+			c()
+		}
+	}()
 	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
 	defer cancel()
 	var wg sync.WaitGroup

@@ -251,3 +251,41 @@ func TestOpenKeyFileIsOneProblem(t *testing.T) {
 		t.Errorf("report lacks %q:\n%v", want, err)
 	}
 }
+
+// Ctrl-C cancels the run's context: the locks stay held until Close
+// releases them cleanly, rather than being cut with the sessions.
+func TestInterruptedRunReleasesItsLocks(t *testing.T) {
+	w := newFakeHosts()
+	f := &fakeFetcher{dir: t.TempDir()}
+	o := options(w, f, twoClusters())
+	o.Lock = lockAs("alice", 42)
+	ctx, cancel := context.WithCancel(context.Background())
+	p, err := Prepare(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	locks := p.locks.held
+	cancel()
+	if _, err := p.Apply(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("apply after Ctrl-C: %v", err)
+	}
+	for a, lk := range locks {
+		if lk.Err() != nil {
+			t.Errorf("%s: lock ended with the run's context: %v", a, lk.Err())
+		}
+	}
+	p.Close()
+	for a, lk := range locks {
+		select {
+		case <-lk.Done():
+		default:
+			t.Errorf("%s: lock not released by Close", a)
+		}
+		if lk.Err() != nil {
+			t.Errorf("%s: release: %v", a, lk.Err())
+		}
+	}
+	if w.locks.held() != 0 || w.openConns() != 0 {
+		t.Errorf("%d locks held, %d connections open after Close", w.locks.held(), w.openConns())
+	}
+}
