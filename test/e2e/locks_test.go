@@ -143,33 +143,51 @@ func TestApplyHostLocks(t *testing.T) {
 		}
 	}
 
-	// An upgrade killed (SIGKILL: no clean-up runs) once it changes hosts.
+	// An upgrade stopped once it starts to upload: first by Ctrl-C, which
+	// releases every lock before k3sctl exits, then by SIGKILL, after
+	// which no clean-up runs.
 	inv = smallFleet(t, dir, w.Key, v2, "", hs[0].IP, hs[1].IP, hs[2].IP)
-	cmd := exec.Command(k3sctlBinary(t), flags...)
-	cmd.Env = u.env
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
+	stopAtUpload := func(sig syscall.Signal) int {
+		cmd := exec.Command(k3sctlBinary(t), flags...)
+		cmd.Env = u.env
+		stderr, err := cmd.StderrPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill() })
+		sc := bufio.NewScanner(stderr)
+		var seen []string
+		upload := false
+		for !upload && sc.Scan() {
+			seen = append(seen, sc.Text())
+			upload = stepStarted.MatchString(sc.Text()) && strings.HasSuffix(sc.Text(), "→ upload k3s")
+		}
+		if err := cmd.Process.Signal(sig); err != nil {
+			t.Fatal(err)
+		}
+		for sc.Scan() {
+			seen = append(seen, sc.Text())
+		}
+		_ = cmd.Wait()
+		t.Logf("apply stopped by %v after:\n%s", sig, strings.Join(seen, "\n"))
+		if !upload {
+			t.Fatal("the apply ended before it started to upload")
+		}
+		return cmd.ProcessState.ExitCode()
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	if code := stopAtUpload(syscall.SIGINT); code != cli.ExitInterrupted {
+		t.Errorf("apply after Ctrl-C: exit %d, want %d", code, cli.ExitInterrupted)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	sc := bufio.NewScanner(stderr)
-	var seen []string
-	upload := false
-	for !upload && sc.Scan() {
-		seen = append(seen, sc.Text())
-		upload = stepStarted.MatchString(sc.Text()) && strings.HasSuffix(sc.Text(), "→ upload k3s")
+	for _, h := range hs {
+		out, _ := h.ExecErr(context.Background(), "ls /run/k3sctl; pgrep -x flock || true")
+		if strings.TrimSpace(out) != "lock" {
+			t.Errorf("%s: the interrupted run left its lock: %q", h.Name, out)
+		}
 	}
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = cmd.Wait()
-	t.Logf("killed apply after:\n%s", strings.Join(seen, "\n"))
-	if !upload {
-		t.Fatal("the apply ended before it started to upload")
-	}
+	stopAtUpload(syscall.SIGKILL)
 	waitLocksGone(t, hs)
 	u.mustK3sctl(flags...)
 	for name, n := range u.waitNodes("locks", 3) {
