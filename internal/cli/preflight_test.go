@@ -132,3 +132,21 @@ func TestPreflightNodeTokenAndPlanKubeconfig(t *testing.T) {
 		t.Errorf("plan: exit %d\nstdout: %s\nstderr: %s\nwant %q", code, out.String(), errb.String(), want)
 	}
 }
+
+// Names the ssh config maps to another host, or reaches through a jump
+// host, are not looked up on this machine.
+func TestSSHAliasesAreNotLookedUp(t *testing.T) {
+	t.Setenv("HOME", t.TempDir())
+	cfg := filepath.Join(t.TempDir(), "ssh_config")
+	if err := os.WriteFile(cfg, []byte("Host shop-pi\n  HostName 127.0.0.1\nHost behind\n  ProxyJump gw.example\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ios, _, _, _ := TestIO()
+	sf := sshFlags{config: cfg}
+	r := &rolloutRun{io: ios, sshFunc: sf.resolver(&Factory{IO: ios}).options}
+	for addr, want := range map[string]bool{"shop-pi": true, "behind": true, "pi.lan": false, "10.0.0.5": false} {
+		if got := r.sshAlias(addr); got != want {
+			t.Errorf("%s: alias %v, want %v", addr, got, want)
+		}
+	}
+}
