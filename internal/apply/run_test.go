@@ -130,7 +130,7 @@ func (c *fakeConn) putFiles(script string, stdin io.Reader) (ssh.Result, error) 
 	var out strings.Builder
 	for _, l := range strings.Split(script, "\n") {
 		f := strings.Fields(l)
-		if len(f) != 5 || f[0] != "put" {
+		if len(f) < 5 || f[0] != "put" { // put <path> <sha256> <mode> <name> <temp>
 			continue
 		}
 		data, ok := content[f[4]]

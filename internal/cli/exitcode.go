@@ -13,6 +13,7 @@ const (
 	ExitUsage          = 2
 	ExitHostsFailed    = 3
 	ExitChangesPending = 4
+	ExitPreflight      = 5
 	ExitInterrupted    = 130
 )
 
@@ -30,6 +31,7 @@ var exitCodes = []ExitCode{
 	{ExitUsage, "usage", "a mistake in the command line or the inventory file; nothing was done"},
 	{ExitHostsFailed, "hosts-failed", "one or more hosts failed, were refused by the plan or could not be reached"},
 	{ExitChangesPending, "changes-pending", "plan --detailed-exitcode: the plan would change something"},
+	{ExitPreflight, "preflight", "problems found before any change (kubeconfig, addresses, tokens, sudo, duplicate hostnames, hosts locked by another run); nothing was changed"},
 	{ExitInterrupted, "interrupted", "interrupted by Ctrl-C or SIGTERM"},
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -91,7 +92,7 @@ Delivered files (files: in the inventory) are compared by sha256 and mode
 and listed with their sizes and sha256; --diff adds their content change,
 except for files marked secret (registries.yaml by default).
 
-` + exitCodeHelp(ExitOK, ExitError, ExitUsage, ExitHostsFailed, ExitChangesPending, ExitInterrupted),
+` + exitCodeHelp(ExitOK, ExitError, ExitUsage, ExitHostsFailed, ExitChangesPending, ExitPreflight, ExitInterrupted),
 		Example: `  # What would change?
   $ k3sctl plan -f fleet.yaml
 
@@ -129,6 +130,8 @@ func planRun(ctx context.Context, opts *PlanOptions) error {
 	if err != nil {
 		return err
 	}
+	// apply merges into the default kubeconfig: plan shows its problems too.
+	r.kubeconfigCheck = opts.K3s.kubeconfigFile()
 	p, err := r.prepare(ctx)
 	if err != nil {
 		return err
@@ -187,7 +190,13 @@ connected to. With a rollout: section in the inventory, or --canary,
 the canary first, then each wave once the one before finished, and no new
 cluster is started once more clusters failed than the failure budget allows.
 
-` + exitCodeHelp(ExitOK, ExitError, ExitUsage, ExitHostsFailed, ExitInterrupted),
+Before the first change every host is checked and locked for the run; the
+problems found (a kubeconfig that cannot be written, an address that does
+not resolve, sudo that does not work, two hosts of a cluster with one
+hostname, a host another k3sctl run holds) are listed together, and
+nothing is changed.
+
+` + exitCodeHelp(ExitOK, ExitError, ExitUsage, ExitHostsFailed, ExitPreflight, ExitInterrupted),
 		Example: `  # Roll out the fleet with a live view of every host
   $ k3sctl apply -f fleet.yaml
 
@@ -288,7 +297,12 @@ func NewCmdReset(f *Factory) *cobra.Command {
 		Use:   "reset -f <inventory> [flags]",
 		Short: "Uninstall K3s from every host of the inventory",
 		Long: `Stop K3s and remove it from every host of the inventory, agents first. This
-destroys the clusters and their data. Asks first unless --yes is given.`,
+destroys the clusters and their data. Asks first unless --yes is given.
+
+Every host is locked for the run before anything is removed: when another
+k3sctl run holds a host, nothing is removed and the holder is named.
+
+` + exitCodeHelp(ExitOK, ExitError, ExitUsage, ExitHostsFailed, ExitPreflight, ExitInterrupted),
 		Example: `  $ k3sctl reset -f fleet.yaml
   $ k3sctl reset -f fleet.yaml --yes`,
 		Args: cobra.NoArgs,
@@ -323,7 +337,7 @@ destroys the clusters and their data. Asks first unless --yes is given.`,
 			}
 			res := sf.resolver(f)
 			_, _, sshFor := rollout.FromInventory(inv, res.options)
-			failed := rollout.Reset(cmd.Context(), inv, sshFor, func(host string, removed bool, err error) {
+			failed, err := rollout.Reset(cmd.Context(), inv, sshFor, rollout.NewLockOptions(os.Args), func(host string, removed bool, err error) {
 				switch {
 				case err != nil:
 					fmt.Fprintf(io.Err, "✗ %v\n", err)
@@ -333,6 +347,9 @@ destroys the clusters and their data. Asks first unless --yes is given.`,
 					fmt.Fprintf(io.Err, "✓ %s: K3s was not installed\n", host)
 				}
 			})
+			if err != nil {
+				return err // hosts locked by another run, or sudo problems: nothing was removed
+			}
 			if failed > 0 {
 				fmt.Fprintf(io.Err, "%d host(s) failed; run reset again once they are reachable\n", failed)
 				return &SilentError{Code: ExitHostsFailed}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -236,7 +237,8 @@ func (r *rolloutRun) progressive(ctx context.Context, pol *inventory.Rollout, ye
 			return so
 		}
 	}
-	o := r.options(renderer)
+	// Each cluster is locked when its turn comes, for that cluster's run.
+	o := r.options(ctx, renderer, rollout.NewLockOptions(os.Args))
 	o.Progress = nil
 	if err := renderer.Start(); err != nil {
 		return err

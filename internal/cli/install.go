@@ -38,7 +38,7 @@ func NewCmdInstall(f *Factory, runF func(*InstallOptions) error) *cobra.Command 
 your kubeconfig. Running it again changes nothing if nothing changed; a newer
 --k3s-version upgrades the node.
 
-` + exitCodeHelp(ExitOK, ExitError, ExitUsage, ExitHostsFailed, ExitInterrupted),
+` + exitCodeHelp(ExitOK, ExitError, ExitUsage, ExitHostsFailed, ExitPreflight, ExitInterrupted),
 		Example: `  # A single-node cluster on a Raspberry Pi
   $ k3sctl install --ip 192.168.1.50 --user pi
 
@@ -101,7 +101,7 @@ func installRun(ctx context.Context, opts *InstallOptions) error {
 		Proxy:        opts.Proxy,
 	}}}
 	r := &rolloutRun{io: opts.IO, spec: spec, sshFunc: opts.SSH.resolver(opts.Factory).options, k3s: kf,
-		versions: map[string]string{name: versionOrChannel(kf)}}
+		versions: map[string]string{name: versionOrChannel(kf)}, tokens: []givenToken{kf.k3sToken()}}
 	r.kube = &rollout.KubeconfigOptions{
 		Path:          kf.kubeconfigFile(),
 		Context:       func(string) string { return name },

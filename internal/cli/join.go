@@ -42,7 +42,7 @@ func NewCmdJoin(f *Factory, runF func(*JoinOptions) error) *cobra.Command {
 token is read from the server over SSH unless --token-file (or --node-token)
 gives it.
 
-` + exitCodeHelp(ExitOK, ExitError, ExitUsage, ExitHostsFailed, ExitInterrupted),
+` + exitCodeHelp(ExitOK, ExitError, ExitUsage, ExitHostsFailed, ExitPreflight, ExitInterrupted),
 		Example: `  # Add a worker to the Pi cluster
   $ k3sctl join --ip 192.168.1.51 --server-ip 192.168.1.50 --user pi
 
@@ -110,10 +110,11 @@ gives it.
 
 func joinRun(ctx context.Context, opts *JoinOptions) error {
 	kf := &opts.K3s
-	token := opts.NodeToken
-	if token.IsZero() {
-		token = kf.tokenValue()
+	given := givenToken{"--node-token", opts.NodeToken}
+	if given.value.IsZero() {
+		given = kf.k3sToken()
 	}
+	token := given.value
 	role := k3s.Agent
 	if opts.AsServer {
 		role = k3s.Server
@@ -136,6 +137,6 @@ func joinRun(ctx context.Context, opts *JoinOptions) error {
 		res.override(opts.Server, opts.ServerUser)
 	}
 	r := &rolloutRun{io: opts.IO, spec: spec, sshFunc: res.options, k3s: kf,
-		versions: map[string]string{opts.Server: opts.Version}}
+		versions: map[string]string{opts.Server: opts.Version}, tokens: []givenToken{given}}
 	return r.execute(ctx)
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/k3sctl/k3sctl/internal/k3s"
@@ -194,7 +195,7 @@ with K3s's own script, so the node keeps its identity if reinstalled.`,
 				return err
 			}
 			defer c.Close()
-			removed, err := rollout.Uninstall(cmd.Context(), c)
+			removed, err := rollout.UninstallOne(cmd.Context(), c, rollout.NewLockOptions(os.Args))
 			if err != nil {
 				return err
 			}

@@ -17,6 +17,7 @@ import (
 	"github.com/k3sctl/k3sctl/internal/k3s"
 	"github.com/k3sctl/k3sctl/internal/kubeconfig"
 	"github.com/k3sctl/k3sctl/internal/plan"
+	"github.com/k3sctl/k3sctl/internal/preflight"
 	"github.com/k3sctl/k3sctl/internal/rollout"
 	"github.com/k3sctl/k3sctl/internal/secret"
 	"github.com/k3sctl/k3sctl/internal/ssh"
@@ -278,10 +279,16 @@ type rolloutRun struct {
 	k3s      *k3sFlags
 	versions map[string]string
 	kube     *rollout.KubeconfigOptions
-	// inv is the inventory (its chosen clusters) of plan and apply.
+	// inv is the inventory (its chosen clusters) of plan and apply; its
+	// addresses are looked up before any change.
 	inv *inventory.Inventory
 	// concurrency and maxUnavailable come from apply's flags.
 	concurrency, maxUnavailable int
+	// tokens are the tokens the user gave, checked before any change.
+	tokens []givenToken
+	// kubeconfigCheck is a kubeconfig to check without merging into it
+	// (plan checks the one apply would write).
+	kubeconfigCheck string
 
 	mu     sync.Mutex
 	merged []string // contexts merged during this run
@@ -295,17 +302,66 @@ func (r *rolloutRun) noteMerged(_, context string) {
 	r.mu.Unlock()
 }
 
-// prepare gathers facts and builds the plan; it changes nothing.
+// givenToken is a token the user gave and where: "--token", "--node-token"
+// or "$K3S_TOKEN".
+type givenToken struct {
+	from  string
+	value secret.Value
+}
+
+// k3sToken is --token, else $K3S_TOKEN, with where it came from.
+func (f *k3sFlags) k3sToken() givenToken {
+	if f.token != "" {
+		return givenToken{"--token", secret.New(f.token)}
+	}
+	return givenToken{"$K3S_TOKEN", secret.New(os.Getenv("K3S_TOKEN"))}
+}
+
+// prepare gathers facts, checks every host and builds the plan; it
+// changes nothing and takes no host lock.
 func (r *rolloutRun) prepare(ctx context.Context) (*rollout.Prepared, error) {
-	return r.prepareWith(ctx, nil)
+	return r.prepareWith(ctx, nil, nil)
 }
 
-func (r *rolloutRun) prepareWith(ctx context.Context, sink apply.Sink) (*rollout.Prepared, error) {
-	return rollout.Prepare(ctx, r.options(sink))
+// localProblems are the preflight checks on this machine: the kubeconfig
+// the run merges into, the tokens given, the inventory's addresses.
+func (r *rolloutRun) localProblems(ctx context.Context) []preflight.Problem {
+	var rep preflight.Report
+	kc := r.kubeconfigCheck
+	if r.kube != nil {
+		kc = r.kube.Path
+	}
+	if kc != "" {
+		rep.AddError(preflight.Local, kubeconfig.Check(kc))
+	}
+	for _, t := range r.tokens {
+		if !t.value.IsZero() {
+			rep.AddError(preflight.Local, k3s.CheckTokenFormat(t.from, t.value))
+		}
+	}
+	if r.inv != nil {
+		rep.Add(preflight.NameProblems(inventory.LookupNames(ctx, r.inv, inventory.NameCheck{Alias: r.sshAlias}))...)
+	}
+	return rep.Problems
 }
 
-// options are the rollout options of this run, sending events to sink.
-func (r *rolloutRun) options(sink apply.Sink) rollout.Options {
+// sshAlias reports an address that the ssh config maps to another host
+// name or reaches through a jump host: this machine does not look it up.
+func (r *rolloutRun) sshAlias(address string) bool {
+	o := r.sshFunc(address)
+	o.Warnf = nil
+	hostName, viaJump, err := ssh.Destination(o)
+	return err == nil && (viaJump || hostName != address)
+}
+
+// prepareWith runs rollout.Prepare; lock, when set, takes the host locks.
+func (r *rolloutRun) prepareWith(ctx context.Context, sink apply.Sink, lock *rollout.LockOptions) (*rollout.Prepared, error) {
+	return rollout.Prepare(ctx, r.options(ctx, sink, lock))
+}
+
+// options are the rollout options of this run, sending events to sink;
+// lock, when set, takes the host locks.
+func (r *rolloutRun) options(ctx context.Context, sink apply.Sink, lock *rollout.LockOptions) rollout.Options {
 	f := r.k3s
 	progress := func(format string, a ...any) {
 		if f.output != "json" {
@@ -313,6 +369,8 @@ func (r *rolloutRun) options(sink apply.Sink) rollout.Options {
 		}
 	}
 	return rollout.Options{
+		Preflight:         r.localProblems(ctx),
+		Lock:              lock,
 		Spec:              r.spec,
 		SSH:               r.sshFunc,
 		VersionOrChannel:  r.versions,
@@ -338,7 +396,12 @@ func (r *rolloutRun) execute(ctx context.Context) error {
 	defer cancel()
 	renderer := r.io.Renderer(mode, cancel)
 
-	prep, err := r.prepareWith(ctx, renderer)
+	// A dry run changes nothing and takes no host lock.
+	var lock *rollout.LockOptions
+	if !f.dryRun {
+		lock = rollout.NewLockOptions(os.Args)
+	}
+	prep, err := r.prepareWith(ctx, renderer, lock)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/k3sctl/k3sctl/internal/preflight"
 	"github.com/k3sctl/k3sctl/internal/ssh"
 	"github.com/k3sctl/k3sctl/internal/ui"
 )
@@ -150,12 +151,16 @@ func run(ctx context.Context, io *IO, root *cobra.Command, args []string) int {
 	}
 	code, msg, hint := ExitError, "Error: "+err.Error(), ""
 	var (
-		fe *FlagError
-		ce *CodeError
+		fe  *FlagError
+		ce  *CodeError
+		rep *preflight.Report
 	)
 	switch {
 	case ctx.Err() != nil:
 		code, msg = ExitInterrupted, "k3sctl: interrupted"
+	case errors.As(err, &rep):
+		// One block: every problem with its fix, nothing was changed.
+		code, msg = ExitPreflight, rep.Error()
 	case errors.As(err, &fe) || isCobraUsageError(err):
 		code = ExitUsage
 		if cmd != nil {
@@ -192,6 +197,17 @@ type errorEvent struct {
 	Type   string    `json:"type"`
 	Error  string    `json:"error"`
 	Hint   string    `json:"hint,omitempty"`
+	// Problems are the preflight problems, one per host and kind, when
+	// the run stopped before any change.
+	Problems []problemEvent `json:"problems,omitempty"`
+}
+
+// problemEvent is one preflight problem of an "error" event.
+type problemEvent struct {
+	Host  string `json:"host,omitempty"` // "" for this machine
+	Kind  string `json:"kind"`
+	Error string `json:"error"`
+	Hint  string `json:"hint,omitempty"`
 }
 
 // EventError is the type of the event that ends a failed run's JSON output.
@@ -202,7 +218,17 @@ func writeErrorEvent(io *IO, err error, hint string) {
 	if hint == "" {
 		hint = h
 	}
-	line, _ := json.Marshal(errorEvent{Schema: ui.Schema, Time: time.Now(), Type: EventError, Error: msg, Hint: hint})
+	ev := errorEvent{Schema: ui.Schema, Time: time.Now(), Type: EventError, Error: msg, Hint: hint}
+	var rep *preflight.Report
+	if errors.As(err, &rep) && len(rep.Problems) > 0 {
+		sorted := rep.Err().(*preflight.Report)
+		ev.Error, _, _ = strings.Cut(sorted.Error(), ":\n")
+		ev.Hint = ""
+		for _, p := range sorted.Problems {
+			ev.Problems = append(ev.Problems, problemEvent{Host: p.Host, Kind: string(p.Kind), Error: p.What, Hint: p.Fix})
+		}
+	}
+	line, _ := json.Marshal(ev)
 	_, _ = io.Out.Write(append(line, '\n'))
 }
 

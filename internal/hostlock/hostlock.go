@@ -62,17 +62,24 @@ const (
 // lockScript runs as root with $1 the lock directory, $2 the lock file, $3
 // the holder file and the rest the holder's lines. The holder file is
 // written under the lock and replaced in one rename, so a run that finds the
-// lock taken reads a whole file. The inner shell blocks on its input until
+// lock taken reads a whole file; it waits a moment first, and up to two
+// seconds for the file to appear, since a run that took the lock an
+// instant before (two runs started together) writes it just after. The inner shell blocks on its input until
 // the run releases the lock or its SSH session goes away; flock's own exit
 // then frees the lock. The holder file is removed while the lock is still
 // held, so it never removes the next holder's file.
 const lockScript = `dir=$1 lock=$2 info=$3; shift 3
 umask 077
 mkdir -p "$dir" && chmod 0700 "$dir" || exit 1
-if ! command -v flock >/dev/null 2>&1; then echo "flock is not installed" >&2; exit 127; fi
+# BusyBox's flock has no -E: only util-linux's tells "taken" from "failed".
+case $(flock --version 2>/dev/null) in *util-linux*) ;; *) echo "flock of util-linux is not installed" >&2; exit 127 ;; esac
 flock -n -E 75 "$lock" sh -c '` + holderScript + `' ` + holderArgv0 + ` "$info" "$@"
 rc=$?
-if [ "$rc" -eq 75 ]; then echo ` + busyMarker + `; cat "$info" 2>/dev/null; fi
+if [ "$rc" -eq 75 ]; then
+  i=0; sleep 0.2
+  while [ ! -s "$info" ] && [ "$i" -lt 20 ]; do sleep 0.1; i=$((i+1)); done
+  echo ` + busyMarker + `; cat "$info" 2>/dev/null
+fi
 exit "$rc"`
 
 // holderScript is single-quoted inside lockScript: no single quotes here.
@@ -163,8 +170,8 @@ func acquireError(host string, res ssh.Result, err error) error {
 	case errors.As(err, &exit) && exit.ExitCode == busyExit:
 		return lockedError(host, res.Stdout)
 	case errors.As(err, &exit) && exit.ExitCode == noFlockExit:
-		return &Error{Host: host, Err: errors.New("flock is not installed on the host"),
-			Hint: "install util-linux (it provides flock) on the host"}
+		return &Error{Host: host, Err: errors.New("flock of util-linux is not installed on the host"),
+			Hint: "install util-linux on the host (it provides flock; on Alpine: apk add flock)"}
 	case err != nil:
 		return &Error{Host: host, Err: err}
 	default:

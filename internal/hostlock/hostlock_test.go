@@ -88,7 +88,7 @@ func TestAcquireOtherFailures(t *testing.T) {
 		r    *scripted
 		want string
 	}{
-		{"no flock", &scripted{exit: noFlockExit}, "10.0.0.5: host lock: flock is not installed on the host\nhint: install util-linux (it provides flock) on the host"},
+		{"no flock", &scripted{exit: noFlockExit}, "10.0.0.5: host lock: flock of util-linux is not installed on the host\nhint: install util-linux on the host (it provides flock; on Alpine: apk add flock)"},
 		{"sudo", &scripted{err: &ssh.Error{Host: "10.0.0.5", Op: "sudo", Err: errors.New("user ops needs a password for sudo")}}, "10.0.0.5: host lock: sudo: user ops needs a password for sudo"},
 		{"exit 0 without lock", &scripted{}, "10.0.0.5: host lock: the lock command ended without taking the lock"},
 	} {
@@ -325,5 +325,37 @@ func TestHolderWithShellCharactersForReal(t *testing.T) {
 	var le *LockedError
 	if !errors.As(err, &le) || le.Holder != odd {
 		t.Fatalf("holder read back: %+v (%v)", le, err)
+	}
+}
+
+// A run that finds the lock taken an instant after another run took it,
+// before the holder file is written, still names the holder.
+func TestLockedJustBeforeHolderFileForReal(t *testing.T) {
+	needFlock(t)
+	dir := filepath.Join(t.TempDir(), "k3sctl")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// The lock is taken; its holder file comes a little later.
+	hold := exec.Command("flock", LockFile(dir), "sleep", "30")
+	if err := hold.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = hold.Process.Kill(); _ = hold.Wait() })
+	for {
+		if _, err := os.Stat(LockFile(dir)); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // flock(1) holds it once the file exists and sleep runs
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		_ = os.WriteFile(InfoFile(dir), []byte(strings.Join(alice.lines(), "\n")+"\n"), 0o600)
+	}()
+	_, err := Acquire(context.Background(), "local", &localShell{}, Holder{User: "bob"}, Options{Dir: dir})
+	var le *LockedError
+	if !errors.As(err, &le) || !le.Known || le.Holder != alice {
+		t.Fatalf("err = %v", err)
 	}
 }

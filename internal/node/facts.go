@@ -15,6 +15,7 @@ import (
 type Facts struct {
 	Host              string              `json:"host"`
 	Hostname          string              `json:"hostname"`
+	MachineID         string              `json:"machineId,omitempty"` // /etc/machine-id; "" when absent
 	OS                OSRelease           `json:"os"`
 	Machine           string              `json:"machine"`             // uname -m
 	Arch              k3s.Arch            `json:"arch"`                // "" when K3s has no release for Machine
@@ -168,6 +169,7 @@ func factsScript(o FactsOptions) string {
 p() { printf '%s\t%s\n' "$1" "$2"; }
 p user "$(id -un)"
 p hostname "$(uname -n)"
+[ -r /etc/machine-id ] && p machineid "$(head -c 64 /etc/machine-id)"
 p machine "$(uname -m)"
 p kernel "$(uname -r)"
 for f in /etc/os-release /usr/lib/os-release; do
@@ -285,6 +287,7 @@ func parseFacts(out string, o FactsOptions) (*Facts, map[string]string) {
 	}
 	f.User = kv["user"]
 	f.Hostname = kv["hostname"]
+	f.MachineID = strings.TrimSpace(kv["machineid"])
 	f.Machine = kv["machine"]
 	f.Kernel = kv["kernel"]
 	f.InitSystem = kv["init"]

@@ -14,7 +14,7 @@ import (
 	"github.com/k3sctl/k3sctl/internal/ssh"
 )
 
-const systemdOutput = "user\tpi\nhostname\tpi-kitchen\nmachine\taarch64\nkernel\t6.6.31+rpt-rpi-v8\n" +
+const systemdOutput = "user\tpi\nhostname\tpi-kitchen\nmachineid\t0123456789abcdef0123456789abcdef\nmachine\taarch64\nkernel\t6.6.31+rpt-rpi-v8\n" +
 	"os\tPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nos\tID=debian\nos\tVERSION_ID=\"12\"\n" +
 	"init\tsystemd\nk3sversion\tk3s version v1.31.4+k3s1 (94e29e2e)\nmemtotal\t3885740\n" +
 	"diskpath\t/var/lib\ndiskfree\t25000000\ncgroupmem\t0\n" +
@@ -31,7 +31,7 @@ const systemdOutput = "user\tpi\nhostname\tpi-kitchen\nmachine\taarch64\nkernel\
 func TestParseFactsSystemdPi(t *testing.T) {
 	f, _ := parseFacts(systemdOutput, FactsOptions{HashFiles: []string{"/etc/rancher/k3s/config.yaml", "/missing"}})
 	want := Facts{
-		Hostname: "pi-kitchen", OS: OSRelease{ID: "debian", VersionID: "12", PrettyName: "Debian GNU/Linux 12 (bookworm)"},
+		Hostname: "pi-kitchen", MachineID: "0123456789abcdef0123456789abcdef", OS: OSRelease{ID: "debian", VersionID: "12", PrettyName: "Debian GNU/Linux 12 (bookworm)"},
 		Machine: "aarch64", Arch: "arm64", Kernel: "6.6.31+rpt-rpi-v8", InitSystem: "systemd", Sudo: ssh.SudoNoPassword,
 		User: "pi", K3sVersion: "v1.31.4+k3s1", K3sBinarySHA256: "abc123",
 		Services:          Services{K3s: ServiceState{Installed: true, Active: true}},
@@ -116,6 +116,9 @@ func TestFactsOneRoundTrip(t *testing.T) {
 	}
 	if !f.Privileged {
 		t.Errorf("not privileged as root: %+v", f)
+	}
+	if id, err := os.ReadFile("/etc/machine-id"); err == nil && f.MachineID != strings.TrimSpace(string(id)) {
+		t.Errorf("machine-id %q, /etc/machine-id has %q", f.MachineID, id)
 	}
 	if c.noted != f.Sudo {
 		t.Errorf("sudo mode noted %q, facts say %q", c.noted, f.Sudo)

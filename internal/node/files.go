@@ -4,10 +4,12 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"os"
+	"path"
 	"strconv"
 	"strings"
 
@@ -28,16 +30,16 @@ t=$(mktemp -d "${TMPDIR:-/tmp}/k3sctl-files.XXXXXX")
 trap 'rm -rf "$t"' EXIT
 tar -xf - -C "$t"
 put() {
-  d=$1 s=$2 m=$3 src="$t/$4"
+  d=$1 s=$2 m=$3 src="$t/$4" n=$5
   [ "$(sha256sum < "$src" | cut -c1-64)" = "$s" ] || { echo "$d: content arrived incomplete" >&2; exit 65; }
   if [ -f "$d" ] && [ ! -L "$d" ] && [ "$(stat -c '%u:%g %a' "$d")" = "0:0 $m" ] && [ "$(sha256sum < "$d" | cut -c1-64)" = "$s" ]; then
     return 0
   fi
   mkdir -p "$(dirname "$d")"
-  cp "$src" "$d.k3sctl-new"
-  chown 0:0 "$d.k3sctl-new"
-  chmod "$m" "$d.k3sctl-new"
-  mv -f "$d.k3sctl-new" "$d"
+  cp "$src" "$n"
+  chown 0:0 "$n"
+  chmod "$m" "$n"
+  mv -f "$n" "$d"
   echo "changed $d"
 }
 `
@@ -49,8 +51,16 @@ put() {
 // temporary name beside the target and a rename. after, when not empty,
 // runs once the files are in place (LinksCommand, for one). It returns the
 // paths that changed.
+//
+// A Conn that is a TempNamer names the temporary files (with its run's
+// id); otherwise each call picks a random id, so that two runs never write
+// one temporary file.
 func WriteFiles(ctx context.Context, c Conn, files []File, after string) ([]string, error) {
-	script, stdin, err := writeFilesScript(files, after)
+	tempFor := randomTempFor()
+	if tn, ok := c.(TempNamer); ok {
+		tempFor = tn.TempFor
+	}
+	script, stdin, err := writeFilesScript(files, after, tempFor)
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +77,25 @@ func WriteFiles(ctx context.Context, c Conn, files []File, after string) ([]stri
 	return changed, nil
 }
 
-func writeFilesScript(files []File, after string) (string, *bytes.Buffer, error) {
+// TempNamer is a Conn of a run that names the temporary files it writes
+// on the host, so that no other run can choose the same name.
+type TempNamer interface {
+	// TempFor is the temporary name for writing target by rename: in
+	// target's directory.
+	TempFor(target string) string
+}
+
+// randomTempFor names temporary files with an id of its own.
+func randomTempFor() func(string) string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	return func(target string) string {
+		return path.Join(path.Dir(target), ".k3sctl-"+id+"-"+path.Base(target)+".tmp")
+	}
+}
+
+func writeFilesScript(files []File, after string, tempFor func(string) string) (string, *bytes.Buffer, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	var script strings.Builder
@@ -81,7 +109,7 @@ func writeFilesScript(files []File, after string) (string, *bytes.Buffer, error)
 			return "", nil, err
 		}
 		sum := sha256.Sum256(f.Data)
-		script.WriteString(Command("put", f.Path, hex.EncodeToString(sum[:]), fmt.Sprintf("%o", f.Mode.Perm()), name) + "\n")
+		script.WriteString(Command("put", f.Path, hex.EncodeToString(sum[:]), fmt.Sprintf("%o", f.Mode.Perm()), name, tempFor(f.Path)) + "\n")
 	}
 	if err := tw.Close(); err != nil {
 		return "", nil, err

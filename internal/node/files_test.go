@@ -65,7 +65,7 @@ func TestWriteFilesLocally(t *testing.T) {
 }
 
 func TestScriptsAreValidShell(t *testing.T) {
-	script, _, err := writeFilesScript([]File{{Path: "/a b/it's", Mode: 0o600, Data: []byte("x")}}, LinksCommand())
+	script, _, err := writeFilesScript([]File{{Path: "/a b/it's", Mode: 0o600, Data: []byte("x")}}, LinksCommand(), randomTempFor())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,5 +129,43 @@ func TestReadToken(t *testing.T) {
 	delete(c.files, k3s.TokenPath)
 	if _, err := ReadToken(context.Background(), c); !os.IsNotExist(err) {
 		t.Errorf("missing token: %v", err)
+	}
+}
+
+// runConn is a localConn of a run that names its temporary files.
+type runConn struct {
+	localConn
+	asked []string
+}
+
+func (c *runConn) TempFor(target string) string {
+	c.asked = append(c.asked, target)
+	return filepath.Join(filepath.Dir(target), ".k3sctl-0123456789abcdef-"+filepath.Base(target)+".tmp")
+}
+
+// A run's connection names the temporary files; without one each call
+// picks its own name, never a fixed one two runs could share.
+func TestWriteFilesTempNames(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the batch write makes root-owned files; run as root")
+	}
+	dir := t.TempDir()
+	target := filepath.Join(dir, "config.yaml")
+	c := &runConn{}
+	if _, err := WriteFiles(context.Background(), c, []File{{Path: target, Mode: 0o600, Data: []byte("a: 1\n")}}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.asked) != 1 || c.asked[0] != target {
+		t.Errorf("TempFor asked for %q", c.asked)
+	}
+	if !strings.Contains(c.cmds[0], ".k3sctl-0123456789abcdef-config.yaml.tmp") {
+		t.Errorf("the run's temporary name is not used:\n%s", c.cmds[0])
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("left behind: %v", entries)
+	}
+	a, b := randomTempFor()(target), randomTempFor()(target)
+	if a == b || filepath.Dir(a) != dir || strings.Contains(a, "k3sctl-new") {
+		t.Errorf("random temporary names %q and %q", a, b)
 	}
 }

@@ -71,7 +71,12 @@ func (c *fakeServerConn) Run(ctx context.Context, cmd string, o ssh.RunOptions) 
 	ok := func(out string) (ssh.Result, error) { return ssh.Result{Stdout: []byte(out)}, nil }
 	switch {
 	case strings.HasPrefix(cmd, "sh -c "):
-		out := "user\troot\nhostname\tpi1\nmachine\tx86_64\ninit\tsystemd\nsudo\troot\n" +
+		// Each fake host has its own hostname: pi1 is the backup's node.
+		hostname := "pi1"
+		if s.addr != "10.0.0.10" {
+			hostname = "pi-" + strings.ReplaceAll(s.addr, ".", "-")
+		}
+		out := "user\troot\nhostname\t" + hostname + "\nmachine\tx86_64\ninit\tsystemd\nsudo\troot\n" +
 			"k3sversion\tk3s version v1.31.4+k3s1 (abc)\n" +
 			"systemd\tId=k3s.service\nsystemd\tLoadState=loaded\n"
 		if s.active && !s.stopped {

@@ -47,8 +47,7 @@ func hostFacts(f *node.Facts) (*plan.HostFacts, error) {
 		}
 		hf.Delivered = d
 	}
-	if !f.Privileged {
-		hf.Err = "cannot read root-only files: user " + f.User + " has no usable sudo (log in as root, or give the sudo password)"
-	}
+	// A host without usable sudo is a preflight problem (checkHosts), so no
+	// plan is built for it.
 	return hf, nil
 }

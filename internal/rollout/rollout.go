@@ -15,6 +15,7 @@ import (
 	"github.com/k3sctl/k3sctl/internal/kubeconfig"
 	"github.com/k3sctl/k3sctl/internal/node"
 	"github.com/k3sctl/k3sctl/internal/plan"
+	"github.com/k3sctl/k3sctl/internal/preflight"
 	"github.com/k3sctl/k3sctl/internal/secret"
 	"github.com/k3sctl/k3sctl/internal/ssh"
 )
@@ -78,6 +79,13 @@ type Options struct {
 	Sink       apply.Sink
 	// Progress receives people-talk during preparation ("connecting", …).
 	Progress func(format string, a ...any)
+	// Preflight holds the problems the caller found on this machine
+	// (kubeconfig, tokens, inventory addresses); Prepare reports them
+	// together with the hosts' problems, before any change.
+	Preflight []preflight.Problem
+	// Lock, when set, takes the host lock on every host the run may
+	// change, after facts and before any change; Close releases them.
+	Lock *LockOptions
 }
 
 // KubeconfigOptions says where and how to merge kubeconfigs.
@@ -108,6 +116,7 @@ type Prepared struct {
 	hostnames map[string]string
 	inits     map[string]string
 	apis      *clusterAPIs
+	locks     *hostLocks // nil: no host locks taken
 }
 
 // HostError is a host that could not be reached or inspected.
@@ -119,9 +128,11 @@ type HostError struct {
 func (e *HostError) Error() string { return e.Host + ": " + e.Err.Error() }
 func (e *HostError) Unwrap() error { return e.Err }
 
-// Prepare connects to every host, gathers facts and builds the plan. It
-// changes nothing anywhere, o.Spec included. On error no connection is
-// left open.
+// Prepare connects to every host, gathers facts, checks every host before
+// any change (preflight), takes the host locks when o.Lock asks for them,
+// and builds the plan. It changes nothing anywhere, o.Spec included. Every
+// problem the checks find, o.Preflight's included, comes back together as
+// one *preflight.Report. On error no connection or lock is left open.
 func Prepare(ctx context.Context, o Options) (*Prepared, error) {
 	o = withDefaults(o)
 	spec := copySpec(o.Spec)
@@ -129,12 +140,15 @@ func Prepare(ctx context.Context, o Options) (*Prepared, error) {
 	o.Progress("gathering facts from %d host(s)", len(targets))
 	limit := max(o.Concurrency, 20)
 
-	conns, facts := connect(ctx, o.Dial, targets, limit)
+	conns, facts, dialErrs := connect(ctx, o.Dial, targets, limit)
 	if err := ctx.Err(); err != nil {
 		closeAll(conns)
 		return nil, err
 	}
-	gatherFacts(ctx, conns, facts, targets, limit)
+	found := gatherFacts(ctx, conns, facts, targets, limit)
+	for a, err := range dialErrs {
+		found[a] = gathered{err: err}
+	}
 	if err := ctx.Err(); err != nil {
 		closeAll(conns)
 		return nil, err
@@ -146,11 +160,28 @@ func Prepare(ctx context.Context, o Options) (*Prepared, error) {
 	if o.Diff {
 		readOldTexts(ctx, spec, conns, facts, limit)
 	}
-	p, err := preparePlan(ctx, o, spec, conns, facts)
-	if err != nil {
+	report, warnings := checkHosts(spec, o.Preflight, found)
+	for _, w := range warnings {
+		o.Progress("warning: %s", w.Error())
+	}
+	var locks *hostLocks
+	if o.Lock != nil && len(report.Problems) == 0 {
+		var problems []preflight.Problem
+		locks, problems = lockHosts(ctx, *o.Lock, conns, lockTargets(spec), limit)
+		report.Add(problems...)
+	}
+	if err := report.Err(); err != nil {
+		locks.release()
 		closeAll(conns)
 		return nil, err
 	}
+	p, err := preparePlan(ctx, o, spec, conns, facts)
+	if err != nil {
+		locks.release()
+		closeAll(conns)
+		return nil, err
+	}
+	p.locks = locks
 	return p, nil
 }
 
@@ -276,10 +307,12 @@ func parallel(targets []target, limit int, f func(t target)) {
 }
 
 // connect dials every target in parallel. A host that cannot be reached
-// gets facts with Err set.
-func connect(ctx context.Context, dial Dialer, targets []target, limit int) (map[string]Conn, map[string]*plan.HostFacts) {
+// gets facts with Err set, and its error is returned for the preflight
+// checks.
+func connect(ctx context.Context, dial Dialer, targets []target, limit int) (map[string]Conn, map[string]*plan.HostFacts, map[string]error) {
 	conns := map[string]Conn{}
 	facts := map[string]*plan.HostFacts{}
+	errs := map[string]error{}
 	var mu sync.Mutex
 	parallel(targets, limit, func(t target) {
 		c, err := dial(ctx, t.addr)
@@ -287,30 +320,34 @@ func connect(ctx context.Context, dial Dialer, targets []target, limit int) (map
 		defer mu.Unlock()
 		if err != nil {
 			facts[t.addr] = &plan.HostFacts{Err: err.Error()}
+			errs[t.addr] = err
 			return
 		}
 		conns[t.addr] = c
 	})
-	return conns, facts
+	return conns, facts, errs
 }
 
 // gatherFacts reads every connected host's facts in parallel. A host
 // whose facts cannot be read gets Err set, and its connection is closed.
-func gatherFacts(ctx context.Context, conns map[string]Conn, facts map[string]*plan.HostFacts, targets []target, limit int) {
+// It returns what each host said, for the preflight checks.
+func gatherFacts(ctx context.Context, conns map[string]Conn, facts map[string]*plan.HostFacts, targets []target, limit int) map[string]gathered {
 	var connected []target
 	for _, t := range targets {
 		if conns[t.addr] != nil {
 			connected = append(connected, t)
 		}
 	}
+	found := map[string]gathered{}
 	var mu sync.Mutex
 	parallel(connected, limit, func(t target) {
 		mu.Lock()
 		c := conns[t.addr]
 		mu.Unlock()
-		f, err := hostFactsOf(ctx, c, t)
+		nf, f, err := hostFactsOf(ctx, c, t)
 		mu.Lock()
 		defer mu.Unlock()
+		found[t.addr] = gathered{facts: nf, err: err}
 		if err != nil {
 			_ = c.Close()
 			delete(conns, t.addr)
@@ -319,21 +356,24 @@ func gatherFacts(ctx context.Context, conns map[string]Conn, facts map[string]*p
 		}
 		facts[t.addr] = f
 	})
+	return found
 }
 
 // hostFactsOf reads a host's facts in one round trip: with them the
 // sha256, size and mode of the files k3sctl writes there and the host's
-// record of the files it delivered.
-func hostFactsOf(ctx context.Context, c Conn, t target) (*plan.HostFacts, error) {
+// record of the files it delivered. On a sudo failure the facts read
+// before it come back with the error.
+func hostFactsOf(ctx context.Context, c Conn, t target) (*node.Facts, *plan.HostFacts, error) {
 	// The init system is one of the facts, so hash both variants' files.
 	hash := append(plan.HashPaths(t.role, string(k3s.Systemd)), plan.HashPaths(t.role, string(k3s.OpenRC))...)
 	hash = append(hash, k3s.TokenPath)
 	hash = append(hash, t.files...)
 	f, err := node.GatherFacts(ctx, c, node.FactsOptions{HashFiles: dedupe(hash), ReadFiles: []string{plan.DeliveredRecordPath}})
 	if err != nil {
-		return nil, err
+		return f, nil, err
 	}
-	return hostFacts(f)
+	hf, err := hostFacts(f)
+	return f, hf, err
 }
 
 // resolveVersions is each cluster's exact K3s version: the user's version
@@ -470,7 +510,7 @@ func defaultFetcher(o Options) BinaryFetcher {
 func (p *Prepared) Apply(ctx context.Context) ([]apply.HostResult, error) {
 	conns := map[string]apply.Conn{}
 	for a, c := range p.Conns {
-		conns[a] = c
+		conns[a] = p.locks.guard(a, c)
 	}
 	o := apply.Options{
 		Plan: p.Plan, Spec: p.Spec, Conns: conns, Hostnames: p.hostnames, InitSystems: p.inits,
@@ -513,11 +553,13 @@ func mergeKubeconfig(kc *KubeconfigOptions, pl *plan.Plan) func(ctx context.Cont
 	}
 }
 
-// Close closes every connection.
+// Close releases the host locks and closes every connection.
 func (p *Prepared) Close() {
 	if p.apis != nil {
 		p.apis.close()
 	}
+	p.locks.release()
+	p.locks = nil
 	closeAll(p.Conns)
 }
 

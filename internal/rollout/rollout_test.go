@@ -36,10 +36,17 @@ type fakeHosts struct {
 	tokenOnDisk map[string]bool
 	readErr     error
 	uploadErr   error
+
+	// Host locks and preflight (lock_test.go).
+	locks     fakeLocks
+	hostnames map[string]string // host → hostname, instead of node-<address>
+	sudo      map[string]string // host → sudo mode, instead of root
+	tempNames map[string]string // host → temporary name of the binary upload
 }
 
 func newFakeHosts() *fakeHosts {
-	return &fakeHosts{uploads: map[string]string{}, versions: map[string]string{}, tokenOnDisk: map[string]bool{}}
+	return &fakeHosts{uploads: map[string]string{}, versions: map[string]string{}, tokenOnDisk: map[string]bool{},
+		hostnames: map[string]string{}, sudo: map[string]string{}, tempNames: map[string]string{}}
 }
 
 func (w *fakeHosts) dial(ctx context.Context, addr string) (Conn, error) {
@@ -84,17 +91,19 @@ func (c *fakeConn) hostname() string { return "node-" + strings.ReplaceAll(c.add
 
 func (c *fakeConn) Run(ctx context.Context, cmd string, o ssh.RunOptions) (ssh.Result, error) {
 	switch {
+	case strings.Contains(cmd, "k3sctl-lock"):
+		return c.w.locks.run(ctx, c.addr, cmd, o)
 	case strings.HasPrefix(cmd, "sh -c "): // the facts script
 		if c.w.factsErr != nil {
 			if err := c.w.factsErr(c.addr); err != nil {
 				return ssh.Result{}, err
 			}
 		}
-		out := "user\troot\nhostname\t" + c.hostname() + "\nmachine\tx86_64\ninit\tsystemd\nsudo\troot\ncgroupmem\t1\n"
+		out, privileged := c.w.factsOutput(c)
 		if c.w.tokenOnDisk[c.addr] {
 			out += "token\t1\n"
 		}
-		return ssh.Result{Stdout: []byte(out + "privileged\tdone\n")}, nil
+		return ssh.Result{Stdout: []byte(out + "privileged\t" + privileged + "\n")}, nil
 	case strings.Contains(cmd, "--no-block"):
 		return ssh.Result{Stdout: []byte("started\n")}, nil
 	case strings.Contains(cmd, "is-active"):
@@ -119,6 +128,9 @@ func (c *fakeConn) Upload(ctx context.Context, src, dst string, o ssh.UploadOpti
 	c.w.mu.Lock()
 	defer c.w.mu.Unlock()
 	if dst == k3s.BinaryPath {
+		if o.TempName != nil {
+			c.w.tempNames[c.addr] = o.TempName(filepath.Dir(dst), filepath.Base(dst))
+		}
 		c.w.uploads[c.addr] = src
 		c.w.versions[c.addr] = strings.TrimSuffix(filepath.Base(src), ".bin")
 	}

@@ -299,3 +299,14 @@ func expandTokens(s string, tokens map[byte]string) string {
 	}
 	return b.String()
 }
+
+// Destination is where o's address leads once the ssh config is applied:
+// the host name that is dialled, and whether the way goes through a jump
+// host (which then resolves the name, not this machine).
+func Destination(o Options) (hostName string, viaJump bool, err error) {
+	r, err := resolve(&o)
+	if err != nil {
+		return "", false, err
+	}
+	return r.target.hostName, len(r.jumps) > 0, nil
+}

@@ -17,7 +17,7 @@ func TestScriptsAreValidShell(t *testing.T) {
 			args = []string{"sh", "-n", "-c"}
 		}
 		for _, s := range []string{uploadCheckScript("/x y", "ab", 0o644, "root:root"),
-			uploadFinishScript("/tmp/t", "/x", "ab", 0o755, "a:b"), writeFileScript("/x'y", "ab", 0o600), sudoWrapper, sudoDetectCmd} {
+			uploadFinishScript("/tmp/t", "/.x.tmp", "/x", "ab", 0o755, "a:b"), writeFileScript("/x'y", "ab", 0o600), sudoWrapper, sudoDetectCmd} {
 			if out, err := exec.Command(path, append(args, s)...).CombinedOutput(); err != nil {
 				t.Errorf("%s -n: %v: %s\n%s", sh, err, out, s)
 			}

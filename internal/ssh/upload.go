@@ -27,6 +27,18 @@ type UploadOptions struct {
 	// Concurrency is how many SFTP streams (each its own SSH channel with
 	// its own flow-control window) share the file. 0: chosen by size.
 	Concurrency int
+	// TempName names the temporary file for a target base name in dir, so
+	// that a run can give its own files names no other run chooses. nil:
+	// a random name.
+	TempName func(dir, base string) string
+}
+
+// tempName is where the file goes before the rename into dst's place.
+func (o UploadOptions) tempName(dir, base string) string {
+	if o.TempName != nil {
+		return o.TempName(dir, base)
+	}
+	return path.Join(dir, "."+base+".k3sctl-"+randomSuffix())
 }
 
 // UploadResult says what happened.
@@ -114,7 +126,8 @@ func (c *Client) Upload(ctx context.Context, src, dst string, o UploadOptions) (
 		}
 		return fail(err)
 	}
-	if _, err := c.Run(ctx, uploadFinishScript(tmp, dst, sum, mode, owner), RunOptions{Sudo: true}); err != nil {
+	beside := o.tempName(path.Dir(dst), path.Base(dst))
+	if _, err := c.Run(ctx, uploadFinishScript(tmp, beside, dst, sum, mode, owner), RunOptions{Sudo: true}); err != nil {
 		c.removeQuietly(tmp)
 		return fail(err)
 	}
@@ -147,9 +160,9 @@ echo send`
 
 // uploadFinishScript checks the temporary file and moves it into place. A
 // rename is atomic only within one file system; across file systems the file
-// is copied beside dst first and renamed from there.
-func uploadFinishScript(tmp, dst, sum string, mode os.FileMode, owner string) string {
-	return sha256Func + `t=` + Quote(tmp) + `; d=` + Quote(dst) + `
+// is copied beside dst first, to beside, and renamed from there.
+func uploadFinishScript(tmp, beside, dst, sum string, mode os.FileMode, owner string) string {
+	return sha256Func + `t=` + Quote(tmp) + `; d=` + Quote(dst) + `; n=` + Quote(beside) + `
 s=$(sha256 < "$t") || exit
 if [ "${s%% *}" != ` + Quote(sum) + ` ]; then
   rm -f -- "$t"
@@ -157,7 +170,6 @@ if [ "${s%% *}" != ` + Quote(sum) + ` ]; then
   exit 65
 fi
 if [ "$(stat -c %d -- "$t")" != "$(stat -c %d -- "$(dirname -- "$d")")" ]; then
-  n="$d.k3sctl-$$"
   cp -- "$t" "$n" || { rm -f -- "$n" "$t"; exit 1; }
   rm -f -- "$t"
   t=$n
@@ -217,15 +229,15 @@ func (c *Client) sftpUpload(ctx context.Context, f *os.File, size int64, dst str
 	stop := context.AfterFunc(ctx, closeAll)
 	defer stop()
 
-	base := "." + path.Base(dst) + ".k3sctl-" + randomSuffix()
-	tmp := path.Join(path.Dir(dst), base)
+	tmp := o.tempName(path.Dir(dst), path.Base(dst))
 	first, err := clients[0].OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 	if err != nil {
 		if ctx.Err() != nil {
 			return "", ctx.Err()
 		}
 		// dst's directory is not writable by the SSH user: go through /tmp.
-		tmp = path.Join("/tmp", "k3sctl-upload-"+randomSuffix())
+		// The whole path in the name: two targets of one run may share a base name.
+		tmp = o.tempName("/tmp", strings.ReplaceAll(strings.TrimPrefix(dst, "/"), "/", "-"))
 		first, err = clients[0].OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 		if err != nil {
 			return "", fmt.Errorf("create %s: %w", tmp, err)

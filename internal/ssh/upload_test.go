@@ -161,3 +161,40 @@ func TestWriteFileIsAtomicIdempotentAndKeepsDataOffArgv(t *testing.T) {
 		t.Errorf("missing file: %v", err)
 	}
 }
+
+// The caller's temporary name is where the content goes before the rename,
+// so that two runs never write one temporary file.
+func TestUploadUsesTheCallersTempName(t *testing.T) {
+	needRoot(t)
+	ts := newTestSetup(t)
+	c := dialTest(t, ts.opts)
+	src, _ := randomFile(t, 1<<20)
+	dir := t.TempDir()
+	dst := filepath.Join(dir, "k3s")
+	var asked []string
+	sawTemp := false
+	tmp := filepath.Join(dir, ".k3sctl-0123456789abcdef-k3s.tmp")
+	_, err := c.Upload(context.Background(), src, dst, UploadOptions{
+		TempName: func(d, base string) string {
+			asked = append(asked, d+"|"+base)
+			return filepath.Join(d, ".k3sctl-0123456789abcdef-"+base+".tmp")
+		},
+		Progress: func(done, total int64) {
+			if _, err := os.Stat(tmp); err == nil {
+				sawTemp = true
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(asked) == 0 || asked[0] != dir+"|k3s" {
+		t.Errorf("TempName asked for %v", asked)
+	}
+	if !sawTemp {
+		t.Errorf("%s did not exist during the upload", tmp)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("left behind: %v", entries)
+	}
+}
