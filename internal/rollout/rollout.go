@@ -12,6 +12,7 @@ import (
 
 	"github.com/k3sctl/k3sctl/internal/apply"
 	"github.com/k3sctl/k3sctl/internal/k3s"
+	"github.com/k3sctl/k3sctl/internal/kube"
 	"github.com/k3sctl/k3sctl/internal/kubeconfig"
 	"github.com/k3sctl/k3sctl/internal/node"
 	"github.com/k3sctl/k3sctl/internal/plan"
@@ -68,6 +69,11 @@ type Options struct {
 	// Diff puts the content change of each changed delivered file that is
 	// not secret into the plan.
 	Diff bool
+	// Status prepares a plan for reading only (k3sctl status): no binary
+	// is fetched, a host's binary counts as its cluster's when its version
+	// is the cluster's, and the K3s certificates of every host are read
+	// into Prepared.HostFacts.
+	Status bool
 
 	Concurrency       int
 	ConcurrentUploads int
@@ -99,6 +105,14 @@ type Prepared struct {
 	Versions map[string]string
 	Facts    map[string]*plan.HostFacts
 	Conns    map[string]Conn
+	// HostFacts are the hosts' facts as gathered (without file contents),
+	// by address; only hosts whose facts were read.
+	HostFacts map[string]*node.Facts
+	// Nodes are each cluster's Nodes as its API listed them, by cluster
+	// name; NodesErr says why a cluster with a running server could not be
+	// read.
+	Nodes    map[string][]kube.Node
+	NodesErr map[string]string
 
 	o         Options
 	tokens    map[string]secret.Value
@@ -124,6 +138,11 @@ func Prepare(ctx context.Context, o Options) (*Prepared, error) {
 	o = withDefaults(o)
 	spec := copySpec(o.Spec)
 	targets := hostTargets(spec)
+	if o.Status {
+		for i := range targets {
+			targets[i].certs = certDirs(targets[i].role)
+		}
+	}
 	o.Progress("gathering facts from %d host(s)", len(targets))
 	limit := max(o.Concurrency, 20)
 
@@ -132,7 +151,7 @@ func Prepare(ctx context.Context, o Options) (*Prepared, error) {
 		closeAll(conns)
 		return nil, err
 	}
-	gatherFacts(ctx, conns, facts, targets, limit)
+	raw := gatherFacts(ctx, conns, facts, targets, limit)
 	if err := ctx.Err(); err != nil {
 		closeAll(conns)
 		return nil, err
@@ -149,7 +168,18 @@ func Prepare(ctx context.Context, o Options) (*Prepared, error) {
 		closeAll(conns)
 		return nil, err
 	}
+	p.HostFacts = raw
 	return p, nil
+}
+
+// certDirs are the directories of the K3s certificates a host of role
+// has: a server's under server/tls and, as it runs an agent too, under
+// agent; an agent's under agent.
+func certDirs(role k3s.Role) []string {
+	if role == k3s.Server {
+		return []string{k3s.DataDir + "/server/tls", k3s.DataDir + "/agent"}
+	}
+	return []string{k3s.DataDir + "/agent"}
 }
 
 // preparePlan runs the phases after facts; it opens nothing.
@@ -167,10 +197,18 @@ func preparePlan(ctx context.Context, o Options, spec *plan.Spec, conns map[stri
 	}
 	apis := newClusterAPIs(conns)
 	readClusters(ctx, o, apis, spec.Clusters, facts)
-	bins, paths, err := fetchBinaries(ctx, o, binariesNeeded(spec.Clusters, facts))
-	if err != nil {
-		apis.close()
-		return nil, err
+	var (
+		bins  map[plan.BinaryKey]plan.Binary
+		paths map[plan.BinaryKey]string
+	)
+	if o.Status {
+		bins = installedBinaries(spec.Clusters, facts)
+	} else {
+		bins, paths, err = fetchBinaries(ctx, o, binariesNeeded(spec.Clusters, facts))
+		if err != nil {
+			apis.close()
+			return nil, err
+		}
 	}
 	pl, err := plan.Build(plan.Input{Spec: *spec, Facts: facts, Tokens: tokens, Binaries: bins})
 	if err != nil {
@@ -179,6 +217,7 @@ func preparePlan(ctx context.Context, o Options, spec *plan.Spec, conns map[stri
 	}
 	p := &Prepared{Plan: pl, Spec: spec, Versions: versions, Facts: facts, Conns: conns, o: o, apis: apis,
 		tokens: tokens, binaries: paths, hostnames: map[string]string{}, inits: map[string]string{}}
+	p.Nodes, p.NodesErr = apis.read()
 	for a, f := range facts {
 		if f.Err == "" {
 			p.hostnames[a] = strings.ToLower(f.Hostname)
@@ -223,6 +262,8 @@ func copySpec(s *plan.Spec) *plan.Spec {
 type target struct {
 	addr string
 	role k3s.Role
+	// certs are the directories whose certificates are read.
+	certs []string
 	// files are the destinations of the delivered files the host gets.
 	files []string
 }
@@ -294,7 +335,9 @@ func connect(ctx context.Context, dial Dialer, targets []target, limit int) (map
 
 // gatherFacts reads every connected host's facts in parallel. A host
 // whose facts cannot be read gets Err set, and its connection is closed.
-func gatherFacts(ctx context.Context, conns map[string]Conn, facts map[string]*plan.HostFacts, targets []target, limit int) {
+// It returns the facts as gathered, by address.
+func gatherFacts(ctx context.Context, conns map[string]Conn, facts map[string]*plan.HostFacts, targets []target, limit int) map[string]*node.Facts {
+	raw := map[string]*node.Facts{}
 	var connected []target
 	for _, t := range targets {
 		if conns[t.addr] != nil {
@@ -306,7 +349,7 @@ func gatherFacts(ctx context.Context, conns map[string]Conn, facts map[string]*p
 		mu.Lock()
 		c := conns[t.addr]
 		mu.Unlock()
-		f, err := hostFactsOf(ctx, c, t)
+		f, nf, err := hostFactsOf(ctx, c, t)
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil {
@@ -316,22 +359,26 @@ func gatherFacts(ctx context.Context, conns map[string]Conn, facts map[string]*p
 			return
 		}
 		facts[t.addr] = f
+		nf.FileContents = nil
+		raw[t.addr] = nf
 	})
+	return raw
 }
 
 // hostFactsOf reads a host's facts in one round trip: with them the
 // sha256, size and mode of the files k3sctl writes there and the host's
 // record of the files it delivered.
-func hostFactsOf(ctx context.Context, c Conn, t target) (*plan.HostFacts, error) {
+func hostFactsOf(ctx context.Context, c Conn, t target) (*plan.HostFacts, *node.Facts, error) {
 	// The init system is one of the facts, so hash both variants' files.
 	hash := append(plan.HashPaths(t.role, string(k3s.Systemd)), plan.HashPaths(t.role, string(k3s.OpenRC))...)
 	hash = append(hash, k3s.TokenPath)
 	hash = append(hash, t.files...)
-	f, err := node.GatherFacts(ctx, c, node.FactsOptions{HashFiles: dedupe(hash), ReadFiles: []string{plan.DeliveredRecordPath}})
+	f, err := node.GatherFacts(ctx, c, node.FactsOptions{HashFiles: dedupe(hash), ReadFiles: []string{plan.DeliveredRecordPath}, CertDirs: t.certs})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return hostFacts(f)
+	hf, err := hostFacts(f)
+	return hf, f, err
 }
 
 // resolveVersions is each cluster's exact K3s version: the user's version
@@ -392,6 +439,31 @@ func readTokens(ctx context.Context, clusters []plan.Cluster, conns map[string]C
 		tokens[c.Name] = tok
 	}
 	return tokens, nil
+}
+
+// installedBinaries stands in for the releases when nothing is fetched:
+// the binary of a version and architecture is the one a host of that
+// architecture has installed at that version, so a host is compared with
+// its cluster by version. Without such a host the checksum is unknown and
+// every host of the key differs.
+func installedBinaries(clusters []plan.Cluster, facts map[string]*plan.HostFacts) map[plan.BinaryKey]plan.Binary {
+	bins := map[plan.BinaryKey]plan.Binary{}
+	for _, k := range binariesNeeded(clusters, facts) {
+		bins[k] = plan.Binary{Version: k.Version, SHA256: "unknown: no host runs " + k.Version}
+	}
+	for _, c := range clusters {
+		for _, h := range clusterHosts(c) {
+			f := facts[h.Address]
+			if f == nil || f.Err != "" || f.K3sSHA256 == "" || f.K3sVersion != c.Version {
+				continue
+			}
+			k := plan.BinaryKey{Version: c.Version, Arch: f.Arch}
+			if b := bins[k]; strings.HasPrefix(b.SHA256, "unknown:") {
+				bins[k] = plan.Binary{Version: k.Version, SHA256: f.K3sSHA256}
+			}
+		}
+	}
+	return bins
 }
 
 // binariesNeeded is every (version, architecture) the reachable hosts
