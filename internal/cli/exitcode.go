@@ -13,6 +13,7 @@ const (
 	ExitUsage          = 2
 	ExitHostsFailed    = 3
 	ExitChangesPending = 4
+	ExitUnhealthy      = 5
 	ExitInterrupted    = 130
 )
 
@@ -29,7 +30,8 @@ var exitCodes = []ExitCode{
 	{ExitError, "error", "any other failure, e.g. the K3s version could not be resolved"},
 	{ExitUsage, "usage", "a mistake in the command line or the inventory file; nothing was done"},
 	{ExitHostsFailed, "hosts-failed", "one or more hosts failed, were refused by the plan or could not be reached"},
-	{ExitChangesPending, "changes-pending", "plan --detailed-exitcode: the plan would change something"},
+	{ExitChangesPending, "changes-pending", "plan --detailed-exitcode: the plan would change something; status: a host differs from the inventory"},
+	{ExitUnhealthy, "unhealthy", "status: a host is unreachable, its K3s service or node is not running and Ready, or a certificate expired"},
 	{ExitInterrupted, "interrupted", "interrupted by Ctrl-C or SIGTERM"},
 }
 

@@ -93,6 +93,7 @@ func NewRoot(f *Factory) *cobra.Command {
 		NewCmdJoin(f, nil),
 		NewCmdPlan(f, nil),
 		NewCmdApply(f, nil),
+		NewCmdStatus(f, nil),
 		NewCmdKubeconfig(f),
 		NewCmdNodeToken(f),
 		NewCmdUninstall(f),

@@ -395,6 +395,18 @@ func resolveVersions(ctx context.Context, o Options, clusters []plan.Cluster, fa
 		if f := facts[c.JoinServer]; want == "" && c.JoinServer != "" && f != nil && f.K3sVersion != "" {
 			want = f.K3sVersion
 		}
+		if want == "" && o.Status {
+			// Status of a cluster without an inventory (--ip): its
+			// version is the one its servers run.
+			out[c.Name] = ""
+			for _, h := range clusterHosts(c) {
+				if f := facts[h.Address]; f != nil && f.K3sVersion != "" {
+					out[c.Name] = f.K3sVersion
+					break
+				}
+			}
+			continue
+		}
 		if want == "" {
 			want = "stable"
 		}
