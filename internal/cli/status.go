@@ -513,8 +513,8 @@ func printStatus(w io.Writer, rep *StatusReport) {
 	for _, c := range rep.Clusters {
 		for _, n := range c.Nodes {
 			host := n.Host
-			if n.Node != "" && n.Node != host {
-				host = fmt.Sprintf("%s (%s)", dash(n.Host), n.Node)
+			if host == "" {
+				host = n.Node
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, host, n.Role,
 				yesNoUnknown(n.Reachable), dash(n.Service), yesNoUnknown(n.Ready), dash(n.Version), driftCell(n.Drift), certCell(n.Certs))
