@@ -2,6 +2,9 @@ package cli
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
 	"os"
 	"reflect"
 	"regexp"
@@ -244,6 +247,44 @@ func TestStatusJSONDocumented(t *testing.T) {
 			if e.Code == c && !strings.Contains(doc, "`"+e.Name+"`") {
 				t.Errorf("docs/status.md does not name exit code %d (%s)", c, e.Name)
 			}
+		}
+	}
+}
+
+// --watch draws a view per refresh until Ctrl-C (the context ends), then
+// exits 130; with -o json each refresh is one line of JSON.
+func TestStatusWatch(t *testing.T) {
+	for _, output := range []string{"", "json"} {
+		ios, _, out, _ := TestIO()
+		ctx, cancel := context.WithCancel(t.Context())
+		calls := 0
+		src := func(ctx context.Context) (*StatusReport, error) {
+			calls++
+			if calls == 3 {
+				cancel()
+			}
+			return &StatusReport{Time: statusNow, Health: HealthOK, Clusters: []ClusterStatus{{Name: "shop", Health: HealthOK}}}, nil
+		}
+		err := watchStatus(ctx, &StatusOptions{IO: ios, Output: output, Interval: time.Millisecond}, src)
+		var se *SilentError
+		if !errors.As(err, &se) || se.Code != ExitInterrupted {
+			t.Errorf("output %q: %v, want exit %d", output, err, ExitInterrupted)
+		}
+		if output == "json" {
+			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+			if len(lines) != 2 {
+				t.Fatalf("json: %d lines, want one per finished refresh:\n%s", len(lines), out.String())
+			}
+			for _, l := range lines {
+				var rep StatusReport
+				if err := json.Unmarshal([]byte(l), &rep); err != nil || rep.Clusters[0].Name != "shop" {
+					t.Errorf("json line %q: %v", l, err)
+				}
+			}
+			continue
+		}
+		if n := strings.Count(out.String(), "Every 1ms: k3sctl status (Ctrl-C ends)"); n != 2 || strings.Contains(out.String(), "\x1b[") {
+			t.Errorf("table: %d views, want 2 and no terminal codes off a terminal:\n%s", n, out.String())
 		}
 	}
 }
