@@ -14,6 +14,7 @@ const (
 	ExitHostsFailed    = 3
 	ExitChangesPending = 4
 	ExitPreflight      = 5
+	ExitUnhealthy      = 6
 	ExitInterrupted    = 130
 )
 
@@ -30,8 +31,9 @@ var exitCodes = []ExitCode{
 	{ExitError, "error", "any other failure, e.g. the K3s version could not be resolved"},
 	{ExitUsage, "usage", "a mistake in the command line or the inventory file; nothing was done"},
 	{ExitHostsFailed, "hosts-failed", "one or more hosts failed, were refused by the plan or could not be reached"},
-	{ExitChangesPending, "changes-pending", "plan --detailed-exitcode: the plan would change something"},
+	{ExitChangesPending, "changes-pending", "plan --detailed-exitcode: the plan would change something; status: a host differs from the inventory"},
 	{ExitPreflight, "preflight", "problems found before any change (kubeconfig, addresses, tokens, sudo, duplicate hostnames, hosts locked by another run); nothing was changed"},
+	{ExitUnhealthy, "unhealthy", "status: a host is unreachable, its K3s service or node is not running and Ready, or a certificate expired"},
 	{ExitInterrupted, "interrupted", "interrupted by Ctrl-C or SIGTERM"},
 }
 

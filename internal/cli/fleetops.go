@@ -19,8 +19,8 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// subsetFlags choose some clusters of an inventory: plan, apply, reset and
-// kubeconfig take them.
+// subsetFlags choose some clusters of an inventory: plan, apply, reset,
+// status and kubeconfig take them.
 type subsetFlags struct {
 	clusters []string
 	selector string

@@ -94,6 +94,7 @@ func NewRoot(f *Factory) *cobra.Command {
 		NewCmdApply(f, nil),
 		NewCmdBackup(f, nil),
 		NewCmdRestore(f, nil),
+		NewCmdStatus(f, nil),
 		NewCmdKubeconfig(f),
 		NewCmdNodeToken(f),
 		NewCmdUninstall(f),

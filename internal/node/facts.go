@@ -46,6 +46,8 @@ type Facts struct {
 	// Privileged is false when the root-only facts (token, kubeconfig,
 	// hashes) could not be read: no sudo, or no sudo password.
 	Privileged bool `json:"privileged"`
+	// Certs are the certificates found in FactsOptions.CertDirs.
+	Certs []Cert `json:"certs,omitempty"`
 }
 
 // OSRelease is the part of /etc/os-release k3sctl uses.
@@ -72,6 +74,9 @@ type Services struct {
 type ServiceState struct {
 	Installed bool `json:"installed"`
 	Active    bool `json:"active"`
+	// State is systemd's ActiveState (active, inactive, failed,
+	// activating, …); under OpenRC active or inactive.
+	State string `json:"state,omitempty"`
 }
 
 // FileStat is a remote file's size and permission bits.
@@ -86,6 +91,9 @@ type FactsOptions struct {
 	// ReadFiles are small root-only text files whose content is read
 	// (k3sctl's own records; never secrets).
 	ReadFiles []string
+	// CertDirs are directories whose *.crt files are read (as root) and
+	// parsed here into Facts.Certs: only the certificates, never a key.
+	CertDirs []string
 }
 
 // MemoryCgroupHint is the fix for the most common K3s failure on a
@@ -158,6 +166,7 @@ func mergePrivileged(f, p *Facts, kv map[string]string) {
 	f.FileHashes = p.FileHashes
 	f.FileStats = p.FileStats
 	f.FileContents = p.FileContents
+	f.Certs = p.Certs
 	f.Privileged = kv["privileged"] == "done"
 }
 
@@ -214,6 +223,7 @@ func factsPrivilegedScript(o FactsOptions) string {
 p() { printf '%s\t%s\n' "$1" "$2"; }
 h() { if [ -f "$2" ]; then s=$(sha256sum < "$2") && p "$1" "${s%% *}" && p "$1.stat" "$(stat -c '%s %a' -- "$2")"; fi; }
 r() { if [ -f "$2" ]; then while IFS= read -r l || [ -n "$l" ]; do p "$1" "$l"; done < "$2"; fi; }
+c() { for f in "$1"/*.crt; do [ -f "$f" ] && r "cert:$f" "$f"; done; }
 h k3ssha /usr/local/bin/k3s
 [ -e /var/lib/rancher/k3s/server/token ] && p token 1
 [ -e /etc/rancher/k3s/k3s.yaml ] && p kubeconfig 1
@@ -232,6 +242,9 @@ fi
 	for i, f := range o.ReadFiles {
 		b.WriteString(Command("r", "read."+strconv.Itoa(i), f) + "\n")
 	}
+	for _, d := range o.CertDirs {
+		b.WriteString(Command("c", strings.TrimSuffix(d, "/")) + "\n")
+	}
 	b.WriteString("p privileged done\n")
 	return b.String()
 }
@@ -240,7 +253,9 @@ fi
 func parseFacts(out string, o FactsOptions) (*Facts, map[string]string) {
 	f := &Facts{}
 	kv := map[string]string{}
-	read := map[string][]string{} // read.N → lines
+	read := map[string][]string{}  // read.N → lines
+	certs := map[string][]string{} // path → PEM lines
+	var certOrder []string
 	var unit string
 	var cgroupV1, cgroupV2 string
 	for _, line := range strings.Split(out, "\n") {
@@ -275,11 +290,19 @@ func parseFacts(out string, o FactsOptions) (*Facts, map[string]string) {
 			case "ActiveState":
 				if s := f.Services.unit(unit); s != nil {
 					s.Active = val == "active" || val == "activating" || val == "reloading"
+					s.State = val
 				}
 			}
 		default:
 			if strings.HasPrefix(k, "read.") {
 				read[k] = append(read[k], v)
+				continue
+			}
+			if path, ok := strings.CutPrefix(k, "cert:"); ok {
+				if _, seen := certs[path]; !seen {
+					certOrder = append(certOrder, path)
+				}
+				certs[path] = append(certs[path], v)
 				continue
 			}
 			kv[k] = v
@@ -305,6 +328,12 @@ func parseFacts(out string, o FactsOptions) (*Facts, map[string]string) {
 			}
 			if kv["svc."+s+".active"] == "1" {
 				st.Active = true
+			}
+			if kv["svc."+s+".installed"] == "1" {
+				st.State = "inactive"
+				if st.Active {
+					st.State = "active"
+				}
 			}
 		}
 	}
@@ -343,6 +372,9 @@ func parseFacts(out string, o FactsOptions) (*Facts, map[string]string) {
 			}
 			f.FileContents[p] = strings.Join(lines, "\n") + "\n"
 		}
+	}
+	for _, path := range certOrder {
+		f.Certs = append(f.Certs, ParseCert(path, []byte(strings.Join(certs[path], "\n")+"\n")))
 	}
 	f.Privileged = kv["privileged"] == "done"
 	return f, kv

@@ -34,7 +34,7 @@ func TestParseFactsSystemdPi(t *testing.T) {
 		Hostname: "pi-kitchen", MachineID: "0123456789abcdef0123456789abcdef", OS: OSRelease{ID: "debian", VersionID: "12", PrettyName: "Debian GNU/Linux 12 (bookworm)"},
 		Machine: "aarch64", Arch: "arm64", Kernel: "6.6.31+rpt-rpi-v8", InitSystem: "systemd", Sudo: ssh.SudoNoPassword,
 		User: "pi", K3sVersion: "v1.31.4+k3s1", K3sBinarySHA256: "abc123",
-		Services:          Services{K3s: ServiceState{Installed: true, Active: true}},
+		Services:          Services{K3s: ServiceState{Installed: true, Active: true, State: "active"}, K3sAgent: ServiceState{State: "inactive"}},
 		ServerTokenExists: true, MemTotalBytes: 3885740 * 1024, DiskFreeBytes: 25000000 * 1024, DiskFreePath: "/var/lib",
 		MemoryCgroup: false, PrimaryIP: "192.168.1.50", Privileged: true,
 		Interfaces: []Interface{

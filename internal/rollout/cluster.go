@@ -30,10 +30,41 @@ type clusterAPIs struct {
 	// in parallel.
 	locks   map[string]*sync.Mutex
 	clients map[string]*kube.Client
+	// listed and failed are what readClusters found, by cluster.
+	listed map[string][]kube.Node
+	failed map[string]string
 }
 
 func newClusterAPIs(conns map[string]Conn) *clusterAPIs {
-	return &clusterAPIs{conns: conns, locks: map[string]*sync.Mutex{}, clients: map[string]*kube.Client{}}
+	return &clusterAPIs{conns: conns, locks: map[string]*sync.Mutex{}, clients: map[string]*kube.Client{},
+		listed: map[string][]kube.Node{}, failed: map[string]string{}}
+}
+
+// noteRead records what reading a cluster's nodes found.
+func (a *clusterAPIs) noteRead(cluster string, nodes []kube.Node, err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err != nil {
+		a.failed[cluster] = err.Error()
+		return
+	}
+	a.listed[cluster] = nodes
+}
+
+// read is what readClusters found: the Nodes of each cluster read, and
+// why the others with a running server could not be read.
+func (a *clusterAPIs) read() (map[string][]kube.Node, map[string]string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	nodes := map[string][]kube.Node{}
+	for k, v := range a.listed {
+		nodes[k] = v
+	}
+	failed := map[string]string{}
+	for k, v := range a.failed {
+		failed[k] = v
+	}
+	return nodes, failed
 }
 
 func (a *clusterAPIs) lock(cluster string) func() {
@@ -199,6 +230,7 @@ func readCluster(ctx context.Context, note func(string, ...any), apis *clusterAP
 		return
 	}
 	_, nodes, err := apis.nodes(ctx, c.Name, running)
+	apis.noteRead(c.Name, nodes, err)
 	if err != nil {
 		note("cluster %s: cannot read the nodes through %s, so node registration and labels are not checked: %v", c.Name, running[0], err)
 		return

@@ -12,6 +12,7 @@ import (
 
 	"github.com/k3sctl/k3sctl/internal/apply"
 	"github.com/k3sctl/k3sctl/internal/k3s"
+	"github.com/k3sctl/k3sctl/internal/kube"
 	"github.com/k3sctl/k3sctl/internal/kubeconfig"
 	"github.com/k3sctl/k3sctl/internal/node"
 	"github.com/k3sctl/k3sctl/internal/plan"
@@ -69,6 +70,11 @@ type Options struct {
 	// Diff puts the content change of each changed delivered file that is
 	// not secret into the plan.
 	Diff bool
+	// Status prepares a plan for reading only (k3sctl status): no binary
+	// is fetched, a host's binary counts as its cluster's when its version
+	// is the cluster's, and the K3s certificates of every host are read
+	// into Prepared.HostFacts.
+	Status bool
 
 	Concurrency       int
 	ConcurrentUploads int
@@ -109,6 +115,14 @@ type Prepared struct {
 	Versions map[string]string
 	Facts    map[string]*plan.HostFacts
 	Conns    map[string]Conn
+	// HostFacts are the hosts' facts as gathered (without file contents),
+	// by address; only hosts whose facts were read.
+	HostFacts map[string]*node.Facts
+	// Nodes are each cluster's Nodes as its API listed them, by cluster
+	// name; NodesErr says why a cluster with a running server could not be
+	// read.
+	Nodes    map[string][]kube.Node
+	NodesErr map[string]string
 
 	o         Options
 	tokens    map[string]secret.Value
@@ -137,6 +151,11 @@ func Prepare(ctx context.Context, o Options) (*Prepared, error) {
 	o = withDefaults(o)
 	spec := copySpec(o.Spec)
 	targets := hostTargets(spec)
+	if o.Status {
+		for i := range targets {
+			targets[i].certs = certDirs(targets[i].role)
+		}
+	}
 	o.Progress("gathering facts from %d host(s)", len(targets))
 	limit := max(o.Concurrency, 20)
 
@@ -164,6 +183,15 @@ func Prepare(ctx context.Context, o Options) (*Prepared, error) {
 	for _, w := range warnings {
 		o.Progress("warning: %s", w.Error())
 	}
+	if o.Status {
+		// Status only reads: a host's problem is its state, not a stop.
+		for _, pr := range report.Problems {
+			if f := facts[pr.Host]; f != nil && f.Err == "" {
+				f.Err = pr.What
+			}
+		}
+		report = preflight.Report{}
+	}
 	var locks *hostLocks
 	if o.Lock != nil && len(report.Problems) == 0 {
 		var problems []preflight.Problem
@@ -182,7 +210,23 @@ func Prepare(ctx context.Context, o Options) (*Prepared, error) {
 		return nil, err
 	}
 	p.locks = locks
+	p.HostFacts = map[string]*node.Facts{}
+	for a, g := range found {
+		if g.err == nil && g.facts != nil {
+			p.HostFacts[a] = g.facts
+		}
+	}
 	return p, nil
+}
+
+// certDirs are the directories of the K3s certificates a host of role
+// has: a server's under server/tls and, as it runs an agent too, under
+// agent; an agent's under agent.
+func certDirs(role k3s.Role) []string {
+	if role == k3s.Server {
+		return []string{k3s.DataDir + "/server/tls", k3s.DataDir + "/agent"}
+	}
+	return []string{k3s.DataDir + "/agent"}
 }
 
 // preparePlan runs the phases after facts; it opens nothing.
@@ -200,10 +244,18 @@ func preparePlan(ctx context.Context, o Options, spec *plan.Spec, conns map[stri
 	}
 	apis := newClusterAPIs(conns)
 	readClusters(ctx, o, apis, spec.Clusters, facts)
-	bins, paths, err := fetchBinaries(ctx, o, binariesNeeded(spec.Clusters, facts))
-	if err != nil {
-		apis.close()
-		return nil, err
+	var (
+		bins  map[plan.BinaryKey]plan.Binary
+		paths map[plan.BinaryKey]string
+	)
+	if o.Status {
+		bins = installedBinaries(spec.Clusters, facts)
+	} else {
+		bins, paths, err = fetchBinaries(ctx, o, binariesNeeded(spec.Clusters, facts))
+		if err != nil {
+			apis.close()
+			return nil, err
+		}
 	}
 	pl, err := plan.Build(plan.Input{Spec: *spec, Facts: facts, Tokens: tokens, Binaries: bins, NoSnapshot: o.NoSnapshot})
 	if err != nil {
@@ -212,6 +264,7 @@ func preparePlan(ctx context.Context, o Options, spec *plan.Spec, conns map[stri
 	}
 	p := &Prepared{Plan: pl, Spec: spec, Versions: versions, Facts: facts, Conns: conns, o: o, apis: apis,
 		tokens: tokens, binaries: paths, hostnames: map[string]string{}, inits: map[string]string{}}
+	p.Nodes, p.NodesErr = apis.read()
 	for a, f := range facts {
 		if f.Err == "" {
 			p.hostnames[a] = strings.ToLower(f.Hostname)
@@ -256,6 +309,8 @@ func copySpec(s *plan.Spec) *plan.Spec {
 type target struct {
 	addr string
 	role k3s.Role
+	// certs are the directories whose certificates are read.
+	certs []string
 	// files are the destinations of the delivered files the host gets.
 	files []string
 }
@@ -355,6 +410,7 @@ func gatherFacts(ctx context.Context, conns map[string]Conn, facts map[string]*p
 			return
 		}
 		facts[t.addr] = f
+		nf.FileContents = nil
 	})
 	return found
 }
@@ -368,7 +424,7 @@ func hostFactsOf(ctx context.Context, c Conn, t target) (*node.Facts, *plan.Host
 	hash := append(plan.HashPaths(t.role, string(k3s.Systemd)), plan.HashPaths(t.role, string(k3s.OpenRC))...)
 	hash = append(hash, k3s.TokenPath)
 	hash = append(hash, t.files...)
-	f, err := node.GatherFacts(ctx, c, node.FactsOptions{HashFiles: dedupe(hash), ReadFiles: []string{plan.DeliveredRecordPath}})
+	f, err := node.GatherFacts(ctx, c, node.FactsOptions{HashFiles: dedupe(hash), ReadFiles: []string{plan.DeliveredRecordPath}, CertDirs: t.certs})
 	if err != nil {
 		return f, nil, err
 	}
@@ -389,6 +445,18 @@ func resolveVersions(ctx context.Context, o Options, clusters []plan.Cluster, fa
 		}
 		if f := facts[c.JoinServer]; want == "" && c.JoinServer != "" && f != nil && f.K3sVersion != "" {
 			want = f.K3sVersion
+		}
+		if want == "" && o.Status {
+			// Status of a cluster without an inventory (--ip): its
+			// version is the one its servers run.
+			out[c.Name] = ""
+			for _, h := range clusterHosts(c) {
+				if f := facts[h.Address]; f != nil && f.K3sVersion != "" {
+					out[c.Name] = f.K3sVersion
+					break
+				}
+			}
+			continue
 		}
 		if want == "" {
 			want = "stable"
@@ -434,6 +502,31 @@ func readTokens(ctx context.Context, clusters []plan.Cluster, conns map[string]C
 		tokens[c.Name] = tok
 	}
 	return tokens, nil
+}
+
+// installedBinaries stands in for the releases when nothing is fetched:
+// the binary of a version and architecture is the one a host of that
+// architecture has installed at that version, so a host is compared with
+// its cluster by version. Without such a host the checksum is unknown and
+// every host of the key differs.
+func installedBinaries(clusters []plan.Cluster, facts map[string]*plan.HostFacts) map[plan.BinaryKey]plan.Binary {
+	bins := map[plan.BinaryKey]plan.Binary{}
+	for _, k := range binariesNeeded(clusters, facts) {
+		bins[k] = plan.Binary{Version: k.Version, SHA256: "unknown: no host runs " + k.Version}
+	}
+	for _, c := range clusters {
+		for _, h := range clusterHosts(c) {
+			f := facts[h.Address]
+			if f == nil || f.Err != "" || f.K3sSHA256 == "" || f.K3sVersion != c.Version {
+				continue
+			}
+			k := plan.BinaryKey{Version: c.Version, Arch: f.Arch}
+			if b := bins[k]; strings.HasPrefix(b.SHA256, "unknown:") {
+				bins[k] = plan.Binary{Version: k.Version, SHA256: f.K3sSHA256}
+			}
+		}
+	}
+	return bins
 }
 
 // binariesNeeded is every (version, architecture) the reachable hosts

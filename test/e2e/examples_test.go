@@ -222,6 +222,9 @@ const (
 var skippedExamples = map[string]string{
 	"k3sctl apply -f fleet.yaml --cluster 'shop-*'":                                "run as written by TestFleetSubsetAndWaves (fleetops_test.go) on a fleet of shop-* and lab-* clusters",
 	"k3sctl apply -f fleet.yaml --canary shop-01 --wave-size 2 --failure-budget 0": "run as written by TestFleetSubsetAndWaves (fleetops_test.go) on a fleet of shop-* and lab-* clusters",
+	"k3sctl status -f fleet.yaml":                                                  "run as written by TestStatus (status_test.go) on a fleet of shop-* and lab-* clusters",
+	"k3sctl status -f fleet.yaml -o json":                                          "run as written by TestStatus (status_test.go) on a fleet of shop-* and lab-* clusters",
+	"k3sctl status -f fleet.yaml --cluster 'shop-*' --watch --interval 30s":        "run as written by TestStatus (status_test.go), interrupted after its first view",
 	`k3sctl completion zsh > "${fpath[1]}/_k3sctl"`:                                "needs zsh: $fpath is a zsh array (in bash the script would land in /)",
 	"k3sctl backup -f shop.yaml --keep 7":                                          "run with the test world's inventory by TestBackupRestoreSDCardReplaced (backup_test.go)",
 	"k3sctl backup -f fleet.yaml --cluster factory --dir /srv/backups":             "run with the test world's inventory by TestBackupRestoreEtcdNewFirstServer (backup_test.go)",
