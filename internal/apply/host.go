@@ -14,35 +14,24 @@ import (
 	"github.com/k3sctl/k3sctl/internal/ssh"
 )
 
-// host runs the steps the plan lists for one host, in order. Every step
-// checks before it acts, so a host that is already right comes out
-// unchanged.
-func (r *runner) host(ctx context.Context, j *job) (bool, error) {
-	hp := j.hp
-	if len(hp.Steps) == 0 {
-		return false, nil
-	}
-	conn := r.o.Conns[hp.Address]
-	if conn == nil {
-		return false, fmt.Errorf("%s: no connection", hp.Address)
-	}
-	hr := &hostRun{conn: conn, initSystem: r.o.InitSystems[hp.Address]}
-	for _, s := range hp.Steps {
-		if s.Kind == plan.StepKubeconfig && r.o.Kubeconfig == nil {
-			continue // run without a kubeconfig to merge into
-		}
+// host runs steps of j's plan, in order. Every step checks before it
+// acts, so a host that is already right comes out unchanged.
+func (r *runner) host(ctx context.Context, j *job, hr *hostRun, steps []plan.Step) (bool, error) {
+	changed := false
+	for _, s := range steps {
 		c, err := r.step(ctx, j, s.Kind, func(ctx context.Context) (bool, error) {
 			return r.runStep(ctx, j, hr, s.Kind)
 		})
+		changed = changed || c
 		hr.changed = hr.changed || c
 		if c && s.Kind != plan.StepDeliverFiles {
 			hr.restart = true
 		}
 		if err != nil {
-			return hr.changed, err
+			return changed, err
 		}
 	}
-	return hr.changed, nil
+	return changed, nil
 }
 
 // hostRun is what one host's steps share.

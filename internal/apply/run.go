@@ -192,35 +192,62 @@ func (r *runner) runJob(ctx context.Context, j *job, deps []*job) {
 		finish(StatusFailed, err)
 		return
 	}
-	if len(deps) > 0 {
-		r.emit(j, Event{Type: EventHostQueued, Message: "waiting for " + strings.Join(j.hp.After, ", ")})
-	}
-	for _, d := range deps {
-		select {
-		case <-d.done:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			finish(StatusCancelled, ctx.Err())
-			return
-		}
-		if !d.ok {
-			err := fmt.Errorf("not started: %s (%s) did not finish", d.hp.Address, d.hp.Role)
-			r.emit(j, Event{Type: EventHostFailed, Error: err.Error()})
-			finish(StatusSkipped, err)
-			return
-		}
-	}
 	select {
 	case r.sem <- struct{}{}:
 	case <-ctx.Done():
 		finish(StatusCancelled, ctx.Err())
 		return
 	}
-	defer func() { <-r.sem }()
-	// Time spent waiting for other hosts is not this host's.
+	held := true
 	start = r.o.Now()
-	if j.hp.Role == k3s.Agent && j.hp.Action == plan.ActionUpgrade {
+	defer func() {
+		if held {
+			<-r.sem
+		}
+	}()
+	hr, err := r.newHostRun(j)
+	if err != nil {
+		r.emit(j, Event{Type: EventHostFailed, Error: err.Error()})
+		finish(StatusFailed, err)
+		return
+	}
+	// Steps that need nothing of the hosts j waits for (the binary's
+	// upload) run while those hosts are still coming up.
+	steps := r.runnableSteps(j)
+	early := 0
+	if len(deps) > 0 {
+		early = earlySteps(j, steps)
+	}
+	var active time.Duration
+	changed, err := r.host(ctx, j, hr, steps[:early])
+	active += r.o.Now().Sub(start)
+	if err == nil && len(deps) > 0 {
+		r.emit(j, Event{Type: EventHostQueued, Message: "waiting for " + strings.Join(j.hp.After, ", ")})
+		// Waiting gives the slot to hosts that can run.
+		<-r.sem
+		held = false
+		if failed := r.waitDeps(ctx, j, deps); failed != nil {
+			j.result.Changed = changed
+			if ctx.Err() != nil {
+				finish(StatusCancelled, ctx.Err())
+			} else {
+				r.emit(j, Event{Type: EventHostFailed, Error: failed.Error()})
+				finish(StatusSkipped, failed)
+			}
+			j.result.Elapsed = active
+			return
+		}
+		select {
+		case r.sem <- struct{}{}:
+			held = true
+		case <-ctx.Done():
+			finish(StatusCancelled, ctx.Err())
+			return
+		}
+	}
+	// Time spent waiting for other hosts is not this host's.
+	start = r.o.Now().Add(-active)
+	if err == nil && j.hp.Role == k3s.Agent && j.hp.Action == plan.ActionUpgrade {
 		select {
 		case j.cluster.agents <- struct{}{}:
 		case <-ctx.Done():
@@ -229,7 +256,11 @@ func (r *runner) runJob(ctx context.Context, j *job, deps []*job) {
 		}
 		defer func() { <-j.cluster.agents }()
 	}
-	changed, err := r.host(ctx, j)
+	if err == nil {
+		var c bool
+		c, err = r.host(ctx, j, hr, steps[early:])
+		changed = changed || c
+	}
 	j.result.Changed = changed
 	if err != nil {
 		status := StatusFailed
