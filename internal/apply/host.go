@@ -209,7 +209,11 @@ func (r *runner) uploadBinary(ctx context.Context, j *job, conn Conn) (bool, err
 		return false, ctx.Err()
 	}
 	defer func() { <-r.uploads }()
-	res, err := conn.Upload(ctx, path, k3s.BinaryPath, ssh.UploadOptions{Mode: k3s.BinaryMode, Progress: progress})
+	// The plan uploads only when the facts found another binary there (or
+	// none), so the host is not asked to hash it again.
+	key := plan.BinaryKey{Version: j.hp.To, Arch: j.hp.Arch}
+	res, err := conn.Upload(ctx, path, k3s.BinaryPath, ssh.UploadOptions{Mode: k3s.BinaryMode, Progress: progress,
+		SHA256: r.o.BinarySHA256[key], Differs: j.hp.Upload})
 	if err != nil {
 		return false, err
 	}

@@ -40,6 +40,9 @@ type Options struct {
 	// Binary returns a local path of the k3s binary for a version and
 	// architecture, downloading it if needed, reporting bytes to progress.
 	Binary func(ctx context.Context, key plan.BinaryKey, progress func(done, total int64)) (string, error)
+	// BinarySHA256 are the binaries' sha256 when known, so that an upload
+	// does not read the file to hash it again.
+	BinarySHA256 map[plan.BinaryKey]string
 	// Kubeconfig receives each cluster's admin kubeconfig (k3s.yaml) once
 	// its first server is ready. Nil: not fetched.
 	Kubeconfig func(ctx context.Context, cluster string, k3sYAML []byte) error

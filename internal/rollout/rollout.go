@@ -103,6 +103,7 @@ type Prepared struct {
 	o         Options
 	tokens    map[string]secret.Value
 	binaries  map[plan.BinaryKey]string // local paths
+	sums      map[plan.BinaryKey]string // their sha256
 	hostnames map[string]string
 	inits     map[string]string
 }
@@ -173,7 +174,10 @@ func preparePlan(ctx context.Context, o Options, spec *plan.Spec, conns map[stri
 		return nil, err
 	}
 	p := &Prepared{Plan: pl, Spec: spec, Versions: versions, Facts: facts, Conns: conns, o: o,
-		tokens: tokens, binaries: paths, hostnames: map[string]string{}, inits: map[string]string{}}
+		tokens: tokens, binaries: paths, sums: map[plan.BinaryKey]string{}, hostnames: map[string]string{}, inits: map[string]string{}}
+	for k, b := range bins {
+		p.sums[k] = b.SHA256
+	}
 	for a, f := range facts {
 		if f.Err == "" {
 			p.hostnames[a] = strings.ToLower(f.Hostname)
@@ -468,7 +472,7 @@ func (p *Prepared) Apply(ctx context.Context) ([]apply.HostResult, error) {
 	o := apply.Options{
 		Plan: p.Plan, Spec: p.Spec, Conns: conns, Hostnames: p.hostnames, InitSystems: p.inits,
 		Tokens: p.tokens, Concurrency: p.o.Concurrency, ConcurrentUploads: p.o.ConcurrentUploads,
-		MaxUnavailable: p.o.MaxUnavailable, ReadyTimeout: p.o.ReadyTimeout, Sink: p.o.Sink,
+		MaxUnavailable: p.o.MaxUnavailable, ReadyTimeout: p.o.ReadyTimeout, Sink: p.o.Sink, BinarySHA256: p.sums,
 		Binary: func(ctx context.Context, key plan.BinaryKey, progress func(done, total int64)) (string, error) {
 			if path, ok := p.binaries[key]; ok {
 				return path, nil
