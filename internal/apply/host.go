@@ -255,6 +255,7 @@ func (r *runner) waitReady(ctx context.Context, j *job, conn Conn, service, init
 		node = h.NodeName
 	}
 	statusCmd := statusCommand(initSystem, service)
+	interval := pollIntervals(r.o.PollInterval)
 	lastState := ""
 	for {
 		res, err := conn.Run(ctx, statusCmd, ssh.RunOptions{Sudo: true})
@@ -273,7 +274,7 @@ func (r *runner) waitReady(ctx context.Context, j *job, conn Conn, service, init
 			if api == nil || node == "" {
 				return nil
 			}
-			ready, version := nodeStatus(ctx, api, node, withNodeID(j))
+			ready, version := r.nodeStatus(ctx, api, node, withNodeID(j))
 			if ready && (j.hp.To == "" || version == "" || version == j.hp.To) {
 				return nil
 			}
@@ -281,7 +282,7 @@ func (r *runner) waitReady(ctx context.Context, j *job, conn Conn, service, init
 		if ctx.Err() != nil {
 			return r.notReady(j, conn, service, initSystem, lastState)
 		}
-		sleep(ctx, r.o.PollInterval)
+		sleep(ctx, interval())
 	}
 }
 
@@ -334,20 +335,6 @@ func nodeNameIs(name, node string, suffixed bool) bool {
 		return false
 	}
 	return strings.Trim(id, "0123456789abcdef") == ""
-}
-
-// nodeStatus asks the server's own API about a node.
-func nodeStatus(ctx context.Context, conn Conn, name string, suffixed bool) (ready bool, version string) {
-	nodes, err := node.Nodes(ctx, conn)
-	if err != nil {
-		return false, ""
-	}
-	for _, n := range nodes {
-		if nodeNameIs(n.Name, name, suffixed) {
-			return n.Ready, n.Version
-		}
-	}
-	return false, ""
 }
 
 // notReady builds the error for a host that missed its deadline, with the

@@ -79,6 +79,7 @@ type runner struct {
 	o       Options
 	sem     chan struct{}
 	uploads chan struct{}
+	nodes   nodeLists
 }
 
 // Run executes the plan and returns every host's result. The error is
