@@ -305,7 +305,9 @@ func (e *StepError) Unwrap() error { return e.Err }
 // change the host reports a change.
 func (r *runner) step(ctx context.Context, j *job, name plan.StepKind, fn func(ctx context.Context) (bool, error)) (bool, error) {
 	r.emit(j, Event{Type: EventStepStart, Step: name})
+	began := r.o.Now()
 	changed, err := fn(ctx)
+	took := r.o.Now().Sub(began)
 	changed = changed && name.MayChange()
 	if err != nil {
 		se := &StepError{Host: j.hp.Address, Step: name, Err: err}
@@ -313,9 +315,9 @@ func (r *runner) step(ctx context.Context, j *job, name plan.StepKind, fn func(c
 		if errors.As(err, &inner) {
 			se = inner
 		}
-		r.emit(j, Event{Type: EventStepFailed, Step: name, Error: se.Err.Error(), Hint: se.Hint, LogTail: se.LogTail})
+		r.emit(j, Event{Type: EventStepFailed, Step: name, Error: se.Err.Error(), Hint: se.Hint, LogTail: se.LogTail, Elapsed: took})
 		return changed, se
 	}
-	r.emit(j, Event{Type: EventStepDone, Step: name, Changed: changed})
+	r.emit(j, Event{Type: EventStepDone, Step: name, Changed: changed, Elapsed: took})
 	return changed, nil
 }

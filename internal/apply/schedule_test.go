@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -111,5 +112,54 @@ func TestEarlyStepsStopAtTheToken(t *testing.T) {
 		if e.Host == "t2" && e.Type == EventStepStart && e.Step != plan.StepUploadBinary {
 			t.Errorf("t2 ran %q although its server failed", e.Step)
 		}
+	}
+}
+
+// Each step_done and step_failed carries the step's time by the run's clock.
+func TestStepEventsCarryTheirTime(t *testing.T) {
+	f := newTestFleet(map[string]string{"t2": "--no-block"})
+	p := f.plan(t)
+	conns := map[string]Conn{}
+	names := map[string]string{}
+	for a, c := range f.conns {
+		conns[a], names[a] = c, a
+	}
+	var mu sync.Mutex
+	clock := time.Unix(0, 0)
+	now := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		clock = clock.Add(time.Millisecond)
+		return clock
+	}
+	rec := &Recorder{}
+	_, err := Run(context.Background(), Options{Plan: p, Spec: f.spec, Conns: conns, Hostnames: names, Tokens: f.tokens, Sink: rec,
+		PollInterval: time.Millisecond, Now: now,
+		Binary: func(ctx context.Context, key plan.BinaryKey, progress func(done, total int64)) (string, error) {
+			return "/bin/true", nil
+		}})
+	if !errors.Is(err, ErrHostsFailed) {
+		t.Fatalf("err = %v", err)
+	}
+	done, failed := 0, 0
+	for _, e := range rec.Events() {
+		switch e.Type {
+		case EventStepDone, EventStepFailed:
+			if e.Elapsed <= 0 {
+				t.Errorf("%s %s %s: elapsed %v", e.Type, e.Host, e.Step, e.Elapsed)
+			}
+			if e.Type == EventStepDone {
+				done++
+			} else {
+				failed++
+			}
+		case EventStepStart, EventHostDone:
+			if e.Elapsed != 0 {
+				t.Errorf("%s carries a time: %v", e.Type, e.Elapsed)
+			}
+		}
+	}
+	if done == 0 || failed != 1 {
+		t.Errorf("%d step_done, %d step_failed; want some and one", done, failed)
 	}
 }

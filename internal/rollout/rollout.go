@@ -76,6 +76,8 @@ type Options struct {
 	Sink              apply.Sink
 	// Progress receives people-talk during preparation ("connecting", …).
 	Progress func(format string, a ...any)
+
+	clock *phaseClock // times the phases of Prepare
 }
 
 // KubeconfigOptions says where and how to merge kubeconfigs.
@@ -122,12 +124,14 @@ func (e *HostError) Unwrap() error { return e.Err }
 // left open.
 func Prepare(ctx context.Context, o Options) (*Prepared, error) {
 	o = withDefaults(o)
+	o.clock = newPhaseClock()
 	spec := copySpec(o.Spec)
 	targets := hostTargets(spec)
 	o.Progress("gathering facts from %d host(s)", len(targets))
 	limit := max(o.Concurrency, 20)
 
 	conns, facts := connect(ctx, o.Dial, targets, limit)
+	o.clock.done(PhaseConnect)
 	if err := ctx.Err(); err != nil {
 		closeAll(conns)
 		return nil, err
@@ -144,6 +148,7 @@ func Prepare(ctx context.Context, o Options) (*Prepared, error) {
 	if o.Diff {
 		readOldTexts(ctx, spec, conns, facts, limit)
 	}
+	o.clock.done(PhaseFacts)
 	p, err := preparePlan(ctx, o, spec, conns, facts)
 	if err != nil {
 		closeAll(conns)
@@ -161,18 +166,22 @@ func preparePlan(ctx context.Context, o Options, spec *plan.Spec, conns map[stri
 	for i := range spec.Clusters {
 		spec.Clusters[i].Version = versions[spec.Clusters[i].Name]
 	}
+	o.clock.done(PhaseVersions)
 	tokens, err := readTokens(ctx, spec.Clusters, conns, facts)
 	if err != nil {
 		return nil, err
 	}
+	o.clock.done(PhaseTokens)
 	bins, paths, err := fetchBinaries(ctx, o, binariesNeeded(spec.Clusters, facts))
 	if err != nil {
 		return nil, err
 	}
+	o.clock.done(PhaseBinaries)
 	pl, err := plan.Build(plan.Input{Spec: *spec, Facts: facts, Tokens: tokens, Binaries: bins})
 	if err != nil {
 		return nil, err
 	}
+	o.clock.done(PhasePlan)
 	p := &Prepared{Plan: pl, Spec: spec, Versions: versions, Facts: facts, Conns: conns, o: o,
 		tokens: tokens, binaries: paths, sums: map[plan.BinaryKey]string{}, hostnames: map[string]string{}, inits: map[string]string{}}
 	for k, b := range bins {
@@ -463,23 +472,32 @@ func defaultFetcher(o Options) BinaryFetcher {
 	}
 }
 
-// Apply runs the plan.
+// Apply runs the plan. The sink gets a phase event for each phase of
+// Prepare first, and those of execute and kubeconfig before the summary.
 func (p *Prepared) Apply(ctx context.Context) ([]apply.HostResult, error) {
 	conns := map[string]apply.Conn{}
 	for a, c := range p.Conns {
 		conns[a] = c
 	}
+	var sink apply.Sink = apply.SinkFunc(func(apply.Event) {})
+	if p.o.Sink != nil {
+		sink = p.o.Sink
+	}
+	for _, ph := range p.PreparePhases() {
+		sink.Event(phaseEvent(ph.Name, ph.Elapsed))
+	}
+	timed := &timedSink{Sink: sink, start: time.Now()}
 	o := apply.Options{
 		Plan: p.Plan, Spec: p.Spec, Conns: conns, Hostnames: p.hostnames, InitSystems: p.inits,
 		Tokens: p.tokens, Concurrency: p.o.Concurrency, ConcurrentUploads: p.o.ConcurrentUploads,
-		MaxUnavailable: p.o.MaxUnavailable, ReadyTimeout: p.o.ReadyTimeout, Sink: p.o.Sink, BinarySHA256: p.sums,
+		MaxUnavailable: p.o.MaxUnavailable, ReadyTimeout: p.o.ReadyTimeout, Sink: timed, BinarySHA256: p.sums,
 		Binary: func(ctx context.Context, key plan.BinaryKey, progress func(done, total int64)) (string, error) {
 			if path, ok := p.binaries[key]; ok {
 				return path, nil
 			}
 			return "", fmt.Errorf("no k3s binary %s for %s", key.Version, key.Arch)
 		},
-		Kubeconfig: mergeKubeconfig(p.o.Kubeconfig, p.Plan),
+		Kubeconfig: timed.timeMerges(mergeKubeconfig(p.o.Kubeconfig, p.Plan)),
 	}
 	return apply.Run(ctx, o)
 }
