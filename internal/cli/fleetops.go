@@ -236,7 +236,13 @@ func (r *rolloutRun) progressive(ctx context.Context, pol *inventory.Rollout, ye
 			return so
 		}
 	}
-	o := r.options(renderer)
+	var sink apply.Sink = renderer
+	var trace *traceSink
+	if r.k3s.trace {
+		trace = newTraceSink(renderer)
+		sink = trace
+	}
+	o := r.options(sink)
 	o.Progress = nil
 	if err := renderer.Start(); err != nil {
 		return err
@@ -253,6 +259,9 @@ func (r *rolloutRun) progressive(ctx context.Context, pol *inventory.Rollout, ye
 	}
 	// People read stderr in every mode; the events said the same.
 	printRolloutReport(r.io.Err, rep, waves, numbered)
+	if trace != nil {
+		trace.print(r.io.Err)
+	}
 	var nc errNotConfirmed
 	switch {
 	case errors.Is(rep.Stopped, context.Canceled) || errors.Is(rep.Stopped, context.DeadlineExceeded):

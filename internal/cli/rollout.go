@@ -44,6 +44,8 @@ type k3sFlags struct {
 	context           string
 	noSwitchContext   bool
 	concurrentUploads int
+	// trace prints how long each phase and each host's steps took.
+	trace bool
 	// diff shows the content change of delivered files in the plan.
 	diff bool
 }
@@ -65,9 +67,14 @@ func addK3sFlags(fs *pflag.FlagSet, f *k3sFlags, withKubeconfig bool) {
 	fs.StringVarP(&f.output, "output", "o", "", "output: json for JSON lines of events (default: terminal view or plain lines)")
 	fs.BoolVar(&f.plain, "plain", false, "plain log lines instead of the terminal view")
 	fs.IntVar(&f.concurrentUploads, "concurrent-uploads", 5, "binary uploads at once")
+	addTraceFlag(fs, f)
 	if withKubeconfig {
 		addKubeconfigFlags(fs, f)
 	}
+}
+
+func addTraceFlag(fs *pflag.FlagSet, f *k3sFlags) {
+	fs.BoolVar(&f.trace, "trace", false, "print at the end how long each phase and each host's steps took")
 }
 
 func addKubeconfigFlags(fs *pflag.FlagSet, f *k3sFlags) {
@@ -264,8 +271,14 @@ func (r *rolloutRun) execute(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	renderer := r.io.Renderer(mode, cancel)
+	var sink apply.Sink = renderer
+	var trace *traceSink
+	if f.trace {
+		trace = newTraceSink(renderer)
+		sink = trace
+	}
 
-	prep, err := r.prepareWith(ctx, renderer)
+	prep, err := r.prepareWith(ctx, sink)
 	if err != nil {
 		return err
 	}
@@ -305,6 +318,9 @@ func (r *rolloutRun) execute(ctx context.Context) error {
 		for _, m := range r.merged {
 			fmt.Fprintf(r.io.Err, "Merged context %q into %s: kubectl --context %s get nodes\n", m, r.kube.Path, m)
 		}
+	}
+	if trace != nil {
+		trace.print(r.io.Err)
 	}
 	switch {
 	case err == nil:
