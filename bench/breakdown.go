@@ -24,7 +24,7 @@ type Timed struct {
 }
 
 // ParseBreakdown reads k3sctl's JSON event lines; other lines are skipped.
-// A k3sctl without phase events gives an empty breakdown.
+// A k3sctl without phase events and step times gives an empty breakdown.
 func ParseBreakdown(r io.Reader) Breakdown {
 	var b Breakdown
 	perHost := map[string]map[string]time.Duration{} // step → host → time
@@ -42,12 +42,13 @@ func ParseBreakdown(r io.Reader) Breakdown {
 			Host      string `json:"host"`
 			Step      string `json:"step"`
 			Phase     string `json:"phase"`
-			ElapsedNs int64  `json:"elapsedNs"`
+			ElapsedNs *int64 `json:"elapsedNs"`
 		}
-		if json.Unmarshal([]byte(line), &e) != nil {
+		// A k3sctl that does not time its steps has no elapsedNs.
+		if json.Unmarshal([]byte(line), &e) != nil || e.ElapsedNs == nil {
 			continue
 		}
-		d := time.Duration(e.ElapsedNs)
+		d := time.Duration(*e.ElapsedNs)
 		switch e.Type {
 		case "phase":
 			b.Phases = append(b.Phases, Timed{e.Phase, d})

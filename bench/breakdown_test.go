@@ -15,6 +15,7 @@ func TestParseBreakdownAndTable(t *testing.T) {
 {"schema":"k3sctl.events/v1","type":"step_done","cluster":"c","host":"b","step":"upload k3s","elapsedNs":3000000000}
 {"schema":"k3sctl.events/v1","type":"step_failed","cluster":"c","host":"b","step":"wait for ready","elapsedNs":500000000}
 {"schema":"k3sctl.events/v1","type":"phase","phase":"execute","elapsedNs":6000000000}
+{"schema":"k3sctl.events/v1","type":"step_done","cluster":"c","host":"a","step":"kubeconfig"}
 not json {
 `
 	b := ParseBreakdown(strings.NewReader(events))

@@ -71,7 +71,11 @@ type job struct {
 	cplan   *plan.ClusterPlan
 	hp      plan.HostPlan
 	done    chan struct{}
-	ok      bool
+	// uploaded is closed once the host no longer uploads its binary
+	// (sent, not needed, or the host ended).
+	uploaded     chan struct{}
+	uploadedOnce sync.Once
+	ok           bool
 	result  HostResult
 }
 
@@ -122,7 +126,7 @@ func Run(ctx context.Context, o Options) ([]HostResult, error) {
 			return nil, fmt.Errorf("plan names cluster %q that is not in the spec", cp.Name)
 		}
 		for _, hp := range cp.Hosts {
-			j := &job{cluster: cs, cplan: cp, hp: hp, done: make(chan struct{})}
+			j := &job{cluster: cs, cplan: cp, hp: hp, done: make(chan struct{}), uploaded: make(chan struct{})}
 			j.result = HostResult{Cluster: cp.Name, Host: hp.Address, Role: string(hp.Role), Action: string(hp.Action)}
 			jobs = append(jobs, j)
 			byKey[cp.Name+"/"+hp.Address] = j
@@ -175,6 +179,7 @@ func (r *runner) emit(j *job, e Event) {
 }
 
 func (r *runner) runJob(ctx context.Context, j *job, deps []*job) {
+	defer j.markUploaded()
 	start := r.o.Now()
 	finish := func(status HostStatus, err error) {
 		j.result.Status = status
@@ -195,6 +200,18 @@ func (r *runner) runJob(ctx context.Context, j *job, deps []*job) {
 		r.emit(j, Event{Type: EventHostFailed, Error: err.Error()})
 		finish(StatusFailed, err)
 		return
+	}
+	steps := r.runnableSteps(j)
+	early := 0
+	if len(deps) > 0 {
+		early = earlySteps(j, steps)
+	}
+	if !hasUpload(steps) {
+		j.markUploaded()
+	}
+	if early > 0 {
+		// What j waits for uploads first: it is what everything waits for.
+		waitUploads(ctx, deps)
 	}
 	select {
 	case r.sem <- struct{}{}:
@@ -217,11 +234,6 @@ func (r *runner) runJob(ctx context.Context, j *job, deps []*job) {
 	}
 	// Steps that need nothing of the hosts j waits for (the binary's
 	// upload) run while those hosts are still coming up.
-	steps := r.runnableSteps(j)
-	early := 0
-	if len(deps) > 0 {
-		early = earlySteps(j, steps)
-	}
 	var active time.Duration
 	changed, err := r.host(ctx, j, hr, steps[:early])
 	active += r.o.Now().Sub(start)
@@ -308,6 +320,9 @@ func (r *runner) step(ctx context.Context, j *job, name plan.StepKind, fn func(c
 	began := r.o.Now()
 	changed, err := fn(ctx)
 	took := r.o.Now().Sub(began)
+	if name == plan.StepUploadBinary {
+		j.markUploaded()
+	}
 	changed = changed && name.MayChange()
 	if err != nil {
 		se := &StepError{Host: j.hp.Address, Step: name, Err: err}

@@ -67,3 +67,27 @@ func (r *runner) waitDeps(ctx context.Context, j *job, deps []*job) error {
 	}
 	return nil
 }
+
+func (j *job) markUploaded() { j.uploadedOnce.Do(func() { close(j.uploaded) }) }
+
+func hasUpload(steps []plan.Step) bool {
+	for _, s := range steps {
+		if s.Kind == plan.StepUploadBinary {
+			return true
+		}
+	}
+	return false
+}
+
+// waitUploads waits until none of deps uploads its binary any more: on a
+// workstation whose uplink or CPU is the limit, the hosts everything
+// waits for get it first.
+func waitUploads(ctx context.Context, deps []*job) {
+	for _, d := range deps {
+		select {
+		case <-d.uploaded:
+		case <-ctx.Done():
+			return
+		}
+	}
+}

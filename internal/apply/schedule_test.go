@@ -163,3 +163,31 @@ func TestStepEventsCarryTheirTime(t *testing.T) {
 		t.Errorf("%d step_done, %d step_failed; want some and one", done, failed)
 	}
 }
+
+// The hosts others wait for get their binary first: an agent's upload
+// begins once its server's upload has ended, not beside it.
+func TestDependenciesUploadFirst(t *testing.T) {
+	_, _, events, err := runFleet(t, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := map[string]int{}
+	for i, e := range events {
+		if e.Step != plan.StepUploadBinary {
+			continue
+		}
+		switch e.Type {
+		case EventStepStart:
+			at[e.Host+" start"] = i
+		case EventStepDone:
+			at[e.Host+" done"] = i
+		}
+	}
+	for _, pair := range [][2]string{{"t1", "t2"}, {"s1", "s2"}, {"s2", "s3"}, {"s3", "a1"}, {"s3", "a2"}} {
+		done, ok1 := at[pair[0]+" done"]
+		start, ok2 := at[pair[1]+" start"]
+		if !ok1 || !ok2 || start < done {
+			t.Errorf("%s's upload started at event %d, before %s's ended at %d", pair[1], start, pair[0], done)
+		}
+	}
+}
