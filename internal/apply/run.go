@@ -76,7 +76,7 @@ type job struct {
 	uploaded     chan struct{}
 	uploadedOnce sync.Once
 	ok           bool
-	result  HostResult
+	result       HostResult
 }
 
 type runner struct {
