@@ -220,6 +220,9 @@ func (r *runner) uploadBinary(ctx context.Context, j *job, conn Conn) (bool, err
 	if res.Skipped {
 		r.emit(j, Event{Type: EventLog, Step: plan.StepUploadBinary, Message: "already there (same sha256)"})
 	}
+	// Later runs' facts read the sha256 from this record instead of
+	// hashing the binary; without it they only take longer.
+	_ = node.StampBinary(ctx, conn, res.SHA256)
 	return !res.Skipped, nil
 }
 
