@@ -51,8 +51,10 @@ lint:
 BENCH_SIZES ?= 2
 BENCH_RUNS  ?= 1
 BENCH_PAD_MB ?= 70
+# BENCH_BASELINE=path/to/k3sctl adds that binary's `apply -f` as a case.
+BENCH_BASELINE ?=
 bench: deps
-	BENCH_SIZES='$(BENCH_SIZES)' BENCH_RUNS='$(BENCH_RUNS)' BENCH_PAD_MB='$(BENCH_PAD_MB)' CI=true \
+	BENCH_SIZES='$(BENCH_SIZES)' BENCH_RUNS='$(BENCH_RUNS)' BENCH_PAD_MB='$(BENCH_PAD_MB)' BENCH_BASELINE='$(BENCH_BASELINE)' CI=true \
 	  $(GO) test -run '^$$' -bench 'SideBySide' -benchtime 1x -timeout 180m ./bench/
 
 ## bench-micro: upload throughput against scp, and apply times for 1, 10 and 30 hosts.

@@ -10,7 +10,12 @@
 // install case starts on freshly created hosts, with a simulator binary
 // padded to K3s's real size. Wall seconds, CPU-seconds (of the local
 // processes and of the whole machine, whose containers are the hosts) and
-// bytes sent to the hosts are reported.
+// bytes sent to the hosts are reported. k3sctl's `apply -f` runs with JSON
+// events, and a table says where its time went: each phase, and each step on
+// the slowest host. BENCH_BASELINE names another k3sctl binary (say, one
+// built from main) that runs as one more case on the same hosts in the same
+// run, so a change is compared against it under the same load; the load
+// average at the start and end is in the notes.
 //
 // BenchmarkUpload compares internal/ssh uploads with OpenSSH scp to the
 // same test-world host, directly and through 40 ms of added latency.

@@ -24,6 +24,8 @@ type Sample struct {
 	LocalCPU   time.Duration // user+sys of the processes started here and their waited-for children
 	MachineCPU time.Duration // busy time of all CPUs of the machine (containers included)
 	TxBytes    int64         // bytes the workstation sent to the hosts' bridge; -1 when unknown
+	// Breakdown is where a k3sctl run with JSON events spent its time.
+	Breakdown *Breakdown
 }
 
 // Fastest is the sample with the least wall time, so that the CPU and byte
@@ -291,5 +293,6 @@ func (t *Table) Markdown() string {
 		}
 		b.WriteString("\n")
 	}
+	t.breakdownMarkdown(&b)
 	return b.String()
 }

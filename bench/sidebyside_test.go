@@ -27,11 +27,14 @@ import (
 //	BENCH_RUNS     runs of every case; the fastest is reported (default 1)
 //	BENCH_PAD_MB   size of the padded simulator binary in MB (default 70)
 //	BENCH_RESULTS  where the markdown table is written (default results/<date>.md)
+//	BENCH_BASELINE another k3sctl binary (e.g. built from main) whose `apply -f` runs
+//	               as one more case beside this one, on the same hosts in the same run
 type sideConfig struct {
-	sizes   []int
-	runs    int
-	padSize int64
-	out     string
+	sizes    []int
+	runs     int
+	padSize  int64
+	out      string
+	baseline string
 }
 
 func loadSideConfig(b *testing.B) sideConfig {
@@ -53,6 +56,12 @@ func loadSideConfig(b *testing.B) sideConfig {
 		b.Fatalf("BENCH_PAD_MB=%q: want a size in MB, e.g. 70", os.Getenv("BENCH_PAD_MB"))
 	}
 	c.padSize = int64(mb * 1e6)
+	c.baseline = os.Getenv("BENCH_BASELINE")
+	if c.baseline != "" {
+		if _, err := os.Stat(c.baseline); err != nil {
+			b.Fatalf("BENCH_BASELINE: %v", err)
+		}
+	}
 	c.out = os.Getenv("BENCH_RESULTS")
 	if c.out == "" {
 		c.out = filepath.Join("results", time.Now().UTC().Format("2006-01-02")+".md")
@@ -88,6 +97,7 @@ type side struct {
 	floorSh string
 	logs    string // every command's output, one file per case and run
 	label   string
+	lastOut []byte // the last command's output
 }
 
 // BenchmarkSideBySide prints (and writes as markdown) one table: k3sctl
@@ -170,11 +180,17 @@ func BenchmarkSideBySide(b *testing.B) {
 	serial := &Case{Name: "floor.sh one host at a time (like k3sup)", Samples: map[int][]Sample{}}
 	apply := &Case{Name: "k3sctl `apply -f`", Samples: map[int][]Sample{}}
 	joins := &Case{Name: "k3sctl `install` + `join`, one host at a time", Samples: map[int][]Sample{}}
+	base := &Case{Name: "baseline k3sctl `apply -f` (" + filepath.Base(cfg.baseline) + ")", Samples: map[int][]Sample{}}
+	cases := []*Case{floor, serial, apply, joins}
+	if cfg.baseline != "" {
+		cases = append(cases, base)
+	}
+	load0, _ := os.ReadFile("/proc/loadavg")
 	t := &Table{
 		Title:     "k3sctl side by side, " + time.Now().UTC().Format("2006-01-02 15:04 UTC"),
 		Sizes:     cfg.sizes,
 		Floor:     floor,
-		Cases:     []*Case{floor, serial, apply, joins},
+		Cases:     cases,
 		NoChange:  map[int][]Sample{},
 		SSHRound:  map[int][]Sample{},
 		BinaryLen: st.Size(),
@@ -197,9 +213,12 @@ func BenchmarkSideBySide(b *testing.B) {
 				}))
 				s.fresh(hs)
 				at("apply")
-				apply.Samples[n] = append(apply.Samples[n], s.measure(func() []*os.ProcessState {
-					return []*os.ProcessState{s.apply(hs)}
-				}))
+				sm := s.measure(func() []*os.ProcessState {
+					return []*os.ProcessState{s.applyJSON(s.cli, hs)}
+				})
+				bd := ParseBreakdown(bytes.NewReader(s.lastOut))
+				sm.Breakdown = &bd
+				apply.Samples[n] = append(apply.Samples[n], sm)
 				at("apply-no-change")
 				t.NoChange[n] = append(t.NoChange[n], s.measure(func() []*os.ProcessState {
 					return []*os.ProcessState{s.apply(hs)}
@@ -208,6 +227,16 @@ func BenchmarkSideBySide(b *testing.B) {
 				t.SSHRound[n] = append(t.SSHRound[n], s.measure(func() []*os.ProcessState {
 					return []*os.ProcessState{s.sshRound(hs)}
 				}))
+				if cfg.baseline != "" {
+					s.fresh(hs)
+					at("apply-baseline")
+					sm := s.measure(func() []*os.ProcessState {
+						return []*os.ProcessState{s.applyJSON(cfg.baseline, hs)}
+					})
+					bd := ParseBreakdown(bytes.NewReader(s.lastOut))
+					sm.Breakdown = &bd
+					base.Samples[n] = append(base.Samples[n], sm)
+				}
 				s.fresh(hs)
 				at("install-join")
 				joins.Samples[n] = append(joins.Samples[n], s.measure(func() []*os.ProcessState {
@@ -219,7 +248,9 @@ func BenchmarkSideBySide(b *testing.B) {
 	b.StopTimer()
 
 	commit, _ := exec.Command("git", "rev-parse", "--short=12", "HEAD").Output()
+	load1, _ := os.ReadFile("/proc/loadavg")
 	t.Notes = []string{
+		fmt.Sprintf("load average (1, 5, 15 min) at the start: %s; at the end: %s", loadavg(load0), loadavg(load1)),
 		fmt.Sprintf("hosts: test-world containers on this machine (%d CPUs, shared with the hosts' sshd and K3s), fresh ones for every install case", runtime.NumCPU()),
 		fmt.Sprintf("binary: the K3s simulator %s padded to %.1f MB; k3sctl downloads it from a local mirror (cache warm), floor.sh copies the file", benchVersion, float64(st.Size())/1e6),
 		fmt.Sprintf("runs per case: %d, the fastest shown (its CPU and bytes too); k3sctl %s", cfg.runs, strings.TrimSpace(string(commit))),
@@ -285,6 +316,7 @@ func (s *side) run(name string, args ...string) *os.ProcessState {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
 	err := cmd.Run()
+	s.lastOut = out.Bytes()
 	if f, ferr := os.OpenFile(filepath.Join(s.logs, s.label+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); ferr == nil {
 		fmt.Fprintf(f, "$ %s %s\n%s(exit %v after %s)\n\n", filepath.Base(name), strings.Join(args, " "), out.String(), err, time.Since(start).Round(time.Millisecond))
 		f.Close()
@@ -322,6 +354,25 @@ func (s *side) apply(hs []*world.Host) *os.ProcessState {
 	}
 	defer s.touched(hs)
 	return s.run(s.cli, append([]string{"apply", "-f", inv}, s.flags...)...)
+}
+
+// applyJSON runs cli's `apply -f` with JSON events, from which the
+// breakdown of its time is read.
+func (s *side) applyJSON(cli string, hs []*world.Host) *os.ProcessState {
+	inv := filepath.Join(s.home, fmt.Sprintf("cluster-%d.yaml", len(hs)))
+	if err := os.WriteFile(inv, []byte(clusterInventory(s.w.Key, hs)), 0o644); err != nil {
+		s.b.Fatal(err)
+	}
+	defer s.touched(hs)
+	return s.run(cli, append([]string{"apply", "-f", inv, "-o", "json"}, s.flags...)...)
+}
+
+func loadavg(b []byte) string {
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func (s *side) installJoin(hs []*world.Host) []*os.ProcessState {

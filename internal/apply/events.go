@@ -29,6 +29,9 @@ const (
 	EventWaveStart      EventType = "wave_start"      // a wave begins (Wave, Message: its clusters)
 	EventWaveDone       EventType = "wave_done"       // every started cluster of a wave finished (Wave, Message: counts)
 	EventRolloutStopped EventType = "rollout_stopped" // no further cluster is started (Error: why, Message: what was not started)
+
+	// EventPhase is how long a phase of the run took (Phase, Elapsed).
+	EventPhase EventType = "phase"
 )
 
 // Event is one thing that happened during apply. Renderers (terminal view,
@@ -50,6 +53,11 @@ type Event struct {
 	Error   string        `json:"error,omitempty"`
 	Hint    string        `json:"hint,omitempty"`
 	LogTail []string      `json:"logTail,omitempty"` // last service log lines of a failed host
+	// Phase names a phase of the run on EventPhase: connect, facts, …
+	Phase string `json:"phase,omitempty"`
+	// Elapsed is how long a step (EventStepDone, EventStepFailed) or a
+	// phase (EventPhase) took.
+	Elapsed time.Duration `json:"elapsedNs,omitempty"`
 	// Plan is set on EventPlan.
 	Plan any `json:"plan,omitempty"`
 	// Results is set on EventSummary.

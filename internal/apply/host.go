@@ -14,35 +14,24 @@ import (
 	"github.com/k3sctl/k3sctl/internal/ssh"
 )
 
-// host runs the steps the plan lists for one host, in order. Every step
-// checks before it acts, so a host that is already right comes out
-// unchanged.
-func (r *runner) host(ctx context.Context, j *job) (bool, error) {
-	hp := j.hp
-	if len(hp.Steps) == 0 {
-		return false, nil
-	}
-	conn := r.o.Conns[hp.Address]
-	if conn == nil {
-		return false, fmt.Errorf("%s: no connection", hp.Address)
-	}
-	hr := &hostRun{conn: conn, initSystem: r.o.InitSystems[hp.Address]}
-	for _, s := range hp.Steps {
-		if s.Kind == plan.StepKubeconfig && r.o.Kubeconfig == nil {
-			continue // run without a kubeconfig to merge into
-		}
+// host runs steps of j's plan, in order. Every step checks before it
+// acts, so a host that is already right comes out unchanged.
+func (r *runner) host(ctx context.Context, j *job, hr *hostRun, steps []plan.Step) (bool, error) {
+	changed := false
+	for _, s := range steps {
 		c, err := r.step(ctx, j, s.Kind, func(ctx context.Context) (bool, error) {
 			return r.runStep(ctx, j, hr, s.Kind)
 		})
+		changed = changed || c
 		hr.changed = hr.changed || c
 		if c && s.Kind != plan.StepDeliverFiles {
 			hr.restart = true
 		}
 		if err != nil {
-			return hr.changed, err
+			return changed, err
 		}
 	}
-	return hr.changed, nil
+	return changed, nil
 }
 
 // hostRun is what one host's steps share.
@@ -250,13 +239,20 @@ func (r *runner) uploadBinary(ctx context.Context, j *job, conn Conn) (bool, err
 		return false, ctx.Err()
 	}
 	defer func() { <-r.uploads }()
-	res, err := conn.Upload(ctx, path, k3s.BinaryPath, ssh.UploadOptions{Mode: k3s.BinaryMode, Progress: progress})
+	// The plan uploads only when the facts found another binary there (or
+	// none), so the host is not asked to hash it again.
+	key := plan.BinaryKey{Version: j.hp.To, Arch: j.hp.Arch}
+	res, err := conn.Upload(ctx, path, k3s.BinaryPath, ssh.UploadOptions{Mode: k3s.BinaryMode, Progress: progress,
+		SHA256: r.o.BinarySHA256[key], Differs: j.hp.Upload})
 	if err != nil {
 		return false, err
 	}
 	if res.Skipped {
 		r.emit(j, Event{Type: EventLog, Step: plan.StepUploadBinary, Message: "already there (same sha256)"})
 	}
+	// Later runs' facts read the sha256 from this record instead of
+	// hashing the binary; without it they only take longer.
+	_ = node.StampBinary(ctx, conn, res.SHA256)
 	return !res.Skipped, nil
 }
 
@@ -292,6 +288,7 @@ func (r *runner) waitReady(ctx context.Context, j *job, conn Conn, service, init
 		node = h.NodeName
 	}
 	statusCmd := statusCommand(initSystem, service)
+	interval := pollIntervals(r.o.PollInterval)
 	lastState := ""
 	for {
 		res, err := conn.Run(ctx, statusCmd, ssh.RunOptions{Sudo: true})
@@ -310,7 +307,7 @@ func (r *runner) waitReady(ctx context.Context, j *job, conn Conn, service, init
 			if api == nil || node == "" {
 				return nil
 			}
-			ready, version := nodeStatus(ctx, api, node, withNodeID(j))
+			ready, version := r.nodeStatus(ctx, api, node, withNodeID(j))
 			if ready && (j.hp.To == "" || version == "" || version == j.hp.To) {
 				return nil
 			}
@@ -318,7 +315,7 @@ func (r *runner) waitReady(ctx context.Context, j *job, conn Conn, service, init
 		if ctx.Err() != nil {
 			return r.notReady(j, conn, service, initSystem, lastState)
 		}
-		sleep(ctx, r.o.PollInterval)
+		sleep(ctx, interval())
 	}
 }
 
@@ -371,20 +368,6 @@ func nodeNameIs(name, node string, suffixed bool) bool {
 		return false
 	}
 	return strings.Trim(id, "0123456789abcdef") == ""
-}
-
-// nodeStatus asks the server's own API about a node.
-func nodeStatus(ctx context.Context, conn Conn, name string, suffixed bool) (ready bool, version string) {
-	nodes, err := node.Nodes(ctx, conn)
-	if err != nil {
-		return false, ""
-	}
-	for _, n := range nodes {
-		if nodeNameIs(n.Name, name, suffixed) {
-			return n.Ready, n.Version
-		}
-	}
-	return false, ""
 }
 
 // notReady builds the error for a host that missed its deadline, with the

@@ -40,6 +40,9 @@ type Options struct {
 	// Binary returns a local path of the k3s binary for a version and
 	// architecture, downloading it if needed, reporting bytes to progress.
 	Binary func(ctx context.Context, key plan.BinaryKey, progress func(done, total int64)) (string, error)
+	// BinarySHA256 are the binaries' sha256 when known, so that an upload
+	// does not read the file to hash it again.
+	BinarySHA256 map[plan.BinaryKey]string
 	// Kubeconfig receives each cluster's admin kubeconfig (k3s.yaml) once
 	// its first server is ready. Nil: not fetched.
 	Kubeconfig func(ctx context.Context, cluster string, k3sYAML []byte) error
@@ -71,14 +74,19 @@ type job struct {
 	cplan   *plan.ClusterPlan
 	hp      plan.HostPlan
 	done    chan struct{}
-	ok      bool
-	result  HostResult
+	// uploaded is closed once the host no longer uploads its binary
+	// (sent, not needed, or the host ended).
+	uploaded     chan struct{}
+	uploadedOnce sync.Once
+	ok           bool
+	result       HostResult
 }
 
 type runner struct {
 	o       Options
 	sem     chan struct{}
 	uploads chan struct{}
+	nodes   nodeLists
 }
 
 // Run executes the plan and returns every host's result. The error is
@@ -121,7 +129,7 @@ func Run(ctx context.Context, o Options) ([]HostResult, error) {
 			return nil, fmt.Errorf("plan names cluster %q that is not in the spec", cp.Name)
 		}
 		for _, hp := range cp.Hosts {
-			j := &job{cluster: cs, cplan: cp, hp: hp, done: make(chan struct{})}
+			j := &job{cluster: cs, cplan: cp, hp: hp, done: make(chan struct{}), uploaded: make(chan struct{})}
 			j.result = HostResult{Cluster: cp.Name, Host: hp.Address, Role: string(hp.Role), Action: string(hp.Action)}
 			jobs = append(jobs, j)
 			byKey[cp.Name+"/"+hp.Address] = j
@@ -174,6 +182,7 @@ func (r *runner) emit(j *job, e Event) {
 }
 
 func (r *runner) runJob(ctx context.Context, j *job, deps []*job) {
+	defer j.markUploaded()
 	start := r.o.Now()
 	finish := func(status HostStatus, err error) {
 		j.result.Status = status
@@ -195,24 +204,17 @@ func (r *runner) runJob(ctx context.Context, j *job, deps []*job) {
 		finish(StatusFailed, err)
 		return
 	}
+	steps := r.runnableSteps(j)
+	early := 0
 	if len(deps) > 0 {
-		r.emit(j, Event{Type: EventHostQueued, Message: "waiting for " + strings.Join(j.hp.After, ", ")})
+		early = earlySteps(j, steps)
 	}
-	for _, d := range deps {
-		select {
-		case <-d.done:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			finish(StatusCancelled, ctx.Err())
-			return
-		}
-		if !d.ok {
-			err := fmt.Errorf("not started: %s (%s) did not finish", d.hp.Address, d.hp.Role)
-			r.emit(j, Event{Type: EventHostFailed, Error: err.Error()})
-			finish(StatusSkipped, err)
-			return
-		}
+	if !hasUpload(steps) {
+		j.markUploaded()
+	}
+	if early > 0 {
+		// What j waits for uploads first: it is what everything waits for.
+		waitUploads(ctx, deps)
 	}
 	select {
 	case r.sem <- struct{}{}:
@@ -220,10 +222,51 @@ func (r *runner) runJob(ctx context.Context, j *job, deps []*job) {
 		finish(StatusCancelled, ctx.Err())
 		return
 	}
-	defer func() { <-r.sem }()
-	// Time spent waiting for other hosts is not this host's.
+	held := true
 	start = r.o.Now()
-	if j.hp.Role == k3s.Agent && j.hp.Action == plan.ActionUpgrade {
+	defer func() {
+		if held {
+			<-r.sem
+		}
+	}()
+	hr, err := r.newHostRun(j)
+	if err != nil {
+		r.emit(j, Event{Type: EventHostFailed, Error: err.Error()})
+		finish(StatusFailed, err)
+		return
+	}
+	// Steps that need nothing of the hosts j waits for (the binary's
+	// upload) run while those hosts are still coming up.
+	var active time.Duration
+	changed, err := r.host(ctx, j, hr, steps[:early])
+	active += r.o.Now().Sub(start)
+	if err == nil && len(deps) > 0 {
+		r.emit(j, Event{Type: EventHostQueued, Message: "waiting for " + strings.Join(j.hp.After, ", ")})
+		// Waiting gives the slot to hosts that can run.
+		<-r.sem
+		held = false
+		if failed := r.waitDeps(ctx, j, deps); failed != nil {
+			j.result.Changed = changed
+			if ctx.Err() != nil {
+				finish(StatusCancelled, ctx.Err())
+			} else {
+				r.emit(j, Event{Type: EventHostFailed, Error: failed.Error()})
+				finish(StatusSkipped, failed)
+			}
+			j.result.Elapsed = active
+			return
+		}
+		select {
+		case r.sem <- struct{}{}:
+			held = true
+		case <-ctx.Done():
+			finish(StatusCancelled, ctx.Err())
+			return
+		}
+	}
+	// Time spent waiting for other hosts is not this host's.
+	start = r.o.Now().Add(-active)
+	if err == nil && j.hp.Role == k3s.Agent && j.hp.Action == plan.ActionUpgrade {
 		select {
 		case j.cluster.agents <- struct{}{}:
 		case <-ctx.Done():
@@ -232,7 +275,11 @@ func (r *runner) runJob(ctx context.Context, j *job, deps []*job) {
 		}
 		defer func() { <-j.cluster.agents }()
 	}
-	changed, err := r.host(ctx, j)
+	if err == nil {
+		var c bool
+		c, err = r.host(ctx, j, hr, steps[early:])
+		changed = changed || c
+	}
 	j.result.Changed = changed
 	if err != nil {
 		status := StatusFailed
@@ -273,7 +320,12 @@ func (e *StepError) Unwrap() error { return e.Err }
 // change the host reports a change.
 func (r *runner) step(ctx context.Context, j *job, name plan.StepKind, fn func(ctx context.Context) (bool, error)) (bool, error) {
 	r.emit(j, Event{Type: EventStepStart, Step: name})
+	began := r.o.Now()
 	changed, err := fn(ctx)
+	took := r.o.Now().Sub(began)
+	if name == plan.StepUploadBinary {
+		j.markUploaded()
+	}
 	changed = changed && name.MayChange()
 	if err != nil {
 		se := &StepError{Host: j.hp.Address, Step: name, Err: err}
@@ -281,9 +333,9 @@ func (r *runner) step(ctx context.Context, j *job, name plan.StepKind, fn func(c
 		if errors.As(err, &inner) {
 			se = inner
 		}
-		r.emit(j, Event{Type: EventStepFailed, Step: name, Error: se.Err.Error(), Hint: se.Hint, LogTail: se.LogTail})
+		r.emit(j, Event{Type: EventStepFailed, Step: name, Error: se.Err.Error(), Hint: se.Hint, LogTail: se.LogTail, Elapsed: took})
 		return changed, se
 	}
-	r.emit(j, Event{Type: EventStepDone, Step: name, Changed: changed})
+	r.emit(j, Event{Type: EventStepDone, Step: name, Changed: changed, Elapsed: took})
 	return changed, nil
 }

@@ -240,6 +240,7 @@ nothing is changed.
 	fs.IntVar(&opts.MaxUnavailable, "max-unavailable", 1, "agents of one cluster upgraded at once")
 	fs.DurationVar(&opts.K3s.timeout, "timeout", 5*time.Minute, "how long to wait for each node to become ready")
 	fs.IntVar(&opts.K3s.concurrentUploads, "concurrent-uploads", 5, "binary uploads at once")
+	addTraceFlag(fs, &opts.K3s)
 	fs.StringVarP(&opts.K3s.output, "output", "o", "", "output: json for JSON (default: terminal view or plain lines)")
 	fs.BoolVar(&opts.K3s.plain, "plain", false, "plain log lines instead of the terminal view")
 	fs.BoolVar(&opts.K3s.dryRun, "dry-run", false, "print the plan and change nothing")

@@ -237,8 +237,14 @@ func (r *rolloutRun) progressive(ctx context.Context, pol *inventory.Rollout, ye
 			return so
 		}
 	}
+	var sink apply.Sink = renderer
+	var trace *traceSink
+	if r.k3s.trace {
+		trace = newTraceSink(renderer)
+		sink = trace
+	}
 	// Each cluster is locked when its turn comes, for that cluster's run.
-	o := r.options(ctx, renderer, rollout.NewLockOptions(os.Args))
+	o := r.options(ctx, sink, rollout.NewLockOptions(os.Args))
 	o.Progress = nil
 	if err := renderer.Start(); err != nil {
 		return err
@@ -255,6 +261,9 @@ func (r *rolloutRun) progressive(ctx context.Context, pol *inventory.Rollout, ye
 	}
 	// People read stderr in every mode; the events said the same.
 	printRolloutReport(r.io.Err, rep, waves, numbered)
+	if trace != nil {
+		trace.print(r.io.Err)
+	}
 	var nc errNotConfirmed
 	switch {
 	case errors.Is(rep.Stopped, context.Canceled) || errors.Is(rep.Stopped, context.DeadlineExceeded):

@@ -51,6 +51,8 @@ type k3sFlags struct {
 	context           string
 	noSwitchContext   bool
 	concurrentUploads int
+	// trace prints how long each phase and each host's steps took.
+	trace bool
 	// diff shows the content change of delivered files in the plan.
 	diff       bool
 	noSnapshot bool
@@ -77,9 +79,14 @@ func addK3sFlags(fs *pflag.FlagSet, f *k3sFlags, withKubeconfig bool) {
 	fs.StringVarP(&f.output, "output", "o", "", "output: json for JSON lines of events (default: terminal view or plain lines)")
 	fs.BoolVar(&f.plain, "plain", false, "plain log lines instead of the terminal view")
 	fs.IntVar(&f.concurrentUploads, "concurrent-uploads", 5, "binary uploads at once")
+	addTraceFlag(fs, f)
 	if withKubeconfig {
 		addKubeconfigFlags(fs, f)
 	}
+}
+
+func addTraceFlag(fs *pflag.FlagSet, f *k3sFlags) {
+	fs.BoolVar(&f.trace, "trace", false, "print at the end how long each phase and each host's steps took")
 }
 
 func addKubeconfigFlags(fs *pflag.FlagSet, f *k3sFlags) {
@@ -395,13 +402,19 @@ func (r *rolloutRun) execute(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	renderer := r.io.Renderer(mode, cancel)
+	var sink apply.Sink = renderer
+	var trace *traceSink
+	if f.trace {
+		trace = newTraceSink(renderer)
+		sink = trace
+	}
 
 	// A dry run changes nothing and takes no host lock.
 	var lock *rollout.LockOptions
 	if !f.dryRun {
 		lock = rollout.NewLockOptions(os.Args)
 	}
-	prep, err := r.prepareWith(ctx, renderer, lock)
+	prep, err := r.prepareWith(ctx, sink, lock)
 	if err != nil {
 		return err
 	}
@@ -441,6 +454,9 @@ func (r *rolloutRun) execute(ctx context.Context) error {
 		for _, m := range r.merged {
 			fmt.Fprintf(r.io.Err, "Merged context %q into %s: kubectl --context %s get nodes\n", m, r.kube.Path, m)
 		}
+	}
+	if trace != nil {
+		trace.print(r.io.Err)
 	}
 	switch {
 	case err == nil:

@@ -175,7 +175,9 @@ func sumPath(target string) string { return target + ".sha256" }
 
 // cachedSum returns the recorded hash of a cached asset if the file still
 // has it. Anything else (no record, a truncated or changed file) removes
-// both so the asset is fetched again.
+// both so the asset is fetched again. The file is hashed once; after that
+// a stamp of its size and modification time stands for the hash until
+// either changes.
 func cachedSum(target string) (string, bool) {
 	rec, err := os.ReadFile(sumPath(target))
 	if err != nil {
@@ -186,13 +188,47 @@ func cachedSum(target string) (string, bool) {
 		_ = os.Remove(sumPath(target))
 		return "", false
 	}
+	if stampMatches(target, f[0]) {
+		return f[0], true
+	}
 	got, err := fileSHA256(target)
 	if err != nil || got != f[0] {
 		_ = os.Remove(target)
 		_ = os.Remove(sumPath(target))
+		_ = os.Remove(stampPath(target))
 		return "", false
 	}
+	writeStamp(target, got)
 	return got, true
+}
+
+func stampPath(target string) string { return target + ".stamp" }
+
+// stamp is what stands for a file's content between runs.
+func stamp(st os.FileInfo, sum string) string {
+	return fmt.Sprintf("%d %d %s\n", st.Size(), st.ModTime().UnixNano(), sum)
+}
+
+// stampMatches reports whether target is, by size and modification time,
+// the file that was hashed to sum.
+func stampMatches(target, sum string) bool {
+	rec, err := os.ReadFile(stampPath(target))
+	if err != nil {
+		return false
+	}
+	st, err := os.Stat(target)
+	if err != nil || !st.Mode().IsRegular() {
+		return false
+	}
+	return string(rec) == stamp(st, sum)
+}
+
+// writeStamp records target's size and modification time beside its
+// hash; failing to is only slower next time.
+func writeStamp(target, sum string) {
+	if st, err := os.Stat(target); err == nil {
+		_ = writeFileAtomic(stampPath(target), []byte(stamp(st, sum)), 0o644)
+	}
 }
 
 func fileSHA256(path string) (string, error) {
@@ -336,6 +372,7 @@ func download(ctx context.Context, rel Release, u, target, want string, mode os.
 	if err := writeFileAtomic(sumPath(target), []byte(want+"  "+base+"\n"), 0o644); err != nil {
 		return fmt.Errorf("download cache: %w", err)
 	}
+	writeStamp(target, want)
 	return nil
 }
 

@@ -224,8 +224,7 @@ p() { printf '%s\t%s\n' "$1" "$2"; }
 h() { if [ -f "$2" ]; then s=$(sha256sum < "$2") && p "$1" "${s%% *}" && p "$1.stat" "$(stat -c '%s %a' -- "$2")"; fi; }
 r() { if [ -f "$2" ]; then while IFS= read -r l || [ -n "$l" ]; do p "$1" "$l"; done < "$2"; fi; }
 c() { for f in "$1"/*.crt; do [ -f "$f" ] && r "cert:$f" "$f"; done; }
-h k3ssha /usr/local/bin/k3s
-[ -e /var/lib/rancher/k3s/server/token ] && p token 1
+` + binaryHashScript("k3ssha", k3s.BinaryPath, BinaryStampPath) + `[ -e /var/lib/rancher/k3s/server/token ] && p token 1
 [ -e /etc/rancher/k3s/k3s.yaml ] && p kubeconfig 1
 if [ -x /sbin/openrc-run ]; then
   for s in k3s k3s-agent; do

@@ -43,7 +43,8 @@ func (Systemd) Name() k3s.InitSystem { return k3s.Systemd }
 // TimeoutStartSec=0, so a blocking start never returns on a node that
 // cannot join: starts are --no-block and readiness is polled.
 func (Systemd) StartCommand(service string, restart bool) string {
-	enable := And(Command("systemctl", "daemon-reload"), Quiet(Command("systemctl", "enable", service)))
+	// enable alone reloads systemd as well; once is enough.
+	enable := And(Quiet(Command("systemctl", "enable", "--no-reload", service)), Command("systemctl", "daemon-reload"))
 	if restart {
 		return And(enable, Command("systemctl", "restart", "--no-block", service), Command("echo", "started"))
 	}

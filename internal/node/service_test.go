@@ -53,14 +53,14 @@ func TestServiceCommandsPassTheServiceNameAsOneArgument(t *testing.T) {
 		// systemd restart: every systemctl call gets the name whole.
 		out := runWith(t, dir, Systemd{}.StartCommand(svc, true))
 		got := calls(t, log)
-		want := [][]string{{"systemctl", "daemon-reload"}, {"systemctl", "enable", svc}, {"systemctl", "restart", "--no-block", svc}}
+		want := [][]string{{"systemctl", "enable", "--no-reload", svc}, {"systemctl", "daemon-reload"}, {"systemctl", "restart", "--no-block", svc}}
 		if !equalCalls(got, want) || out != "started\n" {
 			t.Errorf("systemd restart %q: calls %q, printed %q", svc, got, out)
 		}
 		// systemd start of a stopped service.
 		out = runWith(t, dir, Systemd{}.StartCommand(svc, false), "FAKE_FAIL=is-active")
 		got = calls(t, log)
-		want = [][]string{{"systemctl", "daemon-reload"}, {"systemctl", "enable", svc}, {"systemctl", "is-active", "--quiet", svc},
+		want = [][]string{{"systemctl", "enable", "--no-reload", svc}, {"systemctl", "daemon-reload"}, {"systemctl", "is-active", "--quiet", svc},
 			{"systemctl", "reset-failed", svc}, {"systemctl", "start", "--no-block", svc}}
 		if !equalCalls(got, want) || out != "started\n" {
 			t.Errorf("systemd start %q: calls %q, printed %q", svc, got, out)

@@ -92,6 +92,8 @@ type Options struct {
 	// Lock, when set, takes the host lock on every host the run may
 	// change, after facts and before any change; Close releases them.
 	Lock *LockOptions
+
+	clock *phaseClock // times the phases of Prepare
 }
 
 // KubeconfigOptions says where and how to merge kubeconfigs.
@@ -127,6 +129,7 @@ type Prepared struct {
 	o         Options
 	tokens    map[string]secret.Value
 	binaries  map[plan.BinaryKey]string // local paths
+	sums      map[plan.BinaryKey]string // their sha256
 	hostnames map[string]string
 	inits     map[string]string
 	apis      *clusterAPIs
@@ -149,6 +152,7 @@ func (e *HostError) Unwrap() error { return e.Err }
 // one *preflight.Report. On error no connection or lock is left open.
 func Prepare(ctx context.Context, o Options) (*Prepared, error) {
 	o = withDefaults(o)
+	o.clock = newPhaseClock()
 	spec := copySpec(o.Spec)
 	targets := hostTargets(spec)
 	if o.Status {
@@ -160,6 +164,7 @@ func Prepare(ctx context.Context, o Options) (*Prepared, error) {
 	limit := max(o.Concurrency, 20)
 
 	conns, facts, dialErrs := connect(ctx, o.Dial, targets, limit)
+	o.clock.done(PhaseConnect)
 	if err := ctx.Err(); err != nil {
 		closeAll(conns)
 		return nil, err
@@ -179,6 +184,7 @@ func Prepare(ctx context.Context, o Options) (*Prepared, error) {
 	if o.Diff {
 		readOldTexts(ctx, spec, conns, facts, limit)
 	}
+	o.clock.done(PhaseFacts)
 	report, warnings := checkHosts(spec, o.Preflight, found)
 	for _, w := range warnings {
 		o.Progress("warning: %s", w.Error())
@@ -238,10 +244,12 @@ func preparePlan(ctx context.Context, o Options, spec *plan.Spec, conns map[stri
 	for i := range spec.Clusters {
 		spec.Clusters[i].Version = versions[spec.Clusters[i].Name]
 	}
+	o.clock.done(PhaseVersions)
 	tokens, err := readTokens(ctx, spec.Clusters, conns, facts)
 	if err != nil {
 		return nil, err
 	}
+	o.clock.done(PhaseTokens)
 	apis := newClusterAPIs(conns)
 	readClusters(ctx, o, apis, spec.Clusters, facts)
 	var (
@@ -257,13 +265,18 @@ func preparePlan(ctx context.Context, o Options, spec *plan.Spec, conns map[stri
 			return nil, err
 		}
 	}
+	o.clock.done(PhaseBinaries)
 	pl, err := plan.Build(plan.Input{Spec: *spec, Facts: facts, Tokens: tokens, Binaries: bins, NoSnapshot: o.NoSnapshot})
 	if err != nil {
 		apis.close()
 		return nil, err
 	}
+	o.clock.done(PhasePlan)
 	p := &Prepared{Plan: pl, Spec: spec, Versions: versions, Facts: facts, Conns: conns, o: o, apis: apis,
-		tokens: tokens, binaries: paths, hostnames: map[string]string{}, inits: map[string]string{}}
+		tokens: tokens, binaries: paths, sums: map[plan.BinaryKey]string{}, hostnames: map[string]string{}, inits: map[string]string{}}
+	for k, b := range bins {
+		p.sums[k] = b.SHA256
+	}
 	p.Nodes, p.NodesErr = apis.read()
 	for a, f := range facts {
 		if f.Err == "" {
@@ -599,23 +612,32 @@ func defaultFetcher(o Options) BinaryFetcher {
 	}
 }
 
-// Apply runs the plan.
+// Apply runs the plan. The sink gets a phase event for each phase of
+// Prepare first, and those of execute and kubeconfig before the summary.
 func (p *Prepared) Apply(ctx context.Context) ([]apply.HostResult, error) {
 	conns := map[string]apply.Conn{}
 	for a, c := range p.Conns {
 		conns[a] = p.locks.guard(a, c)
 	}
+	var sink apply.Sink = apply.SinkFunc(func(apply.Event) {})
+	if p.o.Sink != nil {
+		sink = p.o.Sink
+	}
+	for _, ph := range p.PreparePhases() {
+		sink.Event(phaseEvent(ph.Name, ph.Elapsed))
+	}
+	timed := &timedSink{Sink: sink, start: time.Now()}
 	o := apply.Options{
 		Plan: p.Plan, Spec: p.Spec, Conns: conns, Hostnames: p.hostnames, InitSystems: p.inits,
 		Tokens: p.tokens, Concurrency: p.o.Concurrency, ConcurrentUploads: p.o.ConcurrentUploads,
-		MaxUnavailable: p.o.MaxUnavailable, ReadyTimeout: p.o.ReadyTimeout, Sink: p.o.Sink,
+		MaxUnavailable: p.o.MaxUnavailable, ReadyTimeout: p.o.ReadyTimeout, Sink: timed, BinarySHA256: p.sums,
 		Binary: func(ctx context.Context, key plan.BinaryKey, progress func(done, total int64)) (string, error) {
 			if path, ok := p.binaries[key]; ok {
 				return path, nil
 			}
 			return "", fmt.Errorf("no k3s binary %s for %s", key.Version, key.Arch)
 		},
-		Kubeconfig: mergeKubeconfig(p.o.Kubeconfig, p.Plan),
+		Kubeconfig: timed.timeMerges(mergeKubeconfig(p.o.Kubeconfig, p.Plan)),
 		API:        p.apis.api(p.Plan),
 	}
 	return apply.Run(ctx, o)

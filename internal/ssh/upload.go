@@ -31,6 +31,13 @@ type UploadOptions struct {
 	// that a run can give its own files names no other run chooses. nil:
 	// a random name.
 	TempName func(dir, base string) string
+	// SHA256 is the local file's sha256 when the caller knows it already
+	// (a cached release, a checked --k3s-binary): the file is then read
+	// only to send it. The host still checks what arrived against it.
+	SHA256 string
+	// Differs says the caller has just seen dst hold other content (or
+	// none): the round trip that hashes dst before sending is left out.
+	Differs bool
 }
 
 // tempName is where the file goes before the rename into dst's place.
@@ -99,19 +106,26 @@ func (c *Client) Upload(ctx context.Context, src, dst string, o UploadOptions) (
 		return fail(fmt.Errorf("%s is not a regular file", src))
 	}
 	size := st.Size()
-	h := sha256.New()
-	if _, err := io.Copy(h, io.NewSectionReader(f, 0, size)); err != nil {
-		return fail(fmt.Errorf("read %s: %w", src, err))
+	sum := strings.ToLower(o.SHA256)
+	if sum == "" {
+		h := sha256.New()
+		if _, err := io.Copy(h, io.NewSectionReader(f, 0, size)); err != nil {
+			return fail(fmt.Errorf("read %s: %w", src, err))
+		}
+		sum = hex.EncodeToString(h.Sum(nil))
 	}
-	sum := hex.EncodeToString(h.Sum(nil))
 	res := UploadResult{SHA256: sum, Bytes: size}
 
-	check := uploadCheckScript(dst, sum, mode, owner)
-	out, err := c.Run(ctx, check, RunOptions{Sudo: true})
-	if err != nil {
-		return fail(err)
+	same := false
+	if !o.Differs {
+		check := uploadCheckScript(dst, sum, mode, owner)
+		out, err := c.Run(ctx, check, RunOptions{Sudo: true})
+		if err != nil {
+			return fail(err)
+		}
+		same = strings.TrimSpace(string(out.Stdout)) == "same"
 	}
-	if strings.TrimSpace(string(out.Stdout)) == "same" {
+	if same {
 		res.Skipped = true
 		if o.Progress != nil {
 			o.Progress(size, size)
@@ -163,6 +177,7 @@ echo send`
 // is copied beside dst first, to beside, and renamed from there.
 func uploadFinishScript(tmp, beside, dst, sum string, mode os.FileMode, owner string) string {
 	return sha256Func + `t=` + Quote(tmp) + `; d=` + Quote(dst) + `; n=` + Quote(beside) + `
+mkdir -p -- "$(dirname -- "$d")" || { rm -f -- "$t"; exit 1; }
 s=$(sha256 < "$t") || exit
 if [ "${s%% *}" != ` + Quote(sum) + ` ]; then
   rm -f -- "$t"

@@ -25,7 +25,7 @@ func TestEventsDocumented(t *testing.T) {
 	for _, typ := range []apply.EventType{
 		apply.EventPlan, apply.EventHostQueued, apply.EventStepStart, apply.EventProgress, apply.EventLog,
 		apply.EventStepDone, apply.EventStepFailed, apply.EventHostDone, apply.EventHostFailed, apply.EventSummary,
-		apply.EventWaveStart, apply.EventWaveDone, apply.EventRolloutStopped,
+		apply.EventWaveStart, apply.EventWaveDone, apply.EventRolloutStopped, apply.EventPhase,
 	} {
 		if !strings.Contains(doc, "### `"+string(typ)+"`") {
 			t.Errorf("event type %q has no section", typ)
@@ -62,10 +62,10 @@ func TestEventsDocumented(t *testing.T) {
 			checkPlanExample(t, m[1])
 		}
 	}
-	// The ten apply events, the three of a rollout in waves, and "error",
-	// which internal/cli writes when a run ends without a summary.
-	if len(seen) != 14 || !seen["error"] {
-		t.Errorf("examples cover %d types, want 14 with error: %v", len(seen), seen)
+	// The ten apply events, the three of a rollout in waves, phase, and
+	// "error", which internal/cli writes when a run ends without a summary.
+	if len(seen) != 15 || !seen["error"] {
+		t.Errorf("examples cover %d types, want 15 with error: %v", len(seen), seen)
 	}
 }
 

@@ -77,6 +77,9 @@ func (r *plainRenderer) host(k hostKey) *plainHost {
 }
 
 func (r *plainRenderer) Event(e apply.Event) {
+	if e.Type == apply.EventPhase {
+		return // timings are for --trace and JSON readers
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 
