@@ -35,7 +35,7 @@ func (r *runner) host(ctx context.Context, j *job) (bool, error) {
 			return r.runStep(ctx, j, hr, s.Kind)
 		})
 		hr.changed = hr.changed || c
-		if c && s.Kind != plan.StepDeliverFiles {
+		if c && s.Kind != plan.StepDeliverFiles && s.Kind != plan.StepDrain {
 			hr.restart = true
 		}
 		if err != nil {
@@ -76,6 +76,10 @@ func (r *runner) runStep(ctx context.Context, j *job, hr *hostRun, kind plan.Ste
 		return act || strings.Contains(string(res.Stdout), "started"), nil
 	case plan.StepRepair:
 		return r.repair(ctx, j, hr)
+	case plan.StepDrain:
+		return r.drain(ctx, j)
+	case plan.StepUncordon:
+		return r.uncordon(ctx, j)
 	case plan.StepLabels:
 		return r.labelNode(ctx, j)
 	case plan.StepWaitReady:

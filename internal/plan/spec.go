@@ -214,4 +214,9 @@ type Input struct {
 	// SkipKubeconfig leaves out the step that merges each cluster's admin
 	// kubeconfig into the local one.
 	SkipKubeconfig bool
+	// Nodes are the Nodes registered in each cluster, by cluster name;
+	// a cluster whose API was not read is missing.
+	Nodes map[string][]ClusterNode
+	// Prune: apply removes the nodes no longer in the inventory.
+	Prune bool
 }
