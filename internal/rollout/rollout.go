@@ -69,6 +69,13 @@ type Options struct {
 	// not secret into the plan.
 	Diff bool
 
+	// Prune removes the nodes of a cluster that are no longer in the
+	// inventory; without it the plan only shows them.
+	Prune bool
+	// DrainTimeout and ForceDrain: see apply.Options.
+	DrainTimeout time.Duration
+	ForceDrain   bool
+
 	Concurrency       int
 	ConcurrentUploads int
 	MaxUnavailable    int
@@ -166,13 +173,13 @@ func preparePlan(ctx context.Context, o Options, spec *plan.Spec, conns map[stri
 		return nil, err
 	}
 	apis := newClusterAPIs(conns)
-	readClusters(ctx, o, apis, spec.Clusters, facts)
+	nodes := readClusters(ctx, o, apis, spec.Clusters, facts)
 	bins, paths, err := fetchBinaries(ctx, o, binariesNeeded(spec.Clusters, facts))
 	if err != nil {
 		apis.close()
 		return nil, err
 	}
-	pl, err := plan.Build(plan.Input{Spec: *spec, Facts: facts, Tokens: tokens, Binaries: bins})
+	pl, err := plan.Build(plan.Input{Spec: *spec, Facts: facts, Tokens: tokens, Binaries: bins, Nodes: nodes, Prune: o.Prune})
 	if err != nil {
 		apis.close()
 		return nil, err
@@ -474,6 +481,14 @@ func (p *Prepared) Apply(ctx context.Context) ([]apply.HostResult, error) {
 		Plan: p.Plan, Spec: p.Spec, Conns: conns, Hostnames: p.hostnames, InitSystems: p.inits,
 		Tokens: p.tokens, Concurrency: p.o.Concurrency, ConcurrentUploads: p.o.ConcurrentUploads,
 		MaxUnavailable: p.o.MaxUnavailable, ReadyTimeout: p.o.ReadyTimeout, Sink: p.o.Sink,
+		DrainTimeout: p.o.DrainTimeout, ForceDrain: p.o.ForceDrain,
+		Dial: func(ctx context.Context, address string) (apply.Conn, func(), error) {
+			c, err := p.o.Dial(ctx, address)
+			if err != nil {
+				return nil, nil, err
+			}
+			return c, func() { _ = c.Close() }, nil
+		},
 		Binary: func(ctx context.Context, key plan.BinaryKey, progress func(done, total int64)) (string, error) {
 			if path, ok := p.binaries[key]; ok {
 				return path, nil
