@@ -261,7 +261,7 @@ func (r *runner) uninstallRemoved(ctx context.Context, j *job, rm plan.Removal) 
 	if r.o.Dial == nil {
 		return byHand("no connection to " + rm.Address)
 	}
-	conn, closeConn, err := r.o.Dial(ctx, rm.Address)
+	conn, closeConn, err := r.o.Dial(ctx, j.cplan.Name, rm.Address)
 	if err != nil {
 		return byHand(fmt.Sprintf("cannot reach %s (%v)", rm.Address, err))
 	}

@@ -194,7 +194,7 @@ func TestPruneRemovesAgentThenServer(t *testing.T) {
 	f.log.mu.Lock()
 	lines := slices.Clone(f.log.lines)
 	f.log.mu.Unlock()
-	if !(indexOf(lines, "a2 drain") < indexOf(lines, "a2 delete") && indexOf(lines, "a2 delete") < indexOf(lines, "s3 drain") && indexOf(lines, "s3 drain") < indexOf(lines, "s3 delete")) {
+	if !(indexOf(lines, "a2 drain") >= 0 && indexOf(lines, "a2 drain") < indexOf(lines, "a2 delete") && indexOf(lines, "a2 delete") < indexOf(lines, "s3 drain") && indexOf(lines, "s3 drain") < indexOf(lines, "s3 delete")) {
 		t.Errorf("order: %v", lines)
 	}
 	if p := build(true); len(p.Clusters[0].Removals) != 0 {

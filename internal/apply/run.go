@@ -47,10 +47,10 @@ type Options struct {
 	// that step changes nothing.
 	API func(ctx context.Context, cluster string) (NodeAPI, error)
 
-	// Dial connects to the host of a removed node to uninstall K3s there;
-	// close releases the connection. Nil: K3s stays installed there and
-	// the removal says how to uninstall it.
-	Dial func(ctx context.Context, address string) (conn Conn, close func(), err error)
+	// Dial connects to the host of a removed node of cluster to uninstall
+	// K3s there; close releases the connection. Nil: K3s stays installed
+	// there and the removal says how to uninstall it.
+	Dial func(ctx context.Context, cluster, address string) (conn Conn, close func(), err error)
 
 	Concurrency       int // hosts at once; default 20
 	ConcurrentUploads int // binary uploads at once; default 5

@@ -22,8 +22,8 @@ type ClusterNode struct {
 }
 
 // Removal is a node registered in a cluster whose host is no longer in
-// the inventory. apply --prune drains it, deletes its Node (K3s then
-// removes its etcd member) and uninstalls K3s from its host.
+// the inventory. apply --prune drains it, uninstalls K3s from its host
+// and deletes its Node (K3s then removes its etcd member).
 type Removal struct {
 	Node    string   `json:"node"`
 	Address string   `json:"address,omitempty"`
@@ -189,16 +189,18 @@ func removalSteps(r Removal, n ClusterNode) []Step {
 	if n.Ready {
 		add(StepDrain, "cordons node "+r.Node+" and evicts its pods, respecting PodDisruptionBudgets")
 	}
-	del := "deletes node " + r.Node
-	if n.Etcd {
-		del += "; K3s removes its etcd member"
-	}
-	add(StepDeleteNode, del)
+	// K3s is uninstalled before its Node is deleted: a kubelet that
+	// still runs registers its Node again.
 	if r.Address != "" {
 		add(StepUninstall, "uninstalls K3s on "+r.Address+" when it is reachable")
 	} else {
 		add(StepUninstall, "the node reports no address: K3s stays installed on its host")
 	}
+	del := "deletes node " + r.Node
+	if n.Etcd {
+		del += "; K3s removes its etcd member"
+	}
+	add(StepDeleteNode, del)
 	return steps
 }
 

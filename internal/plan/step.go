@@ -60,7 +60,7 @@ const (
 
 // StepKinds lists every kind, in the order a host runs them.
 func StepKinds() []StepKind {
-	return []StepKind{StepUploadBinary, StepWriteConfig, StepDeliverFiles, StepDrain, StepStartServer, StepStartAgent, StepRepair, StepWaitReady, StepUncordon, StepLabels, StepReadToken, StepKubeconfig, StepDeleteNode, StepUninstall}
+	return []StepKind{StepUploadBinary, StepWriteConfig, StepDeliverFiles, StepDrain, StepStartServer, StepStartAgent, StepRepair, StepWaitReady, StepUncordon, StepLabels, StepReadToken, StepKubeconfig, StepUninstall, StepDeleteNode}
 }
 
 // StartStep is the kind that starts the service of role r.

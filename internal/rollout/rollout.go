@@ -482,13 +482,7 @@ func (p *Prepared) Apply(ctx context.Context) ([]apply.HostResult, error) {
 		Tokens: p.tokens, Concurrency: p.o.Concurrency, ConcurrentUploads: p.o.ConcurrentUploads,
 		MaxUnavailable: p.o.MaxUnavailable, ReadyTimeout: p.o.ReadyTimeout, Sink: p.o.Sink,
 		DrainTimeout: p.o.DrainTimeout, ForceDrain: p.o.ForceDrain,
-		Dial: func(ctx context.Context, address string) (apply.Conn, func(), error) {
-			c, err := p.o.Dial(ctx, address)
-			if err != nil {
-				return nil, nil, err
-			}
-			return c, func() { _ = c.Close() }, nil
-		},
+		Dial: p.dialRemoved,
 		Binary: func(ctx context.Context, key plan.BinaryKey, progress func(done, total int64)) (string, error) {
 			if path, ok := p.binaries[key]; ok {
 				return path, nil
@@ -499,6 +493,37 @@ func (p *Prepared) Apply(ctx context.Context) ([]apply.HostResult, error) {
 		API:        p.apis.api(p.Plan),
 	}
 	return apply.Run(ctx, o)
+}
+
+// dialRemoved connects to the host of a removed node, which the inventory
+// no longer lists: with the SSH settings of the cluster's first server
+// (the inventory's defaults, most often), only the address changed, and a
+// short retry: a host that is gone should not hold up the run.
+func (p *Prepared) dialRemoved(ctx context.Context, cluster, address string) (apply.Conn, func(), error) {
+	var c Conn
+	var err error
+	sibling := ""
+	for _, sc := range p.Spec.Clusters {
+		if sc.Name == cluster && len(sc.Servers) > 0 {
+			sibling = sc.Servers[0].Address
+		}
+	}
+	if p.o.SSH != nil && sibling != "" {
+		o := p.o.SSH(sibling)
+		o.Address = address
+		o.ConnectRetry = 10 * time.Second
+		var sc *ssh.Client
+		sc, err = ssh.Dial(ctx, o)
+		if err == nil {
+			c = sc
+		}
+	} else {
+		c, err = p.o.Dial(ctx, address)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, func() { _ = c.Close() }, nil
 }
 
 // mergeKubeconfig merges a cluster's admin kubeconfig into the local
