@@ -60,21 +60,21 @@ type Options struct {
 	// DrainTimeout bounds the eviction of a node's pods before a restart
 	// or a removal; default 5 minutes. ForceDrain goes on when pods are
 	// left at the timeout.
-	DrainTimeout      time.Duration
-	ForceDrain        bool
-	ReadyTimeout      time.Duration // per host; default 5 minutes
-	PollInterval      time.Duration // readiness polling; default 1s
-	Sink              Sink
-	Now               func() time.Time
+	DrainTimeout time.Duration
+	ForceDrain   bool
+	ReadyTimeout time.Duration // per host; default 5 minutes
+	PollInterval time.Duration // readiness polling; default 1s
+	Sink         Sink
+	Now          func() time.Time
 }
 
 // ErrHostsFailed is returned when at least one host did not finish.
 var ErrHostsFailed = errors.New("some hosts failed")
 
 type clusterState struct {
-	spec   *plan.Cluster
-	mu     sync.Mutex
-	token  secret.Value
+	spec     *plan.Cluster
+	mu       sync.Mutex
+	token    secret.Value
 	restarts chan struct{} // limits the nodes restarting at once (max unavailable)
 }
 
