@@ -201,3 +201,49 @@ func TestPruneRemovesAgentThenServer(t *testing.T) {
 		t.Errorf("after prune: %+v", p.Clusters[0].Removals)
 	}
 }
+
+func TestRefusedRemovalTouchesNothing(t *testing.T) {
+	f := newTestFleet(nil)
+	f.api.unregistered = map[string]bool{}
+	if _, _, err := f.run(t, f.plan(t)); err != nil {
+		t.Fatal(err)
+	}
+	f.api.setRoles("s1", "s2", "s3")
+	f.api.mu.Lock()
+	f.api.nodes["s2"].Ready = false
+	f.api.mu.Unlock()
+	c := &f.spec.Clusters[0]
+	c.Servers = []plan.Host{c.Servers[0], c.Servers[1]}
+	c.AgentConfig = map[string]any{"kubelet-arg": []any{"max-pods=50"}} // a change that would restart the agents
+	facts := map[string]*plan.HostFacts{}
+	for _, h := range f.hosts() {
+		facts[h.Address] = f.conns[h.Address].facts(h.Role)
+		facts[h.Address].Node = f.api.nodeFacts(h.Address)
+	}
+	list, _ := f.api.ListNodes(context.Background())
+	var nodes []plan.ClusterNode
+	for _, n := range list {
+		if !strings.HasPrefix(n.Name, "t") {
+			nodes = append(nodes, ClusterNodeOf(n))
+		}
+	}
+	p, err := plan.Build(plan.Input{Spec: *f.spec, Facts: facts, Tokens: f.tokens, Prune: true,
+		Nodes:    map[string][]plan.ClusterNode{"ha": nodes},
+		Binaries: map[plan.BinaryKey]plan.Binary{{Version: "v1.31.4+k3s1", Arch: k3s.AMD64}: {Version: "v1.31.4+k3s1", SHA256: fakeBinarySHA}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.RefusedRemovals()) != 1 || p.RefusedRemovals()[0].Node != "s3" {
+		t.Fatalf("refused %+v", p.Clusters[0].Removals)
+	}
+	f.log.mu.Lock()
+	f.log.lines = nil
+	f.log.mu.Unlock()
+	_, _, err = f.run(t, p)
+	if err == nil || !strings.Contains(err.Error(), "removal of node s3 refused, nothing changed") {
+		t.Fatalf("run: %v", err)
+	}
+	if len(f.log.lines) != 0 {
+		t.Errorf("a refused removal let the run touch hosts: %v", f.log.lines)
+	}
+}

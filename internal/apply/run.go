@@ -123,6 +123,15 @@ func Run(ctx context.Context, o Options) ([]HostResult, error) {
 	}
 	r := &runner{o: o, sem: make(chan struct{}, o.Concurrency), uploads: make(chan struct{}, o.ConcurrentUploads)}
 
+	// A removal refused for etcd's quorum stops the run before anything
+	// is touched.
+	for _, cp := range o.Plan.Clusters {
+		for _, rm := range cp.Removals {
+			if rm.Pruned && rm.Action == plan.ActionRefuse {
+				return nil, fmt.Errorf("cluster %s: removal of node %s refused, nothing changed: %s", cp.Name, rm.Node, strings.Join(rm.Reasons, "; "))
+			}
+		}
+	}
 	specs := map[string]*plan.Cluster{}
 	for i := range o.Spec.Clusters {
 		specs[o.Spec.Clusters[i].Name] = &o.Spec.Clusters[i]
