@@ -221,10 +221,16 @@ func TestPruneDrainsBeforeRestart(t *testing.T) {
 	u.mustK3sctl(args(flags, "apply", "-f", write(""))...)
 	u.waitNodes("drain", 3)
 
-	for i, h := range hs {
-		other := hs[(i+1)%len(hs)]
-		h.Exec(t, "sed 's/127.0.0.1/"+other.IP+"/' /etc/rancher/k3s/k3s.yaml > /root/probe.yaml")
+	// The probe, run by systemd just before K3s starts: what d1 says of
+	// the node. k3sctl works through d1, the first server, and the
+	// simulated servers copy each other's datastore only every two
+	// seconds, so d1 is the one whose view is current. On d1 itself K3s is
+	// stopped at that moment: its datastore file, written when it
+	// stopped, is its view.
+	for _, h := range hs {
+		h.Exec(t, "sed 's/127.0.0.1/"+hs[0].IP+"/' /etc/rancher/k3s/k3s.yaml > /root/probe.yaml")
 		h.Exec(t, "printf '%s\\n' '#!/bin/sh' "+
+			`'cp /var/lib/rancher/k3s/server/db/etcd/member/snap/db /root/state-at-start.json' `+
 			`'s=$(/usr/local/bin/kubectl --kubeconfig /root/probe.yaml --request-timeout 5s get node `+h.Name+` -o jsonpath={.spec.unschedulable} 2>&1)' `+
 			`'echo "unschedulable=${s:-false}" >> /root/cordon-at-start' > /root/probe.sh && chmod 755 /root/probe.sh && `+
 			`mkdir -p /etc/systemd/system/k3s.service.d && printf '[Service]\nExecStartPre=-/root/probe.sh\n' > /etc/systemd/system/k3s.service.d/probe.conf && systemctl daemon-reload`)
@@ -309,9 +315,21 @@ func TestPruneDrainsBeforeRestart(t *testing.T) {
 		if want := []string{"drain node", "start k3s", "uncordon"}; !slices.Equal(order[h.IP], want) {
 			t.Errorf("%s: steps %v, want %v", h.Name, order[h.IP], want)
 		}
-		// What the API said when K3s started on the host.
-		if got := strings.TrimSpace(h.Exec(t, "cat /root/cordon-at-start")); got != "unschedulable=true" {
-			t.Errorf("%s: at K3s's start the API said %q, want the node cordoned (once)", h.Name, got)
+		// What d1 said of the node when K3s started on the host.
+		got := strings.TrimSpace(h.Exec(t, "cat /root/cordon-at-start"))
+		if h == hs[0] {
+			var st struct {
+				Nodes map[string]struct {
+					Unschedulable bool `json:"unschedulable"`
+				} `json:"nodes"`
+			}
+			if err := json.Unmarshal([]byte(h.Exec(t, "cat /root/state-at-start.json")), &st); err != nil {
+				t.Fatal(err)
+			}
+			got = fmt.Sprintf("unschedulable=%v", st.Nodes[h.Name].Unschedulable)
+		}
+		if got != "unschedulable=true" {
+			t.Errorf("%s: at K3s's start d1 said %q, want the node cordoned (once)", h.Name, got)
 		}
 		if out, err := u.kubectl("--context", "drain", "get", "pod", "probe-"+h.Name); err == nil || !strings.Contains(out, "NotFound") {
 			t.Errorf("probe-%s was not evicted: %v %s", h.Name, err, out)
