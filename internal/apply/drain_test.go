@@ -2,6 +2,7 @@ package apply
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -245,5 +246,46 @@ func TestRefusedRemovalTouchesNothing(t *testing.T) {
 	}
 	if len(f.log.lines) != 0 {
 		t.Errorf("a refused removal let the run touch hosts: %v", f.log.lines)
+	}
+}
+
+func TestServerRestartsOnlyWhileOthersReady(t *testing.T) {
+	f := newTestFleet(nil)
+	f.api.unregistered = map[string]bool{}
+	if _, _, err := f.run(t, f.plan(t)); err != nil {
+		t.Fatal(err)
+	}
+	f.api.setRoles("s1", "s2", "s3")
+	ctx := context.Background()
+	if err := othersReady(ctx, f.api, "s1"); err != nil {
+		t.Errorf("all Ready: %v", err)
+	}
+	f.api.mu.Lock()
+	f.api.nodes["s2"].Ready = false
+	f.api.mu.Unlock()
+	if err := othersReady(ctx, f.api, "s1"); err == nil || !strings.Contains(err.Error(), "server s1 is not restarted while server(s) s2 are not Ready") {
+		t.Errorf("s2 NotReady: %v", err)
+	}
+	if err := othersReady(ctx, f.api, "a1"); err != nil {
+		t.Errorf("an agent does not wait for the servers: %v", err)
+	}
+	// Apply stops at s1's drain and restarts nothing.
+	f.spec.Clusters[0].ServerConfig = map[string]any{"kubelet-arg": []any{"max-pods=50"}}
+	f.log.mu.Lock()
+	f.log.lines = nil
+	f.log.mu.Unlock()
+	res, _, err := f.run(t, f.plan(t))
+	if !errors.Is(err, ErrHostsFailed) {
+		t.Fatalf("run: %v", err)
+	}
+	for _, r := range res {
+		if r.Host == "s1" && (r.Status != StatusFailed || !strings.Contains(r.Error, "drain node")) {
+			t.Errorf("s1: %+v", r)
+		}
+	}
+	for _, l := range f.log.lines {
+		if strings.HasPrefix(l, "s") && strings.HasSuffix(l, " start") {
+			t.Errorf("a server restarted while s2 is not Ready: %v", f.log.lines)
+		}
 	}
 }
