@@ -24,7 +24,7 @@ func (r *runner) host(ctx context.Context, j *job, hr *hostRun, steps []plan.Ste
 		})
 		changed = changed || c
 		hr.changed = hr.changed || c
-		if c && s.Kind != plan.StepDeliverFiles {
+		if c && s.Kind != plan.StepDeliverFiles && s.Kind != plan.StepDrain {
 			hr.restart = true
 		}
 		if err != nil {
@@ -65,6 +65,10 @@ func (r *runner) runStep(ctx context.Context, j *job, hr *hostRun, kind plan.Ste
 		return act || strings.Contains(string(res.Stdout), "started"), nil
 	case plan.StepRepair:
 		return r.repair(ctx, j, hr)
+	case plan.StepDrain:
+		return r.drain(ctx, j)
+	case plan.StepUncordon:
+		return r.uncordon(ctx, j)
 	case plan.StepLabels:
 		return r.labelNode(ctx, j)
 	case plan.StepWaitReady:

@@ -18,6 +18,9 @@ import (
 type NodeAPI interface {
 	ListNodes(ctx context.Context) ([]kube.Node, error)
 	PatchNode(ctx context.Context, name string, p kube.NodePatch) (kube.Node, error)
+	Drain(ctx context.Context, name string, timeout time.Duration, force bool) (kube.DrainResult, error)
+	Uncordon(ctx context.Context, name string) error
+	DeleteNode(ctx context.Context, name string) error
 }
 
 var _ NodeAPI = (*kube.Client)(nil)

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/k3sctl/k3sctl/internal/k3s"
 	"github.com/k3sctl/k3sctl/internal/plan"
 	"github.com/k3sctl/k3sctl/internal/secret"
 	"github.com/k3sctl/k3sctl/internal/ssh"
@@ -50,23 +50,35 @@ type Options struct {
 	// that step changes nothing.
 	API func(ctx context.Context, cluster string) (NodeAPI, error)
 
-	Concurrency       int           // hosts at once; default 20
-	ConcurrentUploads int           // binary uploads at once; default 5
-	MaxUnavailable    int           // agents of one cluster upgraded at once; default 1
-	ReadyTimeout      time.Duration // per host; default 5 minutes
-	PollInterval      time.Duration // readiness polling; default 1s
-	Sink              Sink
-	Now               func() time.Time
+	// Dial connects to the host of a removed node of cluster to uninstall
+	// K3s there; close releases the connection. Nil: K3s stays installed
+	// there and the removal says how to uninstall it.
+	Dial func(ctx context.Context, cluster, address string) (conn Conn, close func(), err error)
+
+	Concurrency       int // hosts at once; default 20
+	ConcurrentUploads int // binary uploads at once; default 5
+	// MaxUnavailable is how many nodes of one cluster restart K3s at once
+	// (upgrades, config changes, repairs); default 1.
+	MaxUnavailable int
+	// DrainTimeout bounds the eviction of a node's pods before a restart
+	// or a removal; default 5 minutes. ForceDrain goes on when pods are
+	// left at the timeout.
+	DrainTimeout time.Duration
+	ForceDrain   bool
+	ReadyTimeout time.Duration // per host; default 5 minutes
+	PollInterval time.Duration // readiness polling; default 1s
+	Sink         Sink
+	Now          func() time.Time
 }
 
 // ErrHostsFailed is returned when at least one host did not finish.
 var ErrHostsFailed = errors.New("some hosts failed")
 
 type clusterState struct {
-	spec   *plan.Cluster
-	mu     sync.Mutex
-	token  secret.Value
-	agents chan struct{} // limits agent upgrades (max unavailable)
+	spec     *plan.Cluster
+	mu       sync.Mutex
+	token    secret.Value
+	restarts chan struct{} // limits the nodes restarting at once (max unavailable)
 }
 
 type job struct {
@@ -102,6 +114,9 @@ func Run(ctx context.Context, o Options) ([]HostResult, error) {
 	if o.MaxUnavailable <= 0 {
 		o.MaxUnavailable = 1
 	}
+	if o.DrainTimeout <= 0 {
+		o.DrainTimeout = 5 * time.Minute
+	}
 	if o.ReadyTimeout <= 0 {
 		o.ReadyTimeout = 5 * time.Minute
 	}
@@ -116,23 +131,43 @@ func Run(ctx context.Context, o Options) ([]HostResult, error) {
 	}
 	r := &runner{o: o, sem: make(chan struct{}, o.Concurrency), uploads: make(chan struct{}, o.ConcurrentUploads)}
 
+	// A removal refused for etcd's quorum stops the run before anything
+	// is touched.
+	for _, cp := range o.Plan.Clusters {
+		for _, rm := range cp.Removals {
+			if rm.Pruned && rm.Action == plan.ActionRefuse {
+				return nil, fmt.Errorf("cluster %s: removal of node %s refused, nothing changed: %s", cp.Name, rm.Node, strings.Join(rm.Reasons, "; "))
+			}
+		}
+	}
 	specs := map[string]*plan.Cluster{}
 	for i := range o.Spec.Clusters {
 		specs[o.Spec.Clusters[i].Name] = &o.Spec.Clusters[i]
 	}
 	var jobs []*job
 	byKey := map[string]*job{}
+	type removals struct {
+		cp   *plan.ClusterPlan
+		cs   *clusterState
+		jobs []*job
+	}
+	var prune []*removals
 	for ci := range o.Plan.Clusters {
 		cp := &o.Plan.Clusters[ci]
-		cs := &clusterState{spec: specs[cp.Name], token: o.Tokens[cp.Name], agents: make(chan struct{}, o.MaxUnavailable)}
+		cs := &clusterState{spec: specs[cp.Name], token: o.Tokens[cp.Name], restarts: make(chan struct{}, o.MaxUnavailable)}
 		if cs.spec == nil {
 			return nil, fmt.Errorf("plan names cluster %q that is not in the spec", cp.Name)
 		}
+		rm := &removals{cp: cp, cs: cs}
 		for _, hp := range cp.Hosts {
 			j := &job{cluster: cs, cplan: cp, hp: hp, done: make(chan struct{}), uploaded: make(chan struct{})}
 			j.result = HostResult{Cluster: cp.Name, Host: hp.Address, Role: string(hp.Role), Action: string(hp.Action)}
 			jobs = append(jobs, j)
+			rm.jobs = append(rm.jobs, j)
 			byKey[cp.Name+"/"+hp.Address] = j
+		}
+		if slices.ContainsFunc(cp.Removals, func(r plan.Removal) bool { return r.Pruned && r.Action == plan.ActionRemove }) {
+			prune = append(prune, rm)
 		}
 	}
 	o.Sink.Event(Event{Time: o.Now(), Type: EventPlan, Plan: o.Plan})
@@ -152,13 +187,36 @@ func Run(ctx context.Context, o Options) ([]HostResult, error) {
 			r.runJob(ctx, j, deps)
 		}()
 	}
+	var removed []HostResult
+	var rmu sync.Mutex
+	for _, rm := range prune {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// The cluster's hosts first: a replacement joins before the
+			// node it replaces goes.
+			for _, j := range rm.jobs {
+				select {
+				case <-j.done:
+				case <-ctx.Done():
+				}
+			}
+			res := r.runRemovals(ctx, rm.cp, rm.cs)
+			rmu.Lock()
+			removed = append(removed, res...)
+			rmu.Unlock()
+		}()
+	}
 	wg.Wait()
 
-	results := make([]HostResult, 0, len(jobs))
+	results := make([]HostResult, 0, len(jobs)+len(removed))
 	failed := false
 	for _, j := range jobs {
 		results = append(results, j.result)
-		switch j.result.Status {
+	}
+	results = append(results, removed...)
+	for _, res := range results {
+		switch res.Status {
 		case StatusFailed, StatusSkipped, StatusRefused, StatusCancelled:
 			failed = true
 		}
@@ -266,14 +324,14 @@ func (r *runner) runJob(ctx context.Context, j *job, deps []*job) {
 	}
 	// Time spent waiting for other hosts is not this host's.
 	start = r.o.Now().Add(-active)
-	if err == nil && j.hp.Role == k3s.Agent && j.hp.Action == plan.ActionUpgrade {
+	if err == nil && restarts(j.hp) {
 		select {
-		case j.cluster.agents <- struct{}{}:
+		case j.cluster.restarts <- struct{}{}:
 		case <-ctx.Done():
 			finish(StatusCancelled, ctx.Err())
 			return
 		}
-		defer func() { <-j.cluster.agents }()
+		defer func() { <-j.cluster.restarts }()
 	}
 	if err == nil {
 		var c bool

@@ -228,7 +228,7 @@ func TestNewRootListsEveryCommand(t *testing.T) {
 			t.Errorf("%s has no RunE", c.Name())
 		}
 	}
-	want := []string{"apply", "backup", "facts", "gen-docs", "init", "install", "join", "kubeconfig", "node-token", "plan", "reset", "restore", "status", "uninstall", "version"}
+	want := []string{"apply", "backup", "facts", "gen-docs", "init", "install", "join", "kubeconfig", "node-remove", "node-token", "plan", "reset", "restore", "status", "uninstall", "version"}
 	if !slices.Equal(names, want) {
 		t.Errorf("commands %q, want %q", names, want)
 	}

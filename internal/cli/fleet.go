@@ -162,6 +162,9 @@ type ApplyOptions struct {
 	Force          bool
 	Concurrency    int
 	MaxUnavailable int
+	Prune          bool
+	DrainTimeout   time.Duration
+	ForceDrain     bool
 	NoKubeconfig   bool
 	Subset         subsetFlags
 	Rollout        rolloutFlags
@@ -183,6 +186,19 @@ hosts at once. A failed host fails only what depends on it. Run it again at
 any time: what is already right is left alone, and a failed run picks up
 where it stopped. Each cluster's kubeconfig is merged as a context named
 after the cluster.
+
+Before K3s restarts on a Ready node of a multi-node cluster (a config
+change, an upgrade), the node is drained: cordoned and its pods evicted,
+respecting PodDisruptionBudgets, for at most --drain-timeout (--force-drain
+goes on with pods left); once Ready again it is uncordoned. At most
+--max-unavailable nodes of a cluster restart at once; a server of an
+embedded-etcd cluster restarts only while the other servers are Ready.
+
+A node registered in a cluster whose host is no longer in the inventory is
+shown by the plan and removed only with --prune: drained, its Node deleted
+(K3s removes its etcd member), K3s uninstalled on its host when reachable.
+Servers go one at a time; a removal that would leave etcd without a quorum
+of Ready members is refused before anything is changed.
 
 --cluster and --selector choose some clusters; the others' hosts are not
 connected to. With a rollout: section in the inventory, or --canary,
@@ -222,6 +238,9 @@ nothing is changed.
 			if opts.MaxUnavailable < 1 {
 				return flagErrorf("--max-unavailable must be at least 1, not %d", opts.MaxUnavailable)
 			}
+			if opts.DrainTimeout <= 0 {
+				return flagErrorf("--drain-timeout must be positive, not %s", opts.DrainTimeout)
+			}
 			if opts.K3s.concurrentUploads < 1 {
 				return flagErrorf("--concurrent-uploads must be at least 1, not %d", opts.K3s.concurrentUploads)
 			}
@@ -237,7 +256,10 @@ nothing is changed.
 	fs := cmd.Flags()
 	addPlanningFlags(fs, &opts.File, &opts.Force, &opts.K3s)
 	fs.IntVar(&opts.Concurrency, "concurrency", 20, "hosts worked on at once")
-	fs.IntVar(&opts.MaxUnavailable, "max-unavailable", 1, "agents of one cluster upgraded at once")
+	fs.IntVar(&opts.MaxUnavailable, "max-unavailable", 1, "nodes of one cluster restarting K3s at once (upgrades, config changes, repairs)")
+	fs.BoolVar(&opts.Prune, "prune", false, "remove the nodes registered in a cluster whose hosts are no longer in the inventory: drain, delete the node, uninstall K3s")
+	fs.DurationVar(&opts.DrainTimeout, "drain-timeout", 5*time.Minute, "how long to evict a node's pods (respecting PodDisruptionBudgets) before a restart or removal")
+	fs.BoolVar(&opts.ForceDrain, "force-drain", false, "go on when pods could not be evicted within --drain-timeout")
 	fs.DurationVar(&opts.K3s.timeout, "timeout", 5*time.Minute, "how long to wait for each node to become ready")
 	fs.IntVar(&opts.K3s.concurrentUploads, "concurrent-uploads", 5, "binary uploads at once")
 	addTraceFlag(fs, &opts.K3s)
@@ -280,6 +302,7 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 	}
 	r := fleetRunOf(opts.Factory, inv, opts.Force, &opts.SSH, &opts.K3s, kube)
 	r.concurrency, r.maxUnavailable = opts.Concurrency, opts.MaxUnavailable
+	r.prune, r.drainTimeout, r.forceDrain = opts.Prune, opts.DrainTimeout, opts.ForceDrain
 	if pol != nil {
 		return r.progressive(ctx, pol, opts.Rollout.yes)
 	}

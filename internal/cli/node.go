@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/k3sctl/k3sctl/internal/k3s"
 	"github.com/k3sctl/k3sctl/internal/kubeconfig"
@@ -209,6 +210,66 @@ with K3s's own script, so the node keeps its identity if reinstalled.`,
 	}
 	cmd.Flags().StringVar(&ip, "ip", "", "address of the host")
 	cmd.Flags().StringVar(&host, "host", "", "name of the host")
+	addSSHFlags(cmd.Flags(), &sf)
+	return cmd
+}
+
+// NewCmdNodeRemove is the node-remove command.
+func NewCmdNodeRemove(f *Factory) *cobra.Command {
+	io := f.IO
+	var (
+		ip, host, name string
+		timeout        time.Duration
+		force          bool
+		sf             sshFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "node-remove --ip <server> --node <name> [flags]",
+		Short: "Remove a node from its cluster: drain, uninstall K3s, delete the node",
+		Long: `Remove one node from the cluster of a server, as apply --prune does for
+nodes no longer in an inventory: drain it (respecting PodDisruptionBudgets,
+for at most --drain-timeout; --force-drain goes on with pods left), uninstall
+K3s on its host (reached at the node's InternalIP with the same SSH settings)
+when k3sctl can reach it, and delete its Node, after which K3s removes its
+etcd member. Removing a server that would leave etcd without a quorum of
+Ready members is refused before anything is touched.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			addr, err := requireOne(ip, host)
+			if err != nil {
+				return err
+			}
+			if name == "" {
+				return flagErrorf("which node? give --node <name> (kubectl get nodes lists them)")
+			}
+			if timeout <= 0 {
+				return flagErrorf("--drain-timeout must be positive, not %s", timeout)
+			}
+			c, err := dialOne(cmd.Context(), f, &sf, addr)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			res := sf.resolver(f)
+			dial := func(ctx context.Context, a string) (rollout.Conn, error) {
+				o := res.options(addr)
+				o.Address = a
+				o.ConnectRetry = 10 * time.Second
+				return ssh.Dial(ctx, o)
+			}
+			err = rollout.RemoveNode(cmd.Context(), c, name, rollout.RemoveOptions{Dial: dial, DrainTimeout: timeout, ForceDrain: force,
+				Progress: func(format string, a ...any) { fmt.Fprintf(io.Err, format+"\n", a...) }})
+			if err != nil {
+				return fmt.Errorf("%s: node-remove %s: %w", addr, name, err)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&ip, "ip", "", "address of a server of the cluster")
+	cmd.Flags().StringVar(&host, "host", "", "name of a server of the cluster")
+	cmd.Flags().StringVar(&name, "node", "", "name of the node to remove, as kubectl get nodes shows it")
+	cmd.Flags().DurationVar(&timeout, "drain-timeout", 5*time.Minute, "how long to evict the node's pods")
+	cmd.Flags().BoolVar(&force, "force-drain", false, "go on when pods could not be evicted within --drain-timeout")
 	addSSHFlags(cmd.Flags(), &sf)
 	return cmd
 }

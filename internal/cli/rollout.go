@@ -296,6 +296,10 @@ type rolloutRun struct {
 	// kubeconfigCheck is a kubeconfig to check without merging into it
 	// (plan checks the one apply would write).
 	kubeconfigCheck string
+	// prune, drainTimeout and forceDrain come from apply's flags.
+	prune        bool
+	drainTimeout time.Duration
+	forceDrain   bool
 
 	mu     sync.Mutex
 	merged []string // contexts merged during this run
@@ -388,6 +392,9 @@ func (r *rolloutRun) options(ctx context.Context, sink apply.Sink, lock *rollout
 		Concurrency:       r.concurrency,
 		ConcurrentUploads: f.concurrentUploads,
 		MaxUnavailable:    r.maxUnavailable,
+		Prune:             r.prune,
+		DrainTimeout:      r.drainTimeout,
+		ForceDrain:        r.forceDrain,
 		ReadyTimeout:      f.timeout,
 		NoSnapshot:        f.noSnapshot,
 		Sink:              sink,
@@ -435,6 +442,13 @@ func (r *rolloutRun) execute(ctx context.Context) error {
 	if mode != ui.ModeJSON {
 		plan.Print(r.io.Err, prep.Plan)
 		fmt.Fprintln(r.io.Err)
+	}
+	if refused := prep.Plan.RefusedRemovals(); r.prune && len(refused) > 0 {
+		var lines []string
+		for _, rm := range refused {
+			lines = append(lines, rm.Node+": "+strings.Join(rm.Reasons, "; "))
+		}
+		return &CodeError{Code: ExitHostsFailed, Err: fmt.Errorf("apply --prune changed nothing: a node removal is refused:\n  %s", strings.Join(lines, "\n  "))}
 	}
 	if nothingRuns(prep.Plan) {
 		if mode == ui.ModeJSON {
@@ -543,6 +557,11 @@ func nothingRuns(p *plan.Plan) bool {
 				blocked++
 			case plan.ActionJoinSource:
 			default:
+				return false
+			}
+		}
+		for _, rm := range c.Removals {
+			if rm.Pruned && rm.Action == plan.ActionRemove {
 				return false
 			}
 		}

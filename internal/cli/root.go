@@ -98,6 +98,7 @@ func NewRoot(f *Factory) *cobra.Command {
 		NewCmdKubeconfig(f),
 		NewCmdNodeToken(f),
 		NewCmdUninstall(f),
+		NewCmdNodeRemove(f),
 		NewCmdReset(f),
 		NewCmdVersion(f),
 		newGenDocsCmd(f),

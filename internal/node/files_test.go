@@ -103,15 +103,16 @@ func TestParseNodes(t *testing.T) {
 	out := "NAME           STATUS     ROLES                  AGE   VERSION\n" +
 		"pi-1           Ready      control-plane,master   5d    v1.31.4+k3s1\n" +
 		"pi-2-7a097ee9  NotReady   <none>                 1m    v1.31.4+k3s1\n" +
+		"pi-3           Ready,SchedulingDisabled   <none>   1m    v1.31.4+k3s1\n" +
 		"garbage\n"
 	got := ParseNodes(out)
-	want := []NodeStatus{{"pi-1", true, "v1.31.4+k3s1"}, {"pi-2-7a097ee9", false, "v1.31.4+k3s1"}}
-	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+	want := []NodeStatus{{"pi-1", true, "v1.31.4+k3s1"}, {"pi-2-7a097ee9", false, "v1.31.4+k3s1"}, {"pi-3", true, "v1.31.4+k3s1"}}
+	if len(got) != 3 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
 		t.Errorf("%+v", got)
 	}
 	c := &scriptedConn{answers: map[string]string{"kubectl": out}}
 	nodes, err := Nodes(context.Background(), c)
-	if err != nil || len(nodes) != 2 || c.cmds[0] != "k3s kubectl get nodes" {
+	if err != nil || len(nodes) != 3 || c.cmds[0] != "k3s kubectl get nodes" {
 		t.Errorf("%+v %v %q", nodes, err, c.cmds)
 	}
 }

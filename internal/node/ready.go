@@ -35,7 +35,9 @@ func ParseNodes(out string) []NodeStatus {
 		if len(f) < 5 || (f[0] == "NAME" && f[1] == "STATUS") {
 			continue
 		}
-		nodes = append(nodes, NodeStatus{Name: f[0], Ready: f[1] == "Ready", Version: f[4]})
+		// A cordoned node is "Ready,SchedulingDisabled".
+		status, _, _ := strings.Cut(f[1], ",")
+		nodes = append(nodes, NodeStatus{Name: f[0], Ready: status == "Ready", Version: f[4]})
 	}
 	return nodes
 }

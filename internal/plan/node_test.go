@@ -158,11 +158,11 @@ func TestLabelChangeDoesNotRestart(t *testing.T) {
 		t.Errorf("changes %v", hp.Changes)
 	}
 
-	// A label change with another config change restarts, and labels the
-	// node after it is Ready.
+	// A label change with another config change drains the Ready node,
+	// restarts, uncordons and labels the node after it is Ready.
 	changed.Agents[0].Config = map[string]any{"node-ip": "10.0.0.20"}
 	hp = planFor(t, changed, facts, token)
-	if hp.Action != ActionReconfigure || !slices.Equal(stepKinds(hp), []StepKind{StepWriteConfig, StepStartAgent, StepWaitReady, StepLabels}) {
+	if hp.Action != ActionReconfigure || hp.Node != "w1" || !slices.Equal(stepKinds(hp), []StepKind{StepWriteConfig, StepDrain, StepStartAgent, StepWaitReady, StepUncordon, StepLabels}) {
 		t.Errorf("label and node-ip change: %s %v", hp.Action, stepKinds(hp))
 	}
 

@@ -52,6 +52,8 @@ type ClusterPlan struct {
 	APIAddress string     `json:"apiAddress"`
 	JoinURL    string     `json:"joinURL"`
 	Hosts      []HostPlan `json:"hosts"`
+	// Removals are the cluster's nodes no longer in the inventory.
+	Removals []Removal `json:"removals,omitempty"`
 }
 
 // HostPlan is one host's part of a plan.
@@ -81,6 +83,10 @@ type HostPlan struct {
 	// Labels, when set, says the node's labels and taints change through
 	// the API (what changes), or are recorded once it registers.
 	Labels []string `json:"labels,omitempty"`
+	// Node is the node that is drained before K3s restarts on the host
+	// and uncordoned once it is Ready again; "" when there is nothing to
+	// drain (a single-node cluster, a node not registered or not Ready).
+	Node string `json:"node,omitempty"`
 	// Steps are what apply does on the host, in order.
 	Steps []Step `json:"steps,omitempty"`
 
@@ -88,9 +94,14 @@ type HostPlan struct {
 	delivers bool
 }
 
-// Changes reports whether the plan changes anything.
+// Changes reports whether the plan changes anything. A node that is no
+// longer in the inventory is a change even when apply runs without
+// --prune: the clusters differ from the inventory.
 func (p *Plan) Changes() bool {
 	for _, c := range p.Clusters {
+		if len(c.Removals) > 0 {
+			return true
+		}
 		for _, h := range c.Hosts {
 			switch h.Action {
 			case ActionNothing, ActionJoinSource:
@@ -144,8 +155,20 @@ func buildCluster(in Input, c *Cluster) (ClusterPlan, error) {
 		cp.APIAddress = first
 	}
 	token := in.Tokens[c.Name]
+	multiNode := len(c.Servers)+len(c.Agents) > 1
+	if nodes, ok := in.Nodes[c.Name]; ok {
+		multiNode = multiNode || len(nodes) > 1
+	}
 	withSteps := func(hp HostPlan) HostPlan {
+		// A node of a multi-node cluster that is Ready is drained before
+		// K3s restarts on it: its pods have somewhere to go.
+		if f := in.Facts[hp.Address]; multiNode && f != nil && f.Node != nil && f.Node.Registered && f.Node.Ready {
+			hp.Node = f.Node.Name
+		}
 		hp.Steps = planSteps(&hp, !token.IsZero(), !in.SkipKubeconfig)
+		if !slices.ContainsFunc(hp.Steps, func(s Step) bool { return s.Kind == StepDrain }) {
+			hp.Node = ""
+		}
 		return hp
 	}
 	step := 0
@@ -191,6 +214,7 @@ func buildCluster(in Input, c *Cluster) (ClusterPlan, error) {
 	if !in.NoSnapshot {
 		addSnapshot(&cp, c, in.Facts)
 	}
+	cp.Removals = planRemovals(in, c)
 	return cp, nil
 }
 

@@ -18,6 +18,7 @@ var actionWords = map[Action]string{
 	ActionRefuse:      "REFUSED",
 	ActionUnreachable: "UNREACHABLE",
 	ActionJoinSource:  "read token",
+	ActionRemove:      "remove",
 }
 
 // stepWidth lines up the reasons after the longest step kind.
@@ -69,6 +70,7 @@ func Print(w io.Writer, p *Plan) {
 				}
 			}
 		}
+		printRemovals(w, c.Removals)
 	}
 	n, changes, blocked := 0, 0, 0
 	for _, c := range p.Clusters {
@@ -85,6 +87,28 @@ func Print(w io.Writer, p *Plan) {
 			n++
 		}
 	}
+	removals, refused, shown := 0, 0, 0
+	for _, r := range p.Removals() {
+		switch {
+		case r.Action == ActionRefuse:
+			refused++
+		case r.Pruned:
+			removals++
+		default:
+			shown++
+		}
+	}
+	defer func() {
+		if removals > 0 {
+			fmt.Fprintf(w, "%d node(s) to remove from their clusters.\n", removals)
+		}
+		if shown > 0 {
+			fmt.Fprintf(w, "%d node(s) no longer in the inventory: apply --prune removes them (drain, delete the node, uninstall K3s).\n", shown)
+		}
+		if refused > 0 {
+			fmt.Fprintf(w, "%d node removal(s) refused: apply --prune changes nothing until the reasons above are fixed.\n", refused)
+		}
+	}()
 	switch {
 	case changes == 0 && blocked == 0:
 		fmt.Fprintf(w, "\nNo changes: %d host(s) already as wanted.\n", n)
@@ -109,6 +133,31 @@ func printFiles(w io.Writer, files []FileChange) {
 			if l != "" {
 				fmt.Fprintf(w, "             %s\n", l)
 			}
+		}
+	}
+}
+
+// printRemovals lists the nodes of a cluster no longer in the inventory.
+func printRemovals(w io.Writer, rs []Removal) {
+	for _, r := range rs {
+		where := r.Address
+		if where == "" {
+			where = "address unknown"
+		}
+		what := actionWords[r.Action]
+		if r.Action == ActionRemove && !r.Pruned {
+			what += " (needs --prune)"
+		}
+		fmt.Fprintf(w, "  -. %-22s %-14s %s\n", r.Node, "("+string(r.Role)+", "+where+")", what)
+		for _, why := range r.Reasons {
+			fmt.Fprintf(w, "       - %s\n", why)
+		}
+		for _, s := range r.Steps {
+			mark := " "
+			if s.Changes && r.Pruned {
+				mark = "+"
+			}
+			fmt.Fprintf(w, "       %s %-*s  %s\n", mark, stepWidth, s.Kind, s.Reason)
 		}
 	}
 }

@@ -216,4 +216,9 @@ type Input struct {
 	SkipKubeconfig bool
 	// NoSnapshot leaves out the etcd snapshot taken before an upgrade.
 	NoSnapshot bool
+	// Nodes are the Nodes registered in each cluster, by cluster name;
+	// a cluster whose API was not read is missing.
+	Nodes map[string][]ClusterNode
+	// Prune: apply removes the nodes no longer in the inventory.
+	Prune bool
 }

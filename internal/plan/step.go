@@ -26,6 +26,10 @@ const (
 	// delivered earlier that are no longer listed, and updates the
 	// host's record of them.
 	StepDeliverFiles StepKind = "deliver files"
+	// StepDrain cordons the node and evicts its pods (as kubectl drain
+	// does, respecting PodDisruptionBudgets) before K3s restarts on it or
+	// the node is removed.
+	StepDrain StepKind = "drain node"
 	// StepStartServer starts or restarts the k3s service of a server.
 	StepStartServer StepKind = "start k3s"
 	// StepStartAgent starts or restarts the k3s-agent service of an agent.
@@ -35,6 +39,14 @@ const (
 	StepRepair StepKind = "repair"
 	// StepWaitReady waits until the service is active and the node Ready.
 	StepWaitReady StepKind = "wait for ready"
+	// StepUncordon makes a drained node schedulable again once it is
+	// Ready on its new state.
+	StepUncordon StepKind = "uncordon"
+	// StepDeleteNode deletes a removed node's Node object; K3s then
+	// removes its etcd member.
+	StepDeleteNode StepKind = "delete node"
+	// StepUninstall uninstalls K3s from a removed node's host.
+	StepUninstall StepKind = "uninstall"
 	// StepLabels brings the node's labels and taints to the inventory
 	// through the Kubernetes API and records which k3sctl manages.
 	StepLabels StepKind = "label node"
@@ -64,8 +76,8 @@ const (
 
 // StepKinds lists every kind, in the order a host runs them.
 func StepKinds() []StepKind {
-	return []StepKind{StepSnapshot, StepUploadBinary, StepWriteConfig, StepDeliverFiles, StepStartServer, StepStartAgent, StepRepair, StepWaitReady, StepLabels, StepReadToken, StepKubeconfig,
-		StepDownload, StepStopServer, StepRestore, StepClearEtcd}
+	return []StepKind{StepSnapshot, StepUploadBinary, StepWriteConfig, StepDeliverFiles, StepDrain, StepStartServer, StepStartAgent, StepRepair, StepWaitReady, StepUncordon, StepLabels, StepReadToken, StepKubeconfig,
+		StepDownload, StepStopServer, StepRestore, StepClearEtcd, StepUninstall, StepDeleteNode}
 }
 
 // StartStep is the kind that starts the service of role r.
@@ -171,6 +183,11 @@ func planSteps(hp *HostPlan, tokenKnown, kubeconfig bool) []Step {
 		}
 		deliver()
 		restartFiles := FilesRestart(hp.Files)
+		restart := hp.Action != ActionRepair && hp.Action != ActionStart && hp.Action != ActionInstall
+		drain := restart && hp.Node != ""
+		if drain {
+			add(StepDrain, true, "cordons node "+hp.Node+" and evicts its pods before "+service+" restarts")
+		}
 		switch {
 		case hp.Action == ActionRepair:
 			add(StepRepair, true, "join again: restarts "+service)
@@ -186,6 +203,9 @@ func planSteps(hp *HostPlan, tokenKnown, kubeconfig bool) []Step {
 			ready += " at " + hp.To
 		}
 		add(StepWaitReady, false, ready)
+		if drain {
+			add(StepUncordon, true, "makes node "+hp.Node+" schedulable again")
+		}
 		labels()
 		if hp.First {
 			readToken()

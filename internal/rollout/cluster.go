@@ -196,8 +196,9 @@ func (a *clusterAPIs) close() {
 // its node: registered, Ready, version, labels, taints. A cluster without
 // a running server (a first install) is left unread; so is one whose API
 // does not answer, with a note.
-func readClusters(ctx context.Context, o Options, apis *clusterAPIs, clusters []plan.Cluster, facts map[string]*plan.HostFacts) {
+func readClusters(ctx context.Context, o Options, apis *clusterAPIs, clusters []plan.Cluster, facts map[string]*plan.HostFacts) map[string][]plan.ClusterNode {
 	var mu sync.Mutex
+	all := map[string][]plan.ClusterNode{}
 	note := func(format string, a ...any) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -211,15 +212,21 @@ func readClusters(ctx context.Context, o Options, apis *clusterAPIs, clusters []
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			readCluster(ctx, note, apis, &clusters[i], facts)
+			nodes, ok := readCluster(ctx, note, apis, &clusters[i], facts)
+			if ok {
+				mu.Lock()
+				all[clusters[i].Name] = nodes
+				mu.Unlock()
+			}
 		}()
 	}
 	wg.Wait()
+	return all
 }
 
 // readCluster is readClusters for one cluster. Only the facts of its own
-// hosts are changed.
-func readCluster(ctx context.Context, note func(string, ...any), apis *clusterAPIs, c *plan.Cluster, facts map[string]*plan.HostFacts) {
+// hosts are changed. It returns the cluster's nodes, ok when read.
+func readCluster(ctx context.Context, note func(string, ...any), apis *clusterAPIs, c *plan.Cluster, facts map[string]*plan.HostFacts) ([]plan.ClusterNode, bool) {
 	var running []string
 	for _, addr := range append([]string{c.JoinServer}, serverAddrs(c)...) {
 		if f := facts[addr]; addr != "" && f != nil && f.Err == "" && f.Active[k3s.Server] {
@@ -227,13 +234,13 @@ func readCluster(ctx context.Context, note func(string, ...any), apis *clusterAP
 		}
 	}
 	if len(running) == 0 {
-		return
+		return nil, false
 	}
 	_, nodes, err := apis.nodes(ctx, c.Name, running)
 	apis.noteRead(c.Name, nodes, err)
 	if err != nil {
 		note("cluster %s: cannot read the nodes through %s, so node registration and labels are not checked: %v", c.Name, running[0], err)
-		return
+		return nil, false
 	}
 	for _, h := range clusterHosts(*c) {
 		f := facts[h.Address]
@@ -248,6 +255,11 @@ func readCluster(ctx context.Context, note func(string, ...any), apis *clusterAP
 			}
 		}
 	}
+	out := make([]plan.ClusterNode, 0, len(nodes))
+	for _, n := range nodes {
+		out = append(out, apply.ClusterNodeOf(n))
+	}
+	return out, true
 }
 
 func serverAddrs(c *plan.Cluster) []string {

@@ -76,6 +76,13 @@ type Options struct {
 	// into Prepared.HostFacts.
 	Status bool
 
+	// Prune removes the nodes of a cluster that are no longer in the
+	// inventory; without it the plan only shows them.
+	Prune bool
+	// DrainTimeout and ForceDrain: see apply.Options.
+	DrainTimeout time.Duration
+	ForceDrain   bool
+
 	Concurrency       int
 	ConcurrentUploads int
 	MaxUnavailable    int
@@ -251,7 +258,7 @@ func preparePlan(ctx context.Context, o Options, spec *plan.Spec, conns map[stri
 	}
 	o.clock.done(PhaseTokens)
 	apis := newClusterAPIs(conns)
-	readClusters(ctx, o, apis, spec.Clusters, facts)
+	nodes := readClusters(ctx, o, apis, spec.Clusters, facts)
 	var (
 		bins  map[plan.BinaryKey]plan.Binary
 		paths map[plan.BinaryKey]string
@@ -266,7 +273,8 @@ func preparePlan(ctx context.Context, o Options, spec *plan.Spec, conns map[stri
 		}
 	}
 	o.clock.done(PhaseBinaries)
-	pl, err := plan.Build(plan.Input{Spec: *spec, Facts: facts, Tokens: tokens, Binaries: bins, NoSnapshot: o.NoSnapshot})
+	pl, err := plan.Build(plan.Input{Spec: *spec, Facts: facts, Tokens: tokens, Binaries: bins, NoSnapshot: o.NoSnapshot,
+		Nodes: nodes, Prune: o.Prune})
 	if err != nil {
 		apis.close()
 		return nil, err
@@ -631,6 +639,8 @@ func (p *Prepared) Apply(ctx context.Context) ([]apply.HostResult, error) {
 		Plan: p.Plan, Spec: p.Spec, Conns: conns, Hostnames: p.hostnames, InitSystems: p.inits,
 		Tokens: p.tokens, Concurrency: p.o.Concurrency, ConcurrentUploads: p.o.ConcurrentUploads,
 		MaxUnavailable: p.o.MaxUnavailable, ReadyTimeout: p.o.ReadyTimeout, Sink: timed, BinarySHA256: p.sums,
+		DrainTimeout: p.o.DrainTimeout, ForceDrain: p.o.ForceDrain,
+		Dial: p.dialRemoved,
 		Binary: func(ctx context.Context, key plan.BinaryKey, progress func(done, total int64)) (string, error) {
 			if path, ok := p.binaries[key]; ok {
 				return path, nil
@@ -641,6 +651,37 @@ func (p *Prepared) Apply(ctx context.Context) ([]apply.HostResult, error) {
 		API:        p.apis.api(p.Plan),
 	}
 	return apply.Run(ctx, o)
+}
+
+// dialRemoved connects to the host of a removed node, which the inventory
+// no longer lists: with the SSH settings of the cluster's first server
+// (the inventory's defaults, most often), only the address changed, and a
+// short retry: a host that is gone should not hold up the run.
+func (p *Prepared) dialRemoved(ctx context.Context, cluster, address string) (apply.Conn, func(), error) {
+	var c Conn
+	var err error
+	sibling := ""
+	for _, sc := range p.Spec.Clusters {
+		if sc.Name == cluster && len(sc.Servers) > 0 {
+			sibling = sc.Servers[0].Address
+		}
+	}
+	if p.o.SSH != nil && sibling != "" {
+		o := p.o.SSH(sibling)
+		o.Address = address
+		o.ConnectRetry = 10 * time.Second
+		var sc *ssh.Client
+		sc, err = ssh.Dial(ctx, o)
+		if err == nil {
+			c = sc
+		}
+	} else {
+		c, err = p.o.Dial(ctx, address)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, func() { _ = c.Close() }, nil
 }
 
 // mergeKubeconfig merges a cluster's admin kubeconfig into the local
