@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 	"time"
 
@@ -27,6 +28,9 @@ func (r *runner) host(ctx context.Context, j *job) (bool, error) {
 		return false, fmt.Errorf("%s: no connection", hp.Address)
 	}
 	hr := &hostRun{conn: conn, initSystem: r.o.InitSystems[hp.Address]}
+	if err := r.removeStale(ctx, j, conn); err != nil {
+		return false, err
+	}
 	for _, s := range hp.Steps {
 		if s.Kind == plan.StepKubeconfig && r.o.Kubeconfig == nil {
 			continue // run without a kubeconfig to merge into
@@ -40,6 +44,56 @@ func (r *runner) host(ctx context.Context, j *job) (bool, error) {
 		}
 	}
 	return hr.changed, nil
+}
+
+// removeStale deletes the temporary files an interrupted earlier run left
+// in the directories this host's steps write to, before the first step
+// that writes. The run holds the host, so no other run is writing them.
+func (r *runner) removeStale(ctx context.Context, j *job, conn Conn) error {
+	first := plan.StepKind("")
+	for _, s := range j.hp.Steps {
+		if s.Kind.MayChange() {
+			first = s.Kind
+			break
+		}
+	}
+	if first == "" {
+		return nil
+	}
+	res, err := conn.Run(ctx, ssh.RemoveStaleCommand(staleDirs(j)...), ssh.RunOptions{Sudo: true})
+	if err != nil {
+		return &StepError{Host: j.hp.Address, Step: first, Err: fmt.Errorf("remove temporary files of an earlier run: %w", err)}
+	}
+	for _, l := range strings.Split(strings.TrimSpace(string(res.Stdout)), "\n") {
+		if strings.HasPrefix(l, "removed ") {
+			r.emit(j, Event{Type: EventLog, Step: first, Message: l + " (left by an interrupted run)"})
+		}
+	}
+	return nil
+}
+
+// staleDirs are the directories k3sctl writes to on j's host, and /tmp,
+// where older releases uploaded to.
+func staleDirs(j *job) []string {
+	seen := map[string]bool{}
+	var dirs []string
+	add := func(d string) {
+		if !seen[d] {
+			seen[d] = true
+			dirs = append(dirs, d)
+		}
+	}
+	add(path.Dir(k3s.BinaryPath))
+	add(path.Dir(k3s.ConfigPath))
+	add("/tmp")
+	if j.cluster.spec != nil {
+		for _, f := range j.cluster.spec.Files {
+			if f.For(j.hp.Role) {
+				add(path.Dir(f.Dest()))
+			}
+		}
+	}
+	return dirs
 }
 
 // hostRun is what one host's steps share.

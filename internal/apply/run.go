@@ -273,7 +273,7 @@ func (r *runner) step(ctx context.Context, j *job, name plan.StepKind, fn func(c
 	changed, err := fn(ctx)
 	changed = changed && name.MayChange()
 	if err != nil {
-		se := &StepError{Host: j.hp.Address, Step: name, Err: err}
+		se := &StepError{Host: j.hp.Address, Step: name, Err: err, Hint: ssh.HintOf(err)}
 		var inner *StepError
 		if errors.As(err, &inner) {
 			se = inner

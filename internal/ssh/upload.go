@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -94,23 +95,33 @@ func (c *Client) Upload(ctx context.Context, src, dst string, o UploadOptions) (
 	sum := hex.EncodeToString(h.Sum(nil))
 	res := UploadResult{SHA256: sum, Bytes: size}
 
-	check := uploadCheckScript(dst, sum, mode, owner)
+	tmp := TempName(dst)
+	needed := size + SpaceMargin(size)
+	check := uploadCheckScript(dst, tmp, sum, mode, owner, needed)
 	out, err := c.Run(ctx, check, RunOptions{Sudo: true})
 	if err != nil {
 		return fail(err)
 	}
-	if strings.TrimSpace(string(out.Stdout)) == "same" {
+	answer := strings.TrimSpace(string(out.Stdout))
+	if answer == "same" {
 		res.Skipped = true
 		if o.Progress != nil {
 			o.Progress(size, size)
 		}
 		return res, nil
 	}
+	if free, ok := strings.CutPrefix(answer, "nospace "); ok {
+		n, _ := strconv.ParseInt(free, 10, 64)
+		return UploadResult{}, &NoSpaceError{Host: c.host, Path: path.Dir(dst), Free: n, Needed: needed}
+	}
 
-	tmp, err := c.sftpUpload(ctx, f, size, dst, o)
-	if err != nil {
-		if tmp != "" {
-			c.removeQuietly(tmp)
+	if err := c.sftpUpload(ctx, f, size, tmp, o); err != nil {
+		c.removeQuietly(tmp)
+		if ctx.Err() == nil && isSFTPFailure(err) {
+			// A full file system answers a write with a bare "Failure".
+			if free, ok := c.freeBytes(path.Dir(dst)); ok && free < needed {
+				return UploadResult{}, &NoSpaceError{Host: c.host, Path: path.Dir(dst), Free: free, Needed: needed, Err: err}
+			}
 		}
 		return fail(err)
 	}
@@ -130,9 +141,12 @@ const sha256Func = `sha256() { if command -v openssl >/dev/null 2>&1; then opens
 func modeString(m os.FileMode) string { return fmt.Sprintf("%04o", m.Perm()) }
 
 // uploadCheckScript prints "same" when dst has the content already (and
-// puts mode and owner right), else "send". It creates dst's directory.
-func uploadCheckScript(dst, sum string, mode os.FileMode, owner string) string {
-	return sha256Func + `d=` + Quote(dst) + `
+// puts mode and owner right), "nospace <free bytes>" when dst's file system
+// has less than needed bytes free, else "send" once it has created the
+// empty temporary file tmp beside dst, owned by the login user so that SFTP
+// can write it. It creates dst's directory.
+func uploadCheckScript(dst, tmp, sum string, mode os.FileMode, owner string, needed int64) string {
+	return sha256Func + `d=` + Quote(dst) + `; t=` + Quote(tmp) + `
 mkdir -p -- "$(dirname -- "$d")" || exit
 if [ -f "$d" ]; then
   s=$(sha256 < "$d") || exit
@@ -142,7 +156,113 @@ if [ -f "$d" ]; then
     exit 0
   fi
 fi
+` + freeBytesFunc + `f=$(free_bytes "$(dirname -- "$d")")
+if [ -n "$f" ] && [ "$f" -lt ` + strconv.FormatInt(needed, 10) + ` ]; then
+  echo "nospace $f"
+  exit 0
+fi
+rm -f -- "$t"
+(umask 077 && : > "$t") && chown "${SUDO_UID:-$(id -u)}:${SUDO_GID:-$(id -g)}" "$t" || { rm -f -- "$t"; exit 1; }
 echo send`
+}
+
+// freeBytesFunc defines free_bytes DIR: the bytes free for unprivileged
+// writers on DIR's file system (POSIX df output, 1024-byte blocks), or
+// nothing when df cannot tell.
+const freeBytesFunc = `free_bytes() { df -P -k -- "$1" 2>/dev/null | awk 'NR==2 && $4 ~ /^[0-9]+$/ { printf "%.0f\n", $4 * 1024 }'; }
+`
+
+// freeBytes asks for the free bytes of dir's file system.
+func (c *Client) freeBytes(dir string) (int64, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	out, err := c.Run(ctx, freeBytesFunc+`free_bytes `+Quote(dir), RunOptions{Sudo: true})
+	if err != nil {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(string(out.Stdout)), 10, 64)
+	return n, err == nil
+}
+
+// SpaceMargin is what an upload of size bytes wants free beyond the file
+// itself: a twentieth, at least 1 MiB, so that a file system is never
+// filled to the last block (K3s and the system still have to write logs).
+func SpaceMargin(size int64) int64 { return max(size/20, 1<<20) }
+
+// TempName is the temporary file an upload to dst is written to: beside
+// dst, so the final rename stays on one file system and a file system that
+// is too small fails before anything lands elsewhere. RemoveStaleCommand
+// finds such files that an interrupted run left behind.
+func TempName(dst string) string {
+	return path.Join(path.Dir(dst), ".k3sctl-"+randomSuffix()+"-"+path.Base(dst)+".tmp")
+}
+
+// StalePatterns are the names of temporary files of uploads and file writes
+// that a run interrupted before its cleanup leaves behind: the current
+// ones beside their targets, and those of older releases (in /tmp, or
+// beside the target with the suffix after the name).
+var StalePatterns = []string{".k3sctl-*.tmp", ".*.k3sctl-*", "*.k3sctl-new", "k3sctl-upload-*"}
+
+// RemoveStaleCommand deletes, in each of dirs (not below), the regular
+// files that match StalePatterns and prints "removed <path>" for each. Run
+// it as root at the start of a run that holds the host, before any upload.
+func RemoveStaleCommand(dirs ...string) string {
+	var b strings.Builder
+	b.WriteString("for d in")
+	for _, d := range dirs {
+		b.WriteString(" " + Quote(d))
+	}
+	b.WriteString("; do\n  [ -d \"$d\" ] || continue\n  for f in")
+	for _, p := range StalePatterns {
+		b.WriteString(` "$d"/` + p)
+	}
+	b.WriteString(`; do
+    if [ -f "$f" ] && [ ! -L "$f" ]; then rm -f -- "$f" && echo "removed $f"; fi
+  done
+done
+true`)
+	return b.String()
+}
+
+// NoSpaceError is an upload that does not fit on the host's file system.
+type NoSpaceError struct {
+	Host   string
+	Path   string // the target's directory
+	Free   int64
+	Needed int64 // the file plus SpaceMargin
+	Err    error // the SFTP failure that led to the check, if any
+}
+
+func (e *NoSpaceError) Error() string {
+	return fmt.Sprintf("%s: not enough space on the file system of %s: %s free, %s needed (%d of %d bytes)",
+		e.Host, e.Path, humanBytes(e.Free), humanBytes(e.Needed), e.Free, e.Needed)
+}
+
+func (e *NoSpaceError) Unwrap() error { return e.Err }
+
+// Hint says what to do about it.
+func (e *NoSpaceError) Hint() string {
+	return fmt.Sprintf("free at least %s on the file system of %s on %s (df -h %s shows it), then run again",
+		humanBytes(e.Needed-e.Free), e.Path, e.Host, e.Path)
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// isSFTPFailure reports SFTP's generic failure status, which is what
+// OpenSSH's server answers a write on a full file system with.
+func isSFTPFailure(err error) bool {
+	var se *sftp.StatusError
+	return errors.As(err, &se) && se.FxCode() == sftp.ErrSSHFxFailure
 }
 
 // uploadFinishScript checks the temporary file and moves it into place. A
@@ -167,10 +287,11 @@ chown ` + Quote(owner) + ` "$t" && chmod ` + modeString(mode) + ` "$t" && mv -f 
 
 // removeQuietly cleans up a temporary file after a failure, even when the
 // caller's context is already cancelled.
+// The file sits in a directory only root may write, so root removes it.
 func (c *Client) removeQuietly(p string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, _ = c.exec(ctx, "rm -f -- "+Quote(p), nil, nil)
+	_, _ = c.Run(ctx, "rm -f -- "+Quote(p), RunOptions{Sudo: true})
 }
 
 func randomSuffix() string {
@@ -179,9 +300,9 @@ func randomSuffix() string {
 	return hex.EncodeToString(b)
 }
 
-// sftpUpload writes f to a new temporary file and returns its name. The
-// file is split into contiguous ranges, one per stream.
-func (c *Client) sftpUpload(ctx context.Context, f *os.File, size int64, dst string, o UploadOptions) (string, error) {
+// sftpUpload writes f to the temporary file tmp, which the check script
+// created. The file is split into contiguous ranges, one per stream.
+func (c *Client) sftpUpload(ctx context.Context, f *os.File, size int64, tmp string, o UploadOptions) error {
 	streams := o.Concurrency
 	if streams <= 0 {
 		streams = defaultStreams
@@ -211,29 +332,18 @@ func (c *Client) sftpUpload(ctx context.Context, f *os.File, size int64, dst str
 	})
 	defer closeAll()
 	if err := g.Wait(); err != nil {
-		return "", err
+		return err
 	}
 	// The SFTP requests have no context; closing the streams is what stops them.
 	stop := context.AfterFunc(ctx, closeAll)
 	defer stop()
 
-	base := "." + path.Base(dst) + ".k3sctl-" + randomSuffix()
-	tmp := path.Join(path.Dir(dst), base)
-	first, err := clients[0].OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+	first, err := clients[0].OpenFile(tmp, os.O_WRONLY|os.O_TRUNC)
 	if err != nil {
 		if ctx.Err() != nil {
-			return "", ctx.Err()
+			return ctx.Err()
 		}
-		// dst's directory is not writable by the SSH user: go through /tmp.
-		tmp = path.Join("/tmp", "k3sctl-upload-"+randomSuffix())
-		first, err = clients[0].OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
-		if err != nil {
-			return "", fmt.Errorf("create %s: %w", tmp, err)
-		}
-	}
-	if err := first.Chmod(0o600); err != nil {
-		first.Close()
-		return tmp, fmt.Errorf("chmod %s: %w", tmp, err)
+		return fmt.Errorf("open %s: %w", tmp, err)
 	}
 
 	var done atomic.Int64
@@ -282,11 +392,11 @@ func (c *Client) sftpUpload(ctx context.Context, f *os.File, size int64, dst str
 	}
 	if err := g.Wait(); err != nil {
 		if ctx.Err() != nil {
-			return tmp, ctx.Err()
+			return ctx.Err()
 		}
-		return tmp, err
+		return err
 	}
-	return tmp, nil
+	return nil
 }
 
 type countingReader struct {
