@@ -188,7 +188,10 @@ func (r *runner) readToken(ctx context.Context, j *job, conn Conn) error {
 		if err == nil {
 			break
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
+		if ctx.Err() != nil {
+			return interrupted("reading "+k3s.TokenPath, ctx.Err())
+		}
+		if time.Now().After(deadline) {
 			return fmt.Errorf("read %s: %v (is K3s running as a server there?)", k3s.TokenPath, err)
 		}
 		sleep(ctx, r.o.PollInterval)
@@ -247,8 +250,8 @@ func logCommand(initSystem, service string) string {
 // waitReady waits until the service reports ready (systemd: active, which a
 // Type=notify unit only becomes once K3s says so) and, for servers, until
 // the node is Ready in the API with the planned version.
-func (r *runner) waitReady(ctx context.Context, j *job, conn Conn, service, initSystem string) error {
-	ctx, cancel := context.WithTimeout(ctx, r.o.ReadyTimeout)
+func (r *runner) waitReady(parent context.Context, j *job, conn Conn, service, initSystem string) error {
+	ctx, cancel := context.WithTimeout(parent, r.o.ReadyTimeout)
 	defer cancel()
 	node := r.o.Hostnames[j.hp.Address]
 	if h := specHost(j); h.NodeName != "" {
@@ -277,6 +280,9 @@ func (r *runner) waitReady(ctx context.Context, j *job, conn Conn, service, init
 			if ready && (j.hp.To == "" || version == "" || version == j.hp.To) {
 				return nil
 			}
+		}
+		if parent.Err() != nil {
+			return interrupted(fmt.Sprintf("waiting for %s to become ready (state: %s)", service, stateWord(lastState)), parent.Err())
 		}
 		if ctx.Err() != nil {
 			return r.notReady(j, conn, service, initSystem, lastState)
@@ -358,16 +364,30 @@ func (r *runner) notReady(j *job, conn Conn, service, initSystem, state string) 
 	logCmd := logCommand(initSystem, service)
 	res, _ := conn.Run(ctx, logCmd, ssh.RunOptions{Sudo: true})
 	tail := condenseLog(strings.Split(strings.TrimSpace(string(res.Stdout)), "\n"), 8)
-	if state == "" {
-		state = "unknown"
-	}
 	return &StepError{
 		Host:    j.hp.Address,
 		Step:    plan.StepWaitReady,
-		Err:     fmt.Errorf("%s not ready after %s (state: %s)", service, r.o.ReadyTimeout, state),
+		Err:     fmt.Errorf("%s not ready after %s (state: %s)", service, r.o.ReadyTimeout, stateWord(state)),
 		Hint:    k3s.DiagnoseLog(tail),
 		LogTail: tail,
 	}
+}
+
+func stateWord(state string) string {
+	if state == "" {
+		return "unknown"
+	}
+	return state
+}
+
+// interrupted is the error of a step the user stopped (Ctrl-C, a signal)
+// while it waited: it says so instead of reporting a timeout, and wraps
+// the context's error so that the host counts as cancelled.
+func interrupted(what string, cause error) error {
+	if errors.Is(cause, context.DeadlineExceeded) {
+		return fmt.Errorf("stopped while %s: the run's deadline passed: %w", what, cause)
+	}
+	return fmt.Errorf("interrupted while %s: %w", what, cause)
 }
 
 func sleep(ctx context.Context, d time.Duration) {
