@@ -86,6 +86,9 @@ func staleDirs(j *job) []string {
 	add(path.Dir(k3s.BinaryPath))
 	add(path.Dir(k3s.ConfigPath))
 	add("/tmp")
+	if j.hp.Images != "" {
+		add(path.Dir(j.hp.Images))
+	}
 	if j.cluster.spec != nil {
 		for _, f := range j.cluster.spec.Files {
 			if f.For(j.hp.Role) {
@@ -109,6 +112,8 @@ func (r *runner) runStep(ctx context.Context, j *job, hr *hostRun, kind plan.Ste
 	switch kind {
 	case plan.StepUploadBinary:
 		return r.uploadBinary(ctx, j, conn)
+	case plan.StepUploadImages:
+		return r.uploadImages(ctx, j, conn)
 	case plan.StepWriteConfig:
 		return r.writeConfig(ctx, j, hr)
 	case plan.StepStartServer, plan.StepStartAgent:
@@ -222,6 +227,35 @@ func (r *runner) uploadBinary(ctx context.Context, j *job, conn Conn) (bool, err
 	}
 	if res.Skipped {
 		r.emit(j, Event{Type: EventLog, Step: plan.StepUploadBinary, Message: "already there (same sha256)"})
+	}
+	return !res.Skipped, nil
+}
+
+// uploadImages puts the images archive of the host's architecture into
+// K3s's images folder, where K3s imports it at start.
+func (r *runner) uploadImages(ctx context.Context, j *job, conn Conn) (bool, error) {
+	if r.o.Images == nil {
+		return false, errors.New("no images archives were fetched for this run")
+	}
+	progress := func(done, total int64) {
+		r.emit(j, Event{Type: EventProgress, Step: plan.StepUploadImages, Bytes: done, Total: total})
+	}
+	local, err := r.o.Images(ctx, plan.BinaryKey{Version: j.hp.To, Arch: j.hp.Arch})
+	if err != nil {
+		return false, err
+	}
+	select {
+	case r.uploads <- struct{}{}:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	defer func() { <-r.uploads }()
+	res, err := conn.Upload(ctx, local, j.hp.Images, ssh.UploadOptions{Mode: 0o600, Progress: progress})
+	if err != nil {
+		return false, err
+	}
+	if res.Skipped {
+		r.emit(j, Event{Type: EventLog, Step: plan.StepUploadImages, Message: "already there (same sha256)"})
 	}
 	return !res.Skipped, nil
 }

@@ -40,6 +40,9 @@ type Options struct {
 	// Binary returns a local path of the k3s binary for a version and
 	// architecture, downloading it if needed, reporting bytes to progress.
 	Binary func(ctx context.Context, key plan.BinaryKey, progress func(done, total int64)) (string, error)
+	// Images returns a local path of the images archive for a version and
+	// architecture (air-gapped clusters); nil when the plan uploads none.
+	Images func(ctx context.Context, key plan.BinaryKey) (string, error)
 	// Kubeconfig receives each cluster's admin kubeconfig (k3s.yaml) once
 	// its first server is ready. Nil: not fetched.
 	Kubeconfig func(ctx context.Context, cluster string, k3sYAML []byte) error

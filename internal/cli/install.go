@@ -87,6 +87,7 @@ func installRun(ctx context.Context, opts *InstallOptions) error {
 		Servers:      []plan.Host{{Address: opts.Address, Role: k3s.Server}},
 		ServerConfig: opts.Config,
 		Files:        opts.Files,
+		Airgap:       kf.airgap,
 	}}}
 	r := &rolloutRun{io: opts.IO, spec: spec, sshFunc: opts.SSH.resolver(opts.Factory).options, k3s: kf,
 		versions: map[string]string{name: versionOrChannel(kf)}}

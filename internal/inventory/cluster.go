@@ -84,6 +84,7 @@ type rawCluster struct {
 	serversKey *yaml.Node
 	serversOK  bool
 	files      []rawFile
+	airgap     bool
 }
 
 func (d *decoder) inventory() *Inventory {
@@ -194,6 +195,9 @@ func (d *decoder) cluster(f fields) *rawCluster {
 		}
 	}
 	c.ver = d.version(f)
+	if n := f.val["airgap"]; n != nil {
+		c.airgap, _ = d.bool(n, "airgap", "airgap: true")
+	}
 	if n := f.val["token"]; n != nil {
 		if s, ok := d.text(n, "token", "token: ${K3S_TOKEN}", true); ok {
 			if msg, hint := checkToken(s); msg != "" {

@@ -424,6 +424,31 @@ func (d *decoder) int(n *yaml.Node, what, example string) (int, bool) {
 	return int(i), true
 }
 
+// bool decodes true or false; text is accepted only when it came from
+// ${VAR}, since environment variables are always text.
+func (d *decoder) bool(n *yaml.Node, what, example string) (bool, bool) {
+	s, ok := d.scalar(n, what, "true or false", example)
+	if !ok {
+		return false, false
+	}
+	v := s.Value
+	switch tag := s.ShortTag(); {
+	case tag == "!!str" && strings.Contains(v, "${"):
+		if v, ok = d.expand(s, v, false); !ok {
+			return false, false
+		}
+	case tag != "!!bool":
+		d.report(s, fmt.Sprintf("%s must be true or false, not %s", what, describe(s)), "write "+example)
+		return false, false
+	}
+	b, err := strconv.ParseBool(strings.ToLower(v))
+	if err != nil {
+		d.report(s, fmt.Sprintf("%s must be true or false, not %q", what, v), "write "+example)
+		return false, false
+	}
+	return b, true
+}
+
 // list returns the items of a list; empty (null) is an empty list.
 func (d *decoder) list(n *yaml.Node, what, example string) ([]*yaml.Node, bool) {
 	n = deref(n)

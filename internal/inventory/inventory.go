@@ -80,7 +80,10 @@ type Cluster struct {
 	ServerConfig map[string]any
 	AgentConfig  map[string]any
 	Files        []File
-	Pos          Position
+	// Airgap delivers the release's images archive of each node's
+	// architecture to the node before K3s starts.
+	Airgap bool
+	Pos    Position
 }
 
 // Host is one node. Servers[0] of a cluster is the one that bootstraps it.

@@ -80,6 +80,7 @@ func (d *decoder) resolveCluster(def rawDefaults, rc *rawCluster) Cluster {
 		Name:       rc.name,
 		APIAddress: rc.apiAddress,
 		Token:      rc.token,
+		Airgap:     rc.airgap,
 		Pos:        d.pos(rc.node),
 	}
 	switch {

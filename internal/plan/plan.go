@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"path"
 	"slices"
 	"sort"
 	"strings"
@@ -56,7 +57,10 @@ type HostPlan struct {
 	To      string   `json:"to,omitempty"`
 	Reasons []string `json:"reasons,omitempty"`
 	Upload  bool     `json:"upload,omitempty"`
-	Arch    k3s.Arch `json:"arch,omitempty"`
+	// Images is the images archive to upload (its path on the node), for
+	// an air-gapped cluster whose node lacks it.
+	Images string   `json:"images,omitempty"`
+	Arch   k3s.Arch `json:"arch,omitempty"`
 	Changes []string `json:"changes,omitempty"` // remote paths that will be written
 	// After lists the hosts that must finish first.
 	After []string `json:"after,omitempty"`
@@ -242,6 +246,15 @@ func hostPlan(in Input, c *Cluster, h Host, token secret.Value, first bool) Host
 			}
 		}
 	}
+	if c.Airgap {
+		img, ok := in.Images[BinaryKey{Version: c.Version, Arch: f.Arch}]
+		if !ok {
+			return refuse(hp, fmt.Sprintf("air-gapped cluster: no images archive for K3s %s on %s", orNone(c.Version), f.Arch))
+		}
+		if f.FileHashes[img.Dest()] != img.SHA256 {
+			hp.Images = img.Dest()
+		}
+	}
 	files, pending, _ := Files(c, h, first, token, f.InitSystem) // planHost checked the settings
 	hp.TokenPending = pending
 	for _, rf := range files {
@@ -259,6 +272,9 @@ func hostPlan(in Input, c *Cluster, h Host, token secret.Value, first bool) Host
 	sort.Strings(hp.Changes)
 	if hp.Action == "" {
 		switch {
+		case hp.Images != "" && len(hp.Changes) == 0:
+			hp.Action = ActionReconfigure
+			hp.Reasons = append(hp.Reasons, "images archive "+path.Base(hp.Images)+" missing or different")
 		case len(hp.Changes) > 0:
 			hp.Action = ActionReconfigure
 			hp.Reasons = append(hp.Reasons, "changes "+strings.Join(hp.Changes, ", "))
@@ -279,6 +295,7 @@ func refuse(hp HostPlan, why string) HostPlan {
 	hp.Action = ActionRefuse
 	hp.Reasons = []string{why}
 	hp.Upload = false
+	hp.Images = ""
 	return hp
 }
 

@@ -39,6 +39,9 @@ type Cluster struct {
 	ServerConfig map[string]any
 	AgentConfig  map[string]any
 	Files        []File
+	// Airgap delivers the release's images archive of each node's
+	// architecture (Input.Images) to k3s.ImagesDir before K3s starts.
+	Airgap bool
 }
 
 // Host is one node of a cluster.
@@ -118,12 +121,24 @@ type Binary struct {
 	Local   string // a local file (air-gapped); empty: downloaded
 }
 
+// Images is a release's images archive for one version and architecture,
+// verified against the release's checksum file.
+type Images struct {
+	Name   string // the release asset, also its name on the node
+	SHA256 string
+}
+
+// Dest is where the archive goes on a node: K3s imports it at start.
+func (i Images) Dest() string { return k3s.ImagesDir + "/" + i.Name }
+
 // Input is everything Build needs. It is plain data: planning does no I/O.
 type Input struct {
 	Spec     Spec
 	Facts    map[string]*HostFacts // by host address
 	Tokens   map[string]secret.Value
 	Binaries map[BinaryKey]Binary
+	// Images are the images archives of air-gapped clusters (Cluster.Airgap).
+	Images map[BinaryKey]Images
 	// SkipKubeconfig leaves out the step that merges each cluster's admin
 	// kubeconfig into the local one.
 	SkipKubeconfig bool

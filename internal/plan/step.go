@@ -18,6 +18,9 @@ type StepKind string
 const (
 	// StepUploadBinary puts the k3s binary on the host.
 	StepUploadBinary StepKind = "upload k3s"
+	// StepUploadImages puts the release's images archive of the host's
+	// architecture into K3s's images folder (air-gapped clusters).
+	StepUploadImages StepKind = "upload images"
 	// StepWriteConfig writes config.yaml, the service files and scripts,
 	// and the cluster's delivered files, each only when it differs.
 	StepWriteConfig StepKind = "write config"
@@ -37,7 +40,7 @@ const (
 
 // StepKinds lists every kind, in the order a host runs them.
 func StepKinds() []StepKind {
-	return []StepKind{StepUploadBinary, StepWriteConfig, StepStartServer, StepStartAgent, StepWaitReady, StepReadToken, StepKubeconfig}
+	return []StepKind{StepUploadBinary, StepUploadImages, StepWriteConfig, StepStartServer, StepStartAgent, StepWaitReady, StepReadToken, StepKubeconfig}
 }
 
 // StartStep is the kind that starts the service of role r.
@@ -99,6 +102,9 @@ func planSteps(hp *HostPlan, tokenKnown, kubeconfig bool) []Step {
 		if hp.Upload {
 			add(StepUploadBinary, true, fmt.Sprintf("k3s %s for %s", orNone(hp.To), hp.Arch))
 		}
+		if hp.Images != "" {
+			add(StepUploadImages, true, path.Base(hp.Images)+" for "+string(hp.Arch))
+		}
 		var names []string
 		for _, p := range hp.Changes {
 			names = append(names, path.Base(p))
@@ -118,7 +124,7 @@ func planSteps(hp *HostPlan, tokenKnown, kubeconfig bool) []Step {
 		case hp.Action == ActionInstall:
 			add(StartStep(hp.Role), true, "enables and starts "+service)
 		default:
-			add(StartStep(hp.Role), true, "restarts "+service+" with the new "+restartCause(hp.Upload, writes))
+			add(StartStep(hp.Role), true, "restarts "+service+" with the new "+restartCause(hp.Upload, writes, hp.Images != ""))
 		}
 		ready := service + " active and the node Ready"
 		if hp.To != "" {
@@ -135,14 +141,24 @@ func planSteps(hp *HostPlan, tokenKnown, kubeconfig bool) []Step {
 	return steps
 }
 
-func restartCause(upload, writes bool) string {
-	switch {
-	case upload && writes:
-		return "binary and files"
-	case upload:
-		return "binary"
+func restartCause(upload, writes, images bool) string {
+	var what []string
+	if upload {
+		what = append(what, "binary")
 	}
-	return "files"
+	if images {
+		what = append(what, "images")
+	}
+	if writes || len(what) == 0 {
+		what = append(what, "files")
+	}
+	switch len(what) {
+	case 1:
+		return what[0]
+	case 2:
+		return what[0] + " and " + what[1]
+	}
+	return what[0] + ", " + what[1] + " and " + what[2]
 }
 
 // StepsChange reports whether any of steps is expected to change its host.

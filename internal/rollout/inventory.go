@@ -21,6 +21,7 @@ func FromInventory(inv *inventory.Inventory, base func(address string) ssh.Optio
 			Token:        c.Token,
 			HA:           len(c.Servers) > 1,
 			APIAddress:   c.APIAddress,
+			Airgap:       c.Airgap,
 			ServerConfig: inventory.RevealConfig(c.ServerConfig),
 			AgentConfig:  inventory.RevealConfig(c.AgentConfig),
 		}

@@ -43,6 +43,10 @@ type Fetched struct {
 	Local  bool // the user's own file (--k3s-binary), not a release download
 }
 
+// ImagesFetcher puts the verified images archive of a version and
+// architecture on the local disk.
+type ImagesFetcher func(ctx context.Context, key plan.BinaryKey) (Fetched, error)
+
 // BinaryFetcher puts the k3s binary of a version and architecture on the
 // local disk.
 type BinaryFetcher func(ctx context.Context, key plan.BinaryKey) (Fetched, error)
@@ -58,6 +62,9 @@ type Options struct {
 	// Fetch gets binaries; nil uses LocalBinary, else the download cache
 	// in CacheDir from Release.
 	Fetch BinaryFetcher
+	// FetchImages gets the images archives of air-gapped clusters; nil
+	// uses the download cache in CacheDir from Release.
+	FetchImages ImagesFetcher
 	// VersionOrChannel per cluster, as the user wrote it; resolved here.
 	VersionOrChannel map[string]string
 	Release          k3s.Release
@@ -100,6 +107,7 @@ type Prepared struct {
 	o         Options
 	tokens    map[string]secret.Value
 	binaries  map[plan.BinaryKey]string // local paths
+	images    map[plan.BinaryKey]string // local paths of images archives
 	hostnames map[string]string
 	inits     map[string]string
 }
@@ -158,12 +166,16 @@ func preparePlan(ctx context.Context, o Options, spec *plan.Spec, conns map[stri
 	if err != nil {
 		return nil, err
 	}
-	pl, err := plan.Build(plan.Input{Spec: *spec, Facts: facts, Tokens: tokens, Binaries: bins})
+	images, imagePaths, err := fetchImages(ctx, o, spec.Clusters, facts)
+	if err != nil {
+		return nil, err
+	}
+	pl, err := plan.Build(plan.Input{Spec: *spec, Facts: facts, Tokens: tokens, Binaries: bins, Images: images})
 	if err != nil {
 		return nil, err
 	}
 	p := &Prepared{Plan: pl, Spec: spec, Versions: versions, Facts: facts, Conns: conns, o: o,
-		tokens: tokens, binaries: paths, hostnames: map[string]string{}, inits: map[string]string{}}
+		tokens: tokens, binaries: paths, images: imagePaths, hostnames: map[string]string{}, inits: map[string]string{}}
 	for a, f := range facts {
 		if f.Err == "" {
 			p.hostnames[a] = strings.ToLower(f.Hostname)
@@ -190,6 +202,9 @@ func withDefaults(o Options) Options {
 	if o.Fetch == nil {
 		o.Fetch = defaultFetcher(o)
 	}
+	if o.FetchImages == nil {
+		o.FetchImages = defaultImagesFetcher(o)
+	}
 	return o
 }
 
@@ -203,25 +218,28 @@ func copySpec(s *plan.Spec) *plan.Spec {
 
 // target is a host to connect to, once whatever its role or cluster.
 type target struct {
-	addr string
-	role k3s.Role
+	addr   string
+	role   k3s.Role
+	airgap bool // a cluster of the host gets images archives: hash them
 }
 
 func hostTargets(spec *plan.Spec) []target {
 	var targets []target
-	seen := map[string]bool{}
-	add := func(addr string, role k3s.Role) {
-		if !seen[addr] {
-			seen[addr] = true
-			targets = append(targets, target{addr, role})
+	seen := map[string]int{}
+	add := func(addr string, role k3s.Role, airgap bool) {
+		if i, ok := seen[addr]; ok {
+			targets[i].airgap = targets[i].airgap || airgap
+			return
 		}
+		seen[addr] = len(targets)
+		targets = append(targets, target{addr, role, airgap})
 	}
 	for _, c := range spec.Clusters {
 		if c.JoinServer != "" && c.Token.IsZero() {
-			add(c.JoinServer, k3s.Server)
+			add(c.JoinServer, k3s.Server, false)
 		}
 		for _, h := range clusterHosts(c) {
-			add(h.Address, h.Role)
+			add(h.Address, h.Role, c.Airgap)
 		}
 	}
 	return targets
@@ -280,7 +298,7 @@ func gatherFacts(ctx context.Context, conns map[string]Conn, facts map[string]*p
 		mu.Lock()
 		c := conns[t.addr]
 		mu.Unlock()
-		f, err := hostFactsOf(ctx, c, t.role)
+		f, err := hostFactsOf(ctx, c, t.role, t.airgap)
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil {
@@ -294,10 +312,16 @@ func gatherFacts(ctx context.Context, conns map[string]Conn, facts map[string]*p
 }
 
 // hostFactsOf reads a host's facts in one round trip.
-func hostFactsOf(ctx context.Context, c Conn, role k3s.Role) (*plan.HostFacts, error) {
+func hostFactsOf(ctx context.Context, c Conn, role k3s.Role, airgap bool) (*plan.HostFacts, error) {
 	// The init system is one of the facts, so hash both variants' files.
 	hash := append(plan.HashPaths(role, string(k3s.Systemd)), plan.HashPaths(role, string(k3s.OpenRC))...)
 	hash = append(hash, k3s.TokenPath)
+	if airgap {
+		// The architecture is one of the facts too.
+		for _, a := range []k3s.Arch{k3s.AMD64, k3s.ARM64, k3s.ARM} {
+			hash = append(hash, plan.Images{Name: a.AirgapImagesAsset(imagesExt)}.Dest())
+		}
+	}
 	f, err := node.GatherFacts(ctx, c, node.FactsOptions{HashFiles: dedupe(hash)})
 	if err != nil {
 		return nil, err
@@ -412,6 +436,53 @@ func fetchBinaries(ctx context.Context, o Options, keys []plan.BinaryKey) (map[p
 	return bins, paths, nil
 }
 
+// imagesExt is the form of the images archive k3sctl delivers: the
+// smallest, which every K3s release since v1.21 imports.
+const imagesExt = "tar.zst"
+
+// fetchImages puts the images archive of every (version, architecture) of
+// the air-gapped clusters' reachable hosts on the local disk once.
+func fetchImages(ctx context.Context, o Options, clusters []plan.Cluster, facts map[string]*plan.HostFacts) (map[plan.BinaryKey]plan.Images, map[plan.BinaryKey]string, error) {
+	var airgapped []plan.Cluster
+	for _, c := range clusters {
+		if c.Airgap {
+			if c.Version == "" {
+				return nil, nil, fmt.Errorf("cluster %s: air-gapped images need the K3s version: give --k3s-version (or version: in the inventory)", c.Name)
+			}
+			airgapped = append(airgapped, c)
+		}
+	}
+	images := map[plan.BinaryKey]plan.Images{}
+	paths := map[plan.BinaryKey]string{}
+	for _, k := range binariesNeeded(airgapped, facts) {
+		o.Progress("fetching the images archive of k3s %s for %s", k.Version, k.Arch)
+		f, err := o.FetchImages(ctx, k)
+		if err != nil {
+			return nil, nil, err
+		}
+		images[k] = plan.Images{Name: k.Arch.AirgapImagesAsset(imagesExt), SHA256: f.SHA256}
+		paths[k] = f.Path
+	}
+	return images, paths, nil
+}
+
+// defaultImagesFetcher downloads through the cache, verified against the
+// release's checksum file.
+func defaultImagesFetcher(o Options) ImagesFetcher {
+	return func(ctx context.Context, k plan.BinaryKey) (Fetched, error) {
+		v, err := k3s.ParseVersion(k.Version)
+		if err != nil {
+			return Fetched{}, err
+		}
+		cache := &k3s.Cache{Dir: o.CacheDir}
+		path, sum, err := cache.AirgapImages(ctx, o.Release, v, k.Arch, imagesExt, nil)
+		if err != nil {
+			return Fetched{}, fmt.Errorf("images archive of k3s %s for %s: %w", k.Version, k.Arch, err)
+		}
+		return Fetched{Path: path, SHA256: sum}, nil
+	}
+}
+
 // defaultFetcher uses --k3s-binary when given, else the download cache.
 func defaultFetcher(o Options) BinaryFetcher {
 	return func(ctx context.Context, k plan.BinaryKey) (Fetched, error) {
@@ -452,6 +523,14 @@ func (p *Prepared) Apply(ctx context.Context) ([]apply.HostResult, error) {
 			return "", fmt.Errorf("no k3s binary %s for %s", key.Version, key.Arch)
 		},
 		Kubeconfig: mergeKubeconfig(p.o.Kubeconfig, p.Plan),
+	}
+	if len(p.images) > 0 {
+		o.Images = func(ctx context.Context, key plan.BinaryKey) (string, error) {
+			if path, ok := p.images[key]; ok {
+				return path, nil
+			}
+			return "", fmt.Errorf("no images archive of k3s %s for %s", key.Version, key.Arch)
+		}
 	}
 	return apply.Run(ctx, o)
 }
