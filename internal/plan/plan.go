@@ -59,8 +59,8 @@ type HostPlan struct {
 	Upload  bool     `json:"upload,omitempty"`
 	// Images is the images archive to upload (its path on the node), for
 	// an air-gapped cluster whose node lacks it.
-	Images string   `json:"images,omitempty"`
-	Arch   k3s.Arch `json:"arch,omitempty"`
+	Images  string   `json:"images,omitempty"`
+	Arch    k3s.Arch `json:"arch,omitempty"`
 	Changes []string `json:"changes,omitempty"` // remote paths that will be written
 	// After lists the hosts that must finish first.
 	After []string `json:"after,omitempty"`
