@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"strconv"
@@ -115,18 +116,32 @@ func (c *Client) Upload(ctx context.Context, src, dst string, o UploadOptions) (
 		return UploadResult{}, &NoSpaceError{Host: c.host, Path: path.Dir(dst), Free: n, Needed: needed}
 	}
 
-	if err := c.sftpUpload(ctx, f, size, tmp, o); err != nil {
-		c.removeQuietly(tmp)
+	staged := tmp
+	err = c.sftpUpload(ctx, f, size, tmp, false, o)
+	if err != nil && ctx.Err() == nil && isPermissionDenied(err) {
+		// A folder on the way to dst is closed to the login user (K3s
+		// keeps some at 0700): send the file to /tmp, then root copies
+		// it to tmp beside dst.
+		staged = TempName(path.Join("/tmp", path.Base(dst)))
+		if free, ok := c.freeBytes("/tmp"); ok && free < needed {
+			c.removeQuietly(tmp)
+			return UploadResult{}, &NoSpaceError{Host: c.host, Path: "/tmp", Free: free, Needed: needed}
+		}
+		err = c.sftpUpload(ctx, f, size, staged, true, o)
+	}
+	if err != nil {
+		c.removeQuietly(tmp, staged)
 		if ctx.Err() == nil && isSFTPFailure(err) {
 			// A full file system answers a write with a bare "Failure".
-			if free, ok := c.freeBytes(path.Dir(dst)); ok && free < needed {
-				return UploadResult{}, &NoSpaceError{Host: c.host, Path: path.Dir(dst), Free: free, Needed: needed, Err: err}
+			dir := path.Dir(staged)
+			if free, ok := c.freeBytes(dir); ok && free < needed {
+				return UploadResult{}, &NoSpaceError{Host: c.host, Path: dir, Free: free, Needed: needed, Err: err}
 			}
 		}
 		return fail(err)
 	}
-	if _, err := c.Run(ctx, uploadFinishScript(tmp, dst, sum, mode, owner), RunOptions{Sudo: true}); err != nil {
-		c.removeQuietly(tmp)
+	if _, err := c.Run(ctx, uploadFinishScript(staged, tmp, dst, sum, mode, owner), RunOptions{Sudo: true}); err != nil {
+		c.removeQuietly(tmp, staged)
 		return fail(err)
 	}
 	return res, nil
@@ -258,6 +273,16 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%d B", n)
 }
 
+// isPermissionDenied reports an SFTP open the server refused for want of
+// permission.
+func isPermissionDenied(err error) bool {
+	var se *sftp.StatusError
+	if errors.As(err, &se) {
+		return se.FxCode() == sftp.ErrSSHFxPermissionDenied
+	}
+	return errors.Is(err, fs.ErrPermission)
+}
+
 // isSFTPFailure reports SFTP's generic failure status, which is what
 // OpenSSH's server answers a write on a full file system with.
 func isSFTPFailure(err error) bool {
@@ -265,22 +290,24 @@ func isSFTPFailure(err error) bool {
 	return errors.As(err, &se) && se.FxCode() == sftp.ErrSSHFxFailure
 }
 
-// uploadFinishScript checks the temporary file and moves it into place. A
-// rename is atomic only within one file system; across file systems the file
-// is copied beside dst first and renamed from there.
-func uploadFinishScript(tmp, dst, sum string, mode os.FileMode, owner string) string {
-	return sha256Func + `t=` + Quote(tmp) + `; d=` + Quote(dst) + `
-s=$(sha256 < "$t") || exit
-if [ "${s%% *}" != ` + Quote(sum) + ` ]; then
-  rm -f -- "$t"
-  echo "sha256 mismatch after upload: got ${s%% *}, want ` + sum + `" >&2
+// uploadFinishScript checks the uploaded file staged and moves it into
+// place through tmp, the temporary file beside dst: staged is tmp itself,
+// or a file in /tmp that is renamed or, across file systems, copied to tmp.
+func uploadFinishScript(staged, tmp, dst, sum string, mode os.FileMode, owner string) string {
+	return sha256Func + `s=` + Quote(staged) + `; t=` + Quote(tmp) + `; d=` + Quote(dst) + `
+h=$(sha256 < "$s") || exit
+if [ "${h%% *}" != ` + Quote(sum) + ` ]; then
+  rm -f -- "$s" "$t"
+  echo "sha256 mismatch after upload: got ${h%% *}, want ` + sum + `" >&2
   exit 65
 fi
-if [ "$(stat -c %d -- "$t")" != "$(stat -c %d -- "$(dirname -- "$d")")" ]; then
-  n="$d.k3sctl-$$"
-  cp -- "$t" "$n" || { rm -f -- "$n" "$t"; exit 1; }
-  rm -f -- "$t"
-  t=$n
+if [ "$s" != "$t" ]; then
+  if [ "$(stat -c %d -- "$s")" = "$(stat -c %d -- "$(dirname -- "$d")")" ]; then
+    mv -f -- "$s" "$t" || { rm -f -- "$s" "$t"; exit 1; }
+  else
+    cp -- "$s" "$t" || { rm -f -- "$s" "$t"; exit 1; }
+    rm -f -- "$s"
+  fi
 fi
 chown ` + Quote(owner) + ` "$t" && chmod ` + modeString(mode) + ` "$t" && mv -f -- "$t" "$d" || { rm -f -- "$t"; exit 1; }`
 }
@@ -288,10 +315,14 @@ chown ` + Quote(owner) + ` "$t" && chmod ` + modeString(mode) + ` "$t" && mv -f 
 // removeQuietly cleans up a temporary file after a failure, even when the
 // caller's context is already cancelled.
 // The file sits in a directory only root may write, so root removes it.
-func (c *Client) removeQuietly(p string) {
+func (c *Client) removeQuietly(paths ...string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, _ = c.Run(ctx, "rm -f -- "+Quote(p), RunOptions{Sudo: true})
+	cmd := "rm -f --"
+	for _, p := range paths {
+		cmd += " " + Quote(p)
+	}
+	_, _ = c.Run(ctx, cmd, RunOptions{Sudo: true})
 }
 
 func randomSuffix() string {
@@ -302,7 +333,7 @@ func randomSuffix() string {
 
 // sftpUpload writes f to the temporary file tmp, which the check script
 // created. The file is split into contiguous ranges, one per stream.
-func (c *Client) sftpUpload(ctx context.Context, f *os.File, size int64, tmp string, o UploadOptions) error {
+func (c *Client) sftpUpload(ctx context.Context, f *os.File, size int64, tmp string, create bool, o UploadOptions) error {
 	streams := o.Concurrency
 	if streams <= 0 {
 		streams = defaultStreams
@@ -338,12 +369,23 @@ func (c *Client) sftpUpload(ctx context.Context, f *os.File, size int64, tmp str
 	stop := context.AfterFunc(ctx, closeAll)
 	defer stop()
 
-	first, err := clients[0].OpenFile(tmp, os.O_WRONLY|os.O_TRUNC)
+	flags := os.O_WRONLY | os.O_TRUNC
+	if create {
+		flags = os.O_WRONLY | os.O_CREATE | os.O_EXCL
+	}
+	first, err := clients[0].OpenFile(tmp, flags)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		return fmt.Errorf("open %s: %w", tmp, err)
+	}
+	if create {
+		// Nobody else may read it in /tmp on its way.
+		if err := first.Chmod(0o600); err != nil {
+			first.Close()
+			return fmt.Errorf("chmod %s: %w", tmp, err)
+		}
 	}
 
 	var done atomic.Int64
