@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path"
 	"strings"
 	"time"
@@ -23,7 +24,7 @@ func (r *runner) host(ctx context.Context, j *job) (bool, error) {
 	if len(hp.Steps) == 0 {
 		return false, nil
 	}
-	conn := r.o.Conns[hp.Address]
+	conn := r.conn(hp.Address)
 	if conn == nil {
 		return false, fmt.Errorf("%s: no connection", hp.Address)
 	}
@@ -110,6 +111,8 @@ type hostRun struct {
 func (r *runner) runStep(ctx context.Context, j *job, hr *hostRun, kind plan.StepKind) (bool, error) {
 	hp, conn := j.hp, hr.conn
 	switch kind {
+	case plan.StepFixBoot:
+		return r.fixBoot(ctx, j, hr)
 	case plan.StepUploadBinary:
 		return r.uploadBinary(ctx, j, conn)
 	case plan.StepUploadImages:
@@ -231,6 +234,100 @@ func (r *runner) uploadBinary(ctx context.Context, j *job, conn Conn) (bool, err
 	return !res.Skipped, nil
 }
 
+// conn is the current connection to a host.
+func (r *runner) conn(address string) Conn {
+	r.connMu.Lock()
+	defer r.connMu.Unlock()
+	return r.o.Conns[address]
+}
+
+func (r *runner) setConn(address string, c Conn) {
+	r.connMu.Lock()
+	defer r.connMu.Unlock()
+	conns := make(map[string]Conn, len(r.o.Conns))
+	for a, old := range r.o.Conns {
+		conns[a] = old
+	}
+	conns[address] = c
+	r.o.Conns = conns // the caller's map stays as it was
+}
+
+// fixBoot turns the memory cgroup on in the boot command line, reboots the
+// host, waits until it answers on a new connection, and reads again
+// whether the memory cgroup is on now.
+func (r *runner) fixBoot(ctx context.Context, j *job, hr *hostRun) (bool, error) {
+	if r.o.Redial == nil {
+		return false, errors.New("this run cannot reconnect to a rebooted host")
+	}
+	file, err := node.FixBoot(ctx, hr.conn)
+	if err != nil {
+		return false, err
+	}
+	if file != "" {
+		r.emit(j, Event{Type: EventLog, Step: plan.StepFixBoot, Message: "added " + k3s.MemoryCgroupBootArgs + " to " + file})
+	}
+	r.emit(j, Event{Type: EventLog, Step: plan.StepFixBoot, Message: "rebooting"})
+	if err := node.Reboot(ctx, hr.conn); err != nil {
+		return true, fmt.Errorf("reboot: %w", err)
+	}
+	conn, err := r.awaitReboot(ctx, j)
+	if err != nil {
+		return true, err
+	}
+	hr.conn = conn
+	r.setConn(j.hp.Address, conn)
+	on, err := node.MemoryCgroupOn(ctx, conn)
+	if err != nil {
+		return true, fmt.Errorf("after the reboot: %w", err)
+	}
+	if !on {
+		return true, fmt.Errorf("the host rebooted but the memory cgroup is still off: check that the bootloader reads %s "+
+			"(the kernel's command line is in /proc/cmdline), or add %s to the kernel command line by hand", orFiles(file), k3s.MemoryCgroupBootArgs)
+	}
+	r.emit(j, Event{Type: EventLog, Step: plan.StepFixBoot, Message: "back after the reboot; memory cgroup on"})
+	return true, nil
+}
+
+func orFiles(file string) string {
+	if file != "" {
+		return file
+	}
+	return strings.Join(node.BootCmdlineFiles, " or ")
+}
+
+// awaitReboot dials the host until it answers and has rebooted, within
+// the ready timeout.
+func (r *runner) awaitReboot(parent context.Context, j *job) (Conn, error) {
+	ctx, cancel := context.WithTimeout(parent, r.o.ReadyTimeout)
+	defer cancel()
+	var last error
+	for {
+		sleep(ctx, r.o.PollInterval)
+		if parent.Err() != nil {
+			return nil, interrupted("waiting for the host to come back from its reboot", parent.Err())
+		}
+		if ctx.Err() != nil {
+			if last == nil {
+				last = errors.New("it still had not rebooted")
+			}
+			return nil, fmt.Errorf("not back from its reboot after %s: %v", r.o.ReadyTimeout, last)
+		}
+		c, err := r.o.Redial(ctx, j.hp.Address)
+		if err != nil {
+			last = err
+			continue
+		}
+		done, err := node.Rebooted(ctx, c)
+		if err == nil && done {
+			return c, nil
+		}
+		last = err
+		if cl, ok := c.(io.Closer); ok {
+			_ = cl.Close()
+		}
+	}
+}
+
 // uploadImages puts the images archive of the host's architecture into
 // K3s's images folder, where K3s imports it at start.
 func (r *runner) uploadImages(ctx context.Context, j *job, conn Conn) (bool, error) {
@@ -329,7 +426,7 @@ func (r *runner) waitReady(parent context.Context, j *job, conn Conn, service, i
 func (r *runner) serverConn(j *job) Conn {
 	for _, h := range j.cplan.Hosts {
 		if h.Role == k3s.Server && h.Action != plan.ActionRefuse && h.Action != plan.ActionUnreachable {
-			if c := r.o.Conns[h.Address]; c != nil {
+			if c := r.conn(h.Address); c != nil {
 				return c
 			}
 		}

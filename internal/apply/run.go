@@ -40,6 +40,11 @@ type Options struct {
 	// Binary returns a local path of the k3s binary for a version and
 	// architecture, downloading it if needed, reporting bytes to progress.
 	Binary func(ctx context.Context, key plan.BinaryKey, progress func(done, total int64)) (string, error)
+	// Redial opens a new connection to a host, after a reboot (the fix
+	// boot step). A returned connection that is an io.Closer and is not
+	// kept is closed; the caller closes the kept ones. Nil: no step that
+	// reboots can run.
+	Redial func(ctx context.Context, address string) (Conn, error)
 	// Images returns a local path of the images archive for a version and
 	// architecture (air-gapped clusters); nil when the plan uploads none.
 	Images func(ctx context.Context, key plan.BinaryKey) (string, error)
@@ -77,6 +82,7 @@ type job struct {
 
 type runner struct {
 	o       Options
+	connMu  sync.Mutex // o.Conns changes when a host reboots
 	sem     chan struct{}
 	uploads chan struct{}
 }

@@ -85,6 +85,7 @@ type rawCluster struct {
 	serversOK  bool
 	files      []rawFile
 	airgap     bool
+	fixBoot    bool
 }
 
 func (d *decoder) inventory() *Inventory {
@@ -197,6 +198,9 @@ func (d *decoder) cluster(f fields) *rawCluster {
 	c.ver = d.version(f)
 	if n := f.val["airgap"]; n != nil {
 		c.airgap, _ = d.bool(n, "airgap", "airgap: true")
+	}
+	if n := f.val["fixBoot"]; n != nil {
+		c.fixBoot, _ = d.bool(n, "fixBoot", "fixBoot: true")
 	}
 	if n := f.val["token"]; n != nil {
 		if s, ok := d.text(n, "token", "token: ${K3S_TOKEN}", true); ok {
@@ -442,6 +446,9 @@ func (d *decoder) host(n *yaml.Node, role string) (rawHost, bool) {
 		}
 	}
 	h.ssh = d.ssh(f.val["ssh"])
+	if v := f.val["fixBoot"]; v != nil {
+		h.FixBoot, _ = d.bool(v, "fixBoot", "fixBoot: true")
+	}
 	h.Labels = d.labels(f.val["labels"])
 	h.Taints = d.taints(f.val["taints"])
 	if v := f.val["config"]; v != nil {

@@ -83,7 +83,11 @@ type Cluster struct {
 	// Airgap delivers the release's images archive of each node's
 	// architecture to the node before K3s starts.
 	Airgap bool
-	Pos    Position
+	// FixBoot lets k3sctl turn the memory cgroup on in the boot command
+	// line of every host that lacks it, and reboot it (Host.FixBoot for
+	// one host).
+	FixBoot bool
+	Pos     Position
 }
 
 // Host is one node. Servers[0] of a cluster is the one that bootstraps it.
@@ -97,7 +101,9 @@ type Host struct {
 	// Taints are key=value:Effect or key:Effect.
 	Taints []string
 	Config map[string]any
-	Pos    Position
+	// FixBoot: see Cluster.FixBoot.
+	FixBoot bool
+	Pos     Position
 }
 
 // SSHSettings is how to reach a host. Empty strings mean "whatever the SSH

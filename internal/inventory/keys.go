@@ -21,7 +21,7 @@ const (
 
 // clusterKeys may appear in a cluster and, for a single-cluster file, at the
 // top level.
-var clusterKeys = []string{"name", "apiAddress", "version", "channel", "token", "ssh", "config", "servers", "agents", "files", "airgap"}
+var clusterKeys = []string{"name", "apiAddress", "version", "channel", "token", "ssh", "config", "servers", "agents", "files", "airgap", "fixBoot"}
 
 // objectKeys is every key the loader accepts, per kind of mapping. The
 // decoder refuses anything else, and a test holds docs/inventory-schema.json
@@ -30,7 +30,7 @@ var objectKeys = map[object][]string{
 	objInventory: append([]string{"apiVersion", "kind", "defaults", "clusters"}, clusterKeys...),
 	objDefaults:  {"ssh", "version", "channel", "config"},
 	objCluster:   clusterKeys,
-	objHost:      {"address", "name", "ssh", "labels", "taints", "config"},
+	objHost:      {"address", "name", "ssh", "labels", "taints", "config", "fixBoot"},
 	objSSH:       {"user", "keyFile", "port", "jump", "configFile", "hostKeyChecking"},
 	objConfig:    {"all", "server", "agent"},
 	objFile:      {"src", "kind", "dst"},

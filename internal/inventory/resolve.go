@@ -81,6 +81,7 @@ func (d *decoder) resolveCluster(def rawDefaults, rc *rawCluster) Cluster {
 		APIAddress: rc.apiAddress,
 		Token:      rc.token,
 		Airgap:     rc.airgap,
+		FixBoot:    rc.fixBoot,
 		Pos:        d.pos(rc.node),
 	}
 	switch {

@@ -108,6 +108,10 @@ func DiagnoseLog(lines []string) string {
 // etcdMemberDown is a server's note that it cannot reach another member.
 var etcdMemberDown = regexp.MustCompile(`Failed to reach etcd member (\S+) at (\S+?):? (.*?)"?(?: \(×\d+\))?$`)
 
+// MemoryCgroupBootArgs are the kernel parameters that turn the memory
+// cgroup on for a Raspberry Pi kernel; K3s does not start without it.
+const MemoryCgroupBootArgs = "cgroup_memory=1 cgroup_enable=memory"
+
 // The etcd ports servers use among themselves.
 const (
 	EtcdClientPort = 2379

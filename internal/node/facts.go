@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -32,7 +33,11 @@ type Facts struct {
 	DiskFreeBytes     int64             `json:"diskFreeBytes"`
 	DiskFreePath      string            `json:"diskFreePath"` // /var/lib/rancher or its nearest existing parent
 	MemoryCgroup      bool              `json:"memoryCgroup"`
-	PrimaryIP         string            `json:"primaryIp"`
+	// BootCmdline is the Raspberry Pi boot command line file
+	// (/boot/firmware/cmdline.txt, or /boot/cmdline.txt on older images);
+	// "" when the host has neither.
+	BootCmdline string `json:"bootCmdline,omitempty"`
+	PrimaryIP   string `json:"primaryIp"`
 	// Privileged is false when the root-only facts (token, kubeconfig,
 	// hashes) could not be read: no sudo, or no sudo password.
 	Privileged bool `json:"privileged"`
@@ -159,6 +164,8 @@ if [ -r /proc/cgroups ]; then
   while read -r n _ _ e; do [ "$n" = memory ] && p cgroupmem "$e"; done < /proc/cgroups
 fi
 if [ -r /sys/fs/cgroup/cgroup.controllers ]; then p cgroup2 "$(cat /sys/fs/cgroup/cgroup.controllers)"; fi
+if [ -r /proc/cmdline ]; then p cmdline "$(cat /proc/cmdline)"; fi
+for b in /boot/firmware/cmdline.txt /boot/cmdline.txt; do if [ -f "$b" ]; then p bootcmdline "$b"; break; fi; done
 if command -v ip >/dev/null 2>&1; then
   p route "$(ip -o route get 1.1.1.1 2>/dev/null | head -n 1)"
   p addr "$(ip -o -4 addr show scope global 2>/dev/null | head -n 1)"
@@ -207,7 +214,6 @@ func parseFacts(out string, hashFiles []string) (*Facts, map[string]string) {
 	f := &Facts{}
 	kv := map[string]string{}
 	var unit string
-	var cgroupV1, cgroupV2 string
 	for _, line := range strings.Split(out, "\n") {
 		k, v, ok := strings.Cut(line, "\t")
 		if !ok {
@@ -273,8 +279,8 @@ func parseFacts(out string, hashFiles []string) (*Facts, map[string]string) {
 		f.DiskFreeBytes = n * 1024
 	}
 	f.DiskFreePath = kv["diskpath"]
-	cgroupV1, cgroupV2 = kv["cgroupmem"], kv["cgroup2"]
-	f.MemoryCgroup = cgroupV1 == "1" || (cgroupV1 == "" && containsWord(cgroupV2, "memory"))
+	f.MemoryCgroup = memoryCgroup(kv)
+	f.BootCmdline = kv["bootcmdline"]
 	f.PrimaryIP = primaryIP(kv["route"], kv["addr"])
 	if f.Machine != "" {
 		if a, err := k3s.ArchFromUname(f.Machine); err != nil {
@@ -301,6 +307,37 @@ func (s *Services) unit(name string) *ServiceState {
 		return &s.K3sAgent
 	}
 	return nil
+}
+
+// memoryCgroup tells from the facts whether the memory cgroup is on: the
+// cgroup v1 "enabled" column, else the v2 controllers, and the kernel
+// command line, since a kernel booted with the controller off (Raspberry
+// Pi firmware adds cgroup_disable=memory) has it off whatever a mounted
+// hierarchy lists.
+func memoryCgroup(kv map[string]string) bool {
+	v1, v2 := kv["cgroupmem"], kv["cgroup2"]
+	on := v1 == "1" || (v1 == "" && containsWord(v2, "memory"))
+	return on && KernelMemoryCgroup(kv["cmdline"])
+}
+
+// KernelMemoryCgroup reads a kernel command line (/proc/cmdline) the way
+// the kernel does: cgroup_disable=memory turns the memory controller off,
+// and on Raspberry Pi kernels a later cgroup_enable=memory turns it back on.
+func KernelMemoryCgroup(cmdline string) bool {
+	on := true
+	for _, w := range strings.Fields(cmdline) {
+		k, v, ok := strings.Cut(w, "=")
+		if !ok || !slices.Contains(strings.Split(v, ","), "memory") {
+			continue
+		}
+		switch k {
+		case "cgroup_disable":
+			on = false
+		case "cgroup_enable":
+			on = true
+		}
+	}
+	return on
 }
 
 func containsWord(s, w string) bool {

@@ -57,6 +57,9 @@ type HostPlan struct {
 	To      string   `json:"to,omitempty"`
 	Reasons []string `json:"reasons,omitempty"`
 	Upload  bool     `json:"upload,omitempty"`
+	// FixBoot: the memory cgroup is off and k3sctl turns it on in the
+	// boot command line and reboots the host first.
+	FixBoot bool `json:"fixBoot,omitempty"`
 	// Images is the images archive to upload (its path on the node), for
 	// an air-gapped cluster whose node lacks it.
 	Images  string   `json:"images,omitempty"`
@@ -286,9 +289,26 @@ func hostPlan(in Input, c *Cluster, h Host, token secret.Value, first bool) Host
 		}
 	}
 	if !f.MemoryCgroup && hp.Action != ActionNothing {
-		hp.Reasons = append(hp.Reasons, "warning: memory cgroup disabled (on a Raspberry Pi add cgroup_memory=1 cgroup_enable=memory to cmdline.txt)")
+		if !c.FixBoot && !h.FixBoot {
+			return refuse(hp, MemoryCgroupRefusal(f.BootCmdline, h.Address))
+		}
+		hp.FixBoot = true
+		hp.Reasons = append(hp.Reasons, "memory cgroup disabled: the boot command line gains "+k3s.MemoryCgroupBootArgs+", then the host reboots")
 	}
 	return hp
+}
+
+// MemoryCgroupRefusal says what K3s does on a host without the memory
+// cgroup and how to fix it; file is the host's boot command line file, if
+// known.
+func MemoryCgroupRefusal(file, address string) string {
+	where := "/boot/firmware/cmdline.txt (/boot/cmdline.txt on older images)"
+	if file != "" {
+		where = file
+	}
+	return "the memory cgroup is disabled: K3s would stop at start with \"failed to find memory cgroup\". " +
+		"Add " + k3s.MemoryCgroupBootArgs + " to the single line of " + where + " and reboot, " +
+		"or let k3sctl do both: fixBoot: true for the host or cluster in the inventory, or --fix-cgroups"
 }
 
 func refuse(hp HostPlan, why string) HostPlan {
@@ -296,6 +316,7 @@ func refuse(hp HostPlan, why string) HostPlan {
 	hp.Reasons = []string{why}
 	hp.Upload = false
 	hp.Images = ""
+	hp.FixBoot = false
 	return hp
 }
 

@@ -39,6 +39,9 @@ type Cluster struct {
 	ServerConfig map[string]any
 	AgentConfig  map[string]any
 	Files        []File
+	// FixBoot lets k3sctl turn the memory cgroup on for every host that
+	// lacks it (Host.FixBoot for one host).
+	FixBoot bool
 	// Airgap delivers the release's images archive of each node's
 	// architecture (Input.Images) to k3s.ImagesDir before K3s starts.
 	Airgap bool
@@ -49,8 +52,12 @@ type Host struct {
 	Address  string // what k3sctl connects to and how the node is named in output
 	Role     k3s.Role
 	NodeName string
-	Labels   map[string]string
-	Taints   []string
+	// FixBoot: when the memory cgroup is off, add cgroup_memory=1
+	// cgroup_enable=memory to the boot command line and reboot before
+	// installing.
+	FixBoot bool
+	Labels  map[string]string
+	Taints  []string
 	// Config holds config.yaml keys for this host only; they win over the
 	// cluster's.
 	Config map[string]any
@@ -105,6 +112,7 @@ type HostFacts struct {
 	Active       map[k3s.Role]bool // service running
 	FileHashes   map[string]string // sha256 of remote files; "" when missing
 	MemoryCgroup bool
+	BootCmdline  string // the boot command line file, "" when none
 }
 
 // BinaryKey names one k3s binary: a release for an architecture. Clusters

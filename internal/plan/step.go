@@ -16,6 +16,9 @@ type StepKind string
 
 // Step kinds, in the order a host runs them.
 const (
+	// StepFixBoot adds cgroup_memory=1 cgroup_enable=memory to the boot
+	// command line, reboots the host and waits for it to come back.
+	StepFixBoot StepKind = "fix boot"
 	// StepUploadBinary puts the k3s binary on the host.
 	StepUploadBinary StepKind = "upload k3s"
 	// StepUploadImages puts the release's images archive of the host's
@@ -40,7 +43,7 @@ const (
 
 // StepKinds lists every kind, in the order a host runs them.
 func StepKinds() []StepKind {
-	return []StepKind{StepUploadBinary, StepUploadImages, StepWriteConfig, StepStartServer, StepStartAgent, StepWaitReady, StepReadToken, StepKubeconfig}
+	return []StepKind{StepFixBoot, StepUploadBinary, StepUploadImages, StepWriteConfig, StepStartServer, StepStartAgent, StepWaitReady, StepReadToken, StepKubeconfig}
 }
 
 // StartStep is the kind that starts the service of role r.
@@ -99,6 +102,9 @@ func planSteps(hp *HostPlan, tokenKnown, kubeconfig bool) []Step {
 		}
 	default:
 		service := k3s.ServiceName(hp.Role)
+		if hp.FixBoot {
+			add(StepFixBoot, true, "turns the memory cgroup on ("+k3s.MemoryCgroupBootArgs+") and reboots")
+		}
 		if hp.Upload {
 			add(StepUploadBinary, true, fmt.Sprintf("k3s %s for %s", orNone(hp.To), hp.Arch))
 		}

@@ -19,6 +19,7 @@ func hostFacts(f *node.Facts) *plan.HostFacts {
 		Active:       map[k3s.Role]bool{k3s.Server: f.Services.K3s.Active, k3s.Agent: f.Services.K3sAgent.Active},
 		FileHashes:   f.FileHashes,
 		MemoryCgroup: f.MemoryCgroup,
+		BootCmdline:  f.BootCmdline,
 	}
 	if hf.FileHashes == nil {
 		hf.FileHashes = map[string]string{}

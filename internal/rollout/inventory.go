@@ -22,6 +22,7 @@ func FromInventory(inv *inventory.Inventory, base func(address string) ssh.Optio
 			HA:           len(c.Servers) > 1,
 			APIAddress:   c.APIAddress,
 			Airgap:       c.Airgap,
+			FixBoot:      c.FixBoot,
 			ServerConfig: inventory.RevealConfig(c.ServerConfig),
 			AgentConfig:  inventory.RevealConfig(c.AgentConfig),
 		}
@@ -31,7 +32,7 @@ func FromInventory(inv *inventory.Inventory, base func(address string) ssh.Optio
 		}
 		for _, h := range c.Hosts() {
 			ph := plan.Host{Address: h.Address, Role: k3s.Role(h.Role), NodeName: h.Name,
-				Labels: h.Labels, Taints: h.Taints, Config: inventory.RevealConfig(h.Config)}
+				Labels: h.Labels, Taints: h.Taints, Config: inventory.RevealConfig(h.Config), FixBoot: h.FixBoot}
 			if ph.Role == k3s.Server {
 				pc.Servers = append(pc.Servers, ph)
 			} else {

@@ -108,6 +108,8 @@ type Prepared struct {
 	tokens    map[string]secret.Value
 	binaries  map[plan.BinaryKey]string // local paths
 	images    map[plan.BinaryKey]string // local paths of images archives
+	redialMu  sync.Mutex
+	redialed  []Conn // connections opened after a reboot; Close closes them
 	hostnames map[string]string
 	inits     map[string]string
 }
@@ -524,6 +526,16 @@ func (p *Prepared) Apply(ctx context.Context) ([]apply.HostResult, error) {
 		},
 		Kubeconfig: mergeKubeconfig(p.o.Kubeconfig, p.Plan),
 	}
+	o.Redial = func(ctx context.Context, address string) (apply.Conn, error) {
+		c, err := p.o.Dial(ctx, address)
+		if err != nil {
+			return nil, err
+		}
+		p.redialMu.Lock()
+		p.redialed = append(p.redialed, c)
+		p.redialMu.Unlock()
+		return c, nil
+	}
 	if len(p.images) > 0 {
 		o.Images = func(ctx context.Context, key plan.BinaryKey) (string, error) {
 			if path, ok := p.images[key]; ok {
@@ -563,6 +575,12 @@ func mergeKubeconfig(kc *KubeconfigOptions, pl *plan.Plan) func(ctx context.Cont
 // Close closes every connection.
 func (p *Prepared) Close() {
 	closeAll(p.Conns)
+	p.redialMu.Lock()
+	defer p.redialMu.Unlock()
+	for _, c := range p.redialed {
+		_ = c.Close()
+	}
+	p.redialed = nil
 }
 
 func closeAll(conns map[string]Conn) {
