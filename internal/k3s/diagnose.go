@@ -59,6 +59,14 @@ var logCauses = []logCause{
 		},
 	},
 	{
+		match: regexp.MustCompile(`failed to find memory cgroup`),
+		hint: func([]string) string {
+			return "the kernel runs without the memory cgroup, and K3s does not start without it. On a Raspberry Pi add " +
+				MemoryCgroupBootArgs + " to the single line of /boot/firmware/cmdline.txt (/boot/cmdline.txt on older images) and reboot, " +
+				"or run again with --fix-cgroups (fixBoot: true in an inventory) to have k3sctl do it."
+		},
+	},
+	{
 		// etcd answers every request with "no leader" (or times out) while
 		// fewer than half of the members plus one are reachable; K3s
 		// then never becomes ready.

@@ -48,3 +48,12 @@ func TestDiagnoseEtcdQuorum(t *testing.T) {
 		t.Errorf("token cause lost to etcd: %q", got)
 	}
 }
+
+func TestDiagnoseMemoryCgroup(t *testing.T) {
+	got := DiagnoseLog([]string{`time="2026-12-02T10:00:00Z" level=fatal msg="Error: failed to find memory cgroup (v2)"`})
+	for _, w := range []string{"memory cgroup", "cgroup_memory=1 cgroup_enable=memory", "/boot/firmware/cmdline.txt", "--fix-cgroups"} {
+		if !strings.Contains(got, w) {
+			t.Errorf("hint %q lacks %q", got, w)
+		}
+	}
+}
