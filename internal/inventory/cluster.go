@@ -86,6 +86,7 @@ type rawCluster struct {
 	files      []rawFile
 	airgap     bool
 	fixBoot    bool
+	registries *k3s.Registries
 }
 
 func (d *decoder) inventory() *Inventory {
@@ -202,6 +203,9 @@ func (d *decoder) cluster(f fields) *rawCluster {
 	if n := f.val["fixBoot"]; n != nil {
 		c.fixBoot, _ = d.bool(n, "fixBoot", "fixBoot: true")
 	}
+	if n := f.val["registries"]; n != nil {
+		c.registries = d.registries(n)
+	}
 	if n := f.val["token"]; n != nil {
 		if s, ok := d.text(n, "token", "token: ${K3S_TOKEN}", true); ok {
 			if msg, hint := checkToken(s); msg != "" {
@@ -220,6 +224,14 @@ func (d *decoder) cluster(f fields) *rawCluster {
 	c.servers, c.serversOK = d.hosts(f.val["servers"], RoleServer)
 	c.agents, _ = d.hosts(f.val["agents"], RoleAgent)
 	c.files = d.files(f.val["files"])
+	if c.registries != nil {
+		for _, rf := range c.files {
+			if rf.Kind == FileRegistries {
+				d.report(rf.node, "a files entry of kind registries and registries: both write /etc/rancher/k3s/registries.yaml",
+					"keep one: move the file's settings into registries:, or remove registries:")
+			}
+		}
+	}
 	return c
 }
 

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/k3sctl/k3sctl/internal/k3s"
 	"github.com/k3sctl/k3sctl/internal/secret"
 )
 
@@ -87,7 +88,10 @@ type Cluster struct {
 	// line of every host that lacks it, and reboot it (Host.FixBoot for
 	// one host).
 	FixBoot bool
-	Pos     Position
+	// Registries is rendered to /etc/rancher/k3s/registries.yaml on every
+	// node; nil: k3sctl does not manage that file.
+	Registries *k3s.Registries
+	Pos        Position
 }
 
 // Host is one node. Servers[0] of a cluster is the one that bootstraps it.

@@ -21,7 +21,7 @@ const (
 
 // clusterKeys may appear in a cluster and, for a single-cluster file, at the
 // top level.
-var clusterKeys = []string{"name", "apiAddress", "version", "channel", "token", "ssh", "config", "servers", "agents", "files", "airgap", "fixBoot"}
+var clusterKeys = []string{"name", "apiAddress", "version", "channel", "token", "ssh", "config", "servers", "agents", "files", "airgap", "fixBoot", "registries"}
 
 // objectKeys is every key the loader accepts, per kind of mapping. The
 // decoder refuses anything else, and a test holds docs/inventory-schema.json

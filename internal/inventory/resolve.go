@@ -82,6 +82,7 @@ func (d *decoder) resolveCluster(def rawDefaults, rc *rawCluster) Cluster {
 		Token:      rc.token,
 		Airgap:     rc.airgap,
 		FixBoot:    rc.fixBoot,
+		Registries: rc.registries,
 		Pos:        d.pos(rc.node),
 	}
 	switch {

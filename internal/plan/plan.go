@@ -352,6 +352,9 @@ func Files(c *Cluster, h Host, first bool, token secret.Value, initSystem string
 	if !pending {
 		files = append(files, RemoteFile{Path: k3s.ConfigPath, Mode: k3s.SecretFileMode, Data: cfg.Render()})
 	}
+	if c.Registries != nil {
+		files = append(files, RemoteFile{Path: k3s.RegistriesPath, Mode: k3s.RegistriesMode, Data: c.Registries.Render()})
+	}
 	return append(files, serviceFiles(h.Role, initSystem)...), pending, nil
 }
 

@@ -39,6 +39,9 @@ type Cluster struct {
 	ServerConfig map[string]any
 	AgentConfig  map[string]any
 	Files        []File
+	// Registries, when set, is rendered to /etc/rancher/k3s/registries.yaml
+	// (0600) on every node.
+	Registries *k3s.Registries
 	// FixBoot lets k3sctl turn the memory cgroup on for every host that
 	// lacks it (Host.FixBoot for one host).
 	FixBoot bool

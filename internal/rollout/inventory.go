@@ -23,6 +23,7 @@ func FromInventory(inv *inventory.Inventory, base func(address string) ssh.Optio
 			APIAddress:   c.APIAddress,
 			Airgap:       c.Airgap,
 			FixBoot:      c.FixBoot,
+			Registries:   c.Registries,
 			ServerConfig: inventory.RevealConfig(c.ServerConfig),
 			AgentConfig:  inventory.RevealConfig(c.AgentConfig),
 		}

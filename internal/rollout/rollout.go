@@ -317,7 +317,9 @@ func gatherFacts(ctx context.Context, conns map[string]Conn, facts map[string]*p
 func hostFactsOf(ctx context.Context, c Conn, role k3s.Role, airgap bool) (*plan.HostFacts, error) {
 	// The init system is one of the facts, so hash both variants' files.
 	hash := append(plan.HashPaths(role, string(k3s.Systemd)), plan.HashPaths(role, string(k3s.OpenRC))...)
-	hash = append(hash, k3s.TokenPath)
+	// registries.yaml is rendered for clusters with registries:; a
+	// missing file costs nothing to ask about.
+	hash = append(hash, k3s.TokenPath, k3s.RegistriesPath)
 	if airgap {
 		// The architecture is one of the facts too.
 		for _, a := range []k3s.Arch{k3s.AMD64, k3s.ARM64, k3s.ARM} {
