@@ -117,3 +117,55 @@ func TestMixedArchitecturesAndAirgapImages(t *testing.T) {
 		t.Errorf("second air-gapped join downloaded: %v", m.AllRequests())
 	}
 }
+
+func TestInventoryAirgapAndRegistries(t *testing.T) {
+	t.Parallel()
+	w := world.New(t)
+	dir := t.TempDir()
+	mirror.Build(t, dir, []string{v1}, []string{"amd64"})
+	m := mirror.Start(t, dir)
+	h := w.NewHost(t, "cabin")
+	u := newUser(t)
+	u.env = append(u.env, "REG_PASS=s3cret-registry-pw")
+	inv := filepath.Join(dir, "cabin.yaml")
+	src := `apiVersion: k3sctl.io/v1alpha1
+kind: Inventory
+name: cabin
+version: ` + v1 + `
+airgap: true
+registries:
+  mirrors:
+    docker.io:
+      endpoint: ["https://mirror.lan:5000"]
+  configs:
+    "mirror.lan:5000":
+      auth: {username: k3s, password: "${REG_PASS}"}
+ssh: {user: pi, keyFile: ` + w.Key + `}
+servers: [` + h.IP + `]
+`
+	if err := os.WriteFile(inv, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	flags := []string{"--download-url", m.DownloadURL, "--channel-url", m.ChannelURL, "--timeout", "90s"}
+	r := u.mustK3sctl(args(flags, "apply", "-f", inv)...)
+	if strings.Contains(r.stdout+r.stderr, "s3cret") {
+		t.Errorf("the registry password reached the output:\n%s", r)
+	}
+	got := h.Exec(t, "stat -c '%a %U' /etc/rancher/k3s/registries.yaml && cat /etc/rancher/k3s/registries.yaml")
+	for _, want := range []string{"600 root", "docker.io:", "- https://mirror.lan:5000", "username: k3s", "password: s3cret-registry-pw"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("registries.yaml lacks %q:\n%s", want, got)
+		}
+	}
+	asset := "k3s-airgap-images-amd64.tar.zst"
+	if sum := hostSum(t, h, "/var/lib/rancher/k3s/agent/images/"+asset); sum != mirrorSum(t, dir, v1, "amd64", asset) {
+		t.Errorf("%s on the host has sha256 %s", asset, sum)
+	}
+	u.waitNodes("cabin", 1)
+
+	// Converged: a second apply changes nothing.
+	r = u.mustK3sctl(args(flags, "apply", "-f", inv)...)
+	if !strings.Contains(r.stderr, "No changes") {
+		t.Errorf("second apply:\n%s", r)
+	}
+}
