@@ -80,6 +80,11 @@ type Options struct {
 	Sink              apply.Sink
 	// Progress receives people-talk during preparation ("connecting", …).
 	Progress func(format string, a ...any)
+
+	// redial reconnects to a rebooting host while apply runs: once per
+	// call (the caller retries) and without warnings, which would write
+	// into the live view. nil: Dial.
+	redial Dialer
 }
 
 // KubeconfigOptions says where and how to merge kubeconfigs.
@@ -195,6 +200,15 @@ func withDefaults(o Options) Options {
 		sshFor := o.SSH
 		o.Dial = func(ctx context.Context, address string) (Conn, error) {
 			c, err := ssh.Dial(ctx, sshFor(address))
+			if err != nil {
+				return nil, err
+			}
+			return c, nil
+		}
+		o.redial = func(ctx context.Context, address string) (Conn, error) {
+			so := sshFor(address)
+			so.Warnf, so.ConnectRetry = nil, -1
+			c, err := ssh.Dial(ctx, so)
 			if err != nil {
 				return nil, err
 			}
@@ -528,8 +542,12 @@ func (p *Prepared) Apply(ctx context.Context) ([]apply.HostResult, error) {
 		},
 		Kubeconfig: mergeKubeconfig(p.o.Kubeconfig, p.Plan),
 	}
+	dial := p.o.redial
+	if dial == nil {
+		dial = p.o.Dial
+	}
 	o.Redial = func(ctx context.Context, address string) (apply.Conn, error) {
-		c, err := p.o.Dial(ctx, address)
+		c, err := dial(ctx, address)
 		if err != nil {
 			return nil, err
 		}
