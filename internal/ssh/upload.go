@@ -249,8 +249,12 @@ type NoSpaceError struct {
 }
 
 func (e *NoSpaceError) Error() string {
-	return fmt.Sprintf("%s: not enough space on the file system of %s: %s free, %s needed (%d of %d bytes)",
+	msg := fmt.Sprintf("%s: not enough space on the file system of %s: %s free, %s needed (%d of %d bytes)",
 		e.Host, e.Path, humanBytes(e.Free), humanBytes(e.Needed), e.Free, e.Needed)
+	if e.Err != nil {
+		msg += "; it filled up during the upload"
+	}
+	return msg
 }
 
 func (e *NoSpaceError) Unwrap() error { return e.Err }

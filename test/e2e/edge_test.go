@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -41,6 +43,37 @@ func TestFullDiskFailsBeforeTheUpload(t *testing.T) {
 	}
 	if got := strings.TrimSpace(h.Exec(t, "ls -A /usr/local/bin")); got != ".testworld-fill" {
 		t.Errorf("/usr/local/bin holds %q, want only the fill file", got)
+	}
+
+	// The disk fills up after the check (another writer): the SFTP
+	// server's bare "Failure" becomes the same message. A df that reports
+	// room once stands for the other writer.
+	fakeDF := filepath.Join(t.TempDir(), "df")
+	script := `#!/bin/sh
+if [ "$*" = "-P -k -- /usr/local/bin" ] && [ ! -e /run/df-once ]; then
+  : > /run/df-once
+  echo "Filesystem 1024-blocks Used Available Capacity Mounted on"
+  echo "tmpfs 20480 0 20480 0% /usr/local/bin"
+  exit 0
+fi
+exec /usr/bin/df "$@"
+`
+	if err := os.WriteFile(fakeDF, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	h.CopyIn(t, fakeDF, "/usr/local/sbin/df", 0o755)
+	r = u.k3sctl(args(common, "install", "--ip", h.IP, "--k3s-version", v1)...)
+	h.Exec(t, "rm -f /usr/local/sbin/df /run/df-once")
+	if r.code == 0 {
+		t.Fatalf("install on a disk that filled up succeeded:\n%s", r)
+	}
+	for _, want := range []string{"not enough space on the file system of /usr/local/bin", "MiB needed", "filled up during the upload", "free at least"} {
+		if !strings.Contains(r.stdout+r.stderr, want) {
+			t.Errorf("output after an SFTP failure lacks %q:\n%s", want, r)
+		}
+	}
+	if l := leftovers(t, h); l != "" {
+		t.Errorf("temporary files left behind after the SFTP failure:\n%s", l)
 	}
 
 	// An earlier interrupted run's files are removed when the next run starts.
