@@ -32,3 +32,28 @@ clusters:
 		}
 	}
 }
+
+func TestFixBootKey(t *testing.T) {
+	inv := parseOK(t, header+`
+clusters:
+  - name: pis
+    fixBoot: true
+    servers: [10.0.0.5]
+  - name: mixed
+    servers: [10.0.0.6]
+    agents:
+      - {address: 10.0.0.7, fixBoot: true}
+      - 10.0.0.8
+`, nil)
+	if !inv.Clusters[0].FixBoot || inv.Clusters[1].FixBoot {
+		t.Errorf("cluster fixBoot: %v %v", inv.Clusters[0].FixBoot, inv.Clusters[1].FixBoot)
+	}
+	agents := inv.Clusters[1].Agents
+	if !agents[0].FixBoot || agents[1].FixBoot {
+		t.Errorf("host fixBoot: %v %v", agents[0].FixBoot, agents[1].FixBoot)
+	}
+	_, err := Parse("test.yaml", []byte(header+"servers: [{address: 10.0.0.5, fixBoot: yes please}]\n"), func(string) (string, bool) { return "", false })
+	if err == nil || !strings.Contains(err.Error(), "fixBoot must be true or false") {
+		t.Errorf("fixBoot: yes please: %v", err)
+	}
+}

@@ -5,8 +5,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/k3sctl/k3sctl/internal/inventory"
 	"github.com/k3sctl/k3sctl/internal/k3s"
 	"github.com/k3sctl/k3sctl/internal/plan"
+	"github.com/k3sctl/k3sctl/internal/ssh"
 )
 
 func TestFetchImagesOncePerVersionAndArch(t *testing.T) {
@@ -52,5 +54,28 @@ func TestAirgapTargetsHashTheArchives(t *testing.T) {
 	}
 	if len(got) != 2 || !got["x"] || !got["y"] {
 		t.Errorf("targets %v", got)
+	}
+}
+
+func TestFromInventoryCarriesSiteSettings(t *testing.T) {
+	inv, err := inventory.Parse("site.yaml", []byte(`apiVersion: k3sctl.io/v1alpha1
+kind: Inventory
+name: cabin
+airgap: true
+fixBoot: true
+registries: {mirrors: {docker.io: {endpoint: ["https://mirror.lan:5000"]}}}
+servers: [10.0.0.1]
+agents: [{address: 10.0.0.2, fixBoot: true}]
+`), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, _, _ := FromInventory(inv, func(string) ssh.Options { return ssh.Options{} })
+	c := spec.Clusters[0]
+	if !c.Airgap || !c.FixBoot || c.Registries == nil || c.Registries.Mirrors["docker.io"].Endpoints[0] != "https://mirror.lan:5000" {
+		t.Errorf("cluster %+v", c)
+	}
+	if c.Servers[0].FixBoot || !c.Agents[0].FixBoot {
+		t.Errorf("hosts: server %v agent %v", c.Servers[0].FixBoot, c.Agents[0].FixBoot)
 	}
 }
