@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"path"
 	"strings"
 	"time"
 
@@ -34,6 +36,59 @@ func (r *runner) host(ctx context.Context, j *job, hr *hostRun, steps []plan.Ste
 	return changed, nil
 }
 
+// removeStale deletes the temporary files an interrupted earlier run left
+// in the directories this host's steps write to, before the first step
+// that writes. The run holds the host, so no other run is writing them.
+func (r *runner) removeStale(ctx context.Context, j *job, conn Conn) error {
+	first := plan.StepKind("")
+	for _, s := range j.hp.Steps {
+		if s.Kind.MayChange() {
+			first = s.Kind
+			break
+		}
+	}
+	if first == "" {
+		return nil
+	}
+	res, err := conn.Run(ctx, ssh.RemoveStaleCommand(staleDirs(j)...), ssh.RunOptions{Sudo: true})
+	if err != nil {
+		return &StepError{Host: j.hp.Address, Step: first, Err: fmt.Errorf("remove temporary files of an earlier run: %w", err)}
+	}
+	for _, l := range strings.Split(strings.TrimSpace(string(res.Stdout)), "\n") {
+		if strings.HasPrefix(l, "removed ") {
+			r.emit(j, Event{Type: EventLog, Step: first, Message: l + " (left by an interrupted run)"})
+		}
+	}
+	return nil
+}
+
+// staleDirs are the directories k3sctl writes to on j's host, and /tmp,
+// where older releases uploaded to.
+func staleDirs(j *job) []string {
+	seen := map[string]bool{}
+	var dirs []string
+	add := func(d string) {
+		if !seen[d] {
+			seen[d] = true
+			dirs = append(dirs, d)
+		}
+	}
+	add(path.Dir(k3s.BinaryPath))
+	add(path.Dir(k3s.ConfigPath))
+	add("/tmp")
+	if j.hp.Images != "" {
+		add(path.Dir(j.hp.Images))
+	}
+	if j.cluster.spec != nil {
+		for _, f := range j.cluster.spec.Files {
+			if f.For(j.hp.Role) {
+				add(path.Dir(f.Dest()))
+			}
+		}
+	}
+	return dirs
+}
+
 // hostRun is what one host's steps share.
 type hostRun struct {
 	conn       Conn
@@ -47,8 +102,12 @@ type hostRun struct {
 func (r *runner) runStep(ctx context.Context, j *job, hr *hostRun, kind plan.StepKind) (bool, error) {
 	hp, conn := j.hp, hr.conn
 	switch kind {
+	case plan.StepFixBoot:
+		return r.fixBoot(ctx, j, hr)
 	case plan.StepUploadBinary:
 		return r.uploadBinary(ctx, j, conn)
+	case plan.StepUploadImages:
+		return r.uploadImages(ctx, j, conn)
 	case plan.StepWriteConfig:
 		return r.writeConfig(ctx, j, hr)
 	case plan.StepDeliverFiles:
@@ -218,7 +277,10 @@ func (r *runner) readToken(ctx context.Context, j *job, conn Conn) error {
 		if err == nil {
 			break
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
+		if ctx.Err() != nil {
+			return interrupted("reading "+k3s.TokenPath, ctx.Err())
+		}
+		if time.Now().After(deadline) {
 			return fmt.Errorf("read %s: %v (is K3s running as a server there?)", k3s.TokenPath, err)
 		}
 		sleep(ctx, r.o.PollInterval)
@@ -260,6 +322,129 @@ func (r *runner) uploadBinary(ctx context.Context, j *job, conn Conn) (bool, err
 	return !res.Skipped, nil
 }
 
+// conn is the current connection to a host.
+func (r *runner) conn(address string) Conn {
+	r.connMu.Lock()
+	defer r.connMu.Unlock()
+	return r.o.Conns[address]
+}
+
+func (r *runner) setConn(address string, c Conn) {
+	r.connMu.Lock()
+	defer r.connMu.Unlock()
+	conns := make(map[string]Conn, len(r.o.Conns))
+	for a, old := range r.o.Conns {
+		conns[a] = old
+	}
+	conns[address] = c
+	r.o.Conns = conns // the caller's map stays as it was
+}
+
+// fixBoot turns the memory cgroup on in the boot command line, reboots the
+// host, waits until it answers on a new connection, and reads again
+// whether the memory cgroup is on now.
+func (r *runner) fixBoot(ctx context.Context, j *job, hr *hostRun) (bool, error) {
+	if r.o.Redial == nil {
+		return false, errors.New("this run cannot reconnect to a rebooted host")
+	}
+	file, err := node.FixBoot(ctx, hr.conn)
+	if err != nil {
+		return false, err
+	}
+	if file != "" {
+		r.emit(j, Event{Type: EventLog, Step: plan.StepFixBoot, Message: "added " + k3s.MemoryCgroupBootArgs + " to " + file})
+	}
+	r.emit(j, Event{Type: EventLog, Step: plan.StepFixBoot, Message: "rebooting"})
+	if err := node.Reboot(ctx, hr.conn); err != nil {
+		return true, fmt.Errorf("reboot: %w", err)
+	}
+	conn, err := r.awaitReboot(ctx, j)
+	if err != nil {
+		return true, err
+	}
+	hr.conn = conn
+	r.setConn(j.hp.Address, conn)
+	on, err := node.MemoryCgroupOn(ctx, conn)
+	if err != nil {
+		return true, fmt.Errorf("after the reboot: %w", err)
+	}
+	if !on {
+		return true, fmt.Errorf("the host rebooted but the memory cgroup is still off: check that the bootloader reads %s "+
+			"(the kernel's command line is in /proc/cmdline), or add %s to the kernel command line by hand", orFiles(file), k3s.MemoryCgroupBootArgs)
+	}
+	r.emit(j, Event{Type: EventLog, Step: plan.StepFixBoot, Message: "back after the reboot; memory cgroup on"})
+	return true, nil
+}
+
+func orFiles(file string) string {
+	if file != "" {
+		return file
+	}
+	return strings.Join(node.BootCmdlineFiles, " or ")
+}
+
+// awaitReboot dials the host until it answers and has rebooted, within
+// the ready timeout.
+func (r *runner) awaitReboot(parent context.Context, j *job) (Conn, error) {
+	ctx, cancel := context.WithTimeout(parent, r.o.ReadyTimeout)
+	defer cancel()
+	var last error
+	for {
+		sleep(ctx, r.o.PollInterval)
+		if parent.Err() != nil {
+			return nil, interrupted("waiting for the host to come back from its reboot", parent.Err())
+		}
+		if ctx.Err() != nil {
+			if last == nil {
+				last = errors.New("it still had not rebooted")
+			}
+			return nil, fmt.Errorf("not back from its reboot after %s: %v", r.o.ReadyTimeout, last)
+		}
+		c, err := r.o.Redial(ctx, j.hp.Address)
+		if err != nil {
+			last = err
+			continue
+		}
+		done, err := node.Rebooted(ctx, c)
+		if err == nil && done {
+			return c, nil
+		}
+		last = err
+		if cl, ok := c.(io.Closer); ok {
+			_ = cl.Close()
+		}
+	}
+}
+
+// uploadImages puts the images archive of the host's architecture into
+// K3s's images folder, where K3s imports it at start.
+func (r *runner) uploadImages(ctx context.Context, j *job, conn Conn) (bool, error) {
+	if r.o.Images == nil {
+		return false, errors.New("no images archives were fetched for this run")
+	}
+	progress := func(done, total int64) {
+		r.emit(j, Event{Type: EventProgress, Step: plan.StepUploadImages, Bytes: done, Total: total})
+	}
+	local, err := r.o.Images(ctx, plan.BinaryKey{Version: j.hp.To, Arch: j.hp.Arch})
+	if err != nil {
+		return false, err
+	}
+	select {
+	case r.uploads <- struct{}{}:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	defer func() { <-r.uploads }()
+	res, err := conn.Upload(ctx, local, j.hp.Images, ssh.UploadOptions{Mode: 0o600, Progress: progress})
+	if err != nil {
+		return false, err
+	}
+	if res.Skipped {
+		r.emit(j, Event{Type: EventLog, Step: plan.StepUploadImages, Message: "already there (same sha256)"})
+	}
+	return !res.Skipped, nil
+}
+
 // linksCommand makes kubectl, crictl and ctr point at k3s, leaving any
 // existing command of that name alone.
 func linksCommand() string { return node.LinksCommand() }
@@ -284,8 +469,8 @@ func logCommand(initSystem, service string) string {
 // waitReady waits until the service reports ready (systemd: active, which a
 // Type=notify unit only becomes once K3s says so) and, for servers, until
 // the node is Ready in the API with the planned version.
-func (r *runner) waitReady(ctx context.Context, j *job, conn Conn, service, initSystem string) error {
-	ctx, cancel := context.WithTimeout(ctx, r.o.ReadyTimeout)
+func (r *runner) waitReady(parent context.Context, j *job, conn Conn, service, initSystem string) error {
+	ctx, cancel := context.WithTimeout(parent, r.o.ReadyTimeout)
 	defer cancel()
 	node := r.o.Hostnames[j.hp.Address]
 	if h := specHost(j); h.NodeName != "" {
@@ -316,6 +501,9 @@ func (r *runner) waitReady(ctx context.Context, j *job, conn Conn, service, init
 				return nil
 			}
 		}
+		if parent.Err() != nil {
+			return interrupted(fmt.Sprintf("waiting for %s to become ready (state: %s)", service, stateWord(lastState)), parent.Err())
+		}
 		if ctx.Err() != nil {
 			return r.notReady(j, conn, service, initSystem, lastState)
 		}
@@ -327,7 +515,7 @@ func (r *runner) waitReady(ctx context.Context, j *job, conn Conn, service, init
 func (r *runner) serverConn(j *job) Conn {
 	for _, h := range j.cplan.Hosts {
 		if h.Role == k3s.Server && h.Action != plan.ActionRefuse && h.Action != plan.ActionUnreachable {
-			if c := r.o.Conns[h.Address]; c != nil {
+			if c := r.conn(h.Address); c != nil {
 				return c
 			}
 		}
@@ -382,16 +570,30 @@ func (r *runner) notReady(j *job, conn Conn, service, initSystem, state string) 
 	logCmd := logCommand(initSystem, service)
 	res, _ := conn.Run(ctx, logCmd, ssh.RunOptions{Sudo: true})
 	tail := condenseLog(strings.Split(strings.TrimSpace(string(res.Stdout)), "\n"), 8)
-	if state == "" {
-		state = "unknown"
-	}
 	return &StepError{
 		Host:    j.hp.Address,
 		Step:    plan.StepWaitReady,
-		Err:     fmt.Errorf("%s not ready after %s (state: %s)", service, r.o.ReadyTimeout, state),
+		Err:     fmt.Errorf("%s not ready after %s (state: %s)", service, r.o.ReadyTimeout, stateWord(state)),
 		Hint:    k3s.DiagnoseLog(tail),
 		LogTail: tail,
 	}
+}
+
+func stateWord(state string) string {
+	if state == "" {
+		return "unknown"
+	}
+	return state
+}
+
+// interrupted is the error of a step the user stopped (Ctrl-C, a signal)
+// while it waited: it says so instead of reporting a timeout, and wraps
+// the context's error so that the host counts as cancelled.
+func interrupted(what string, cause error) error {
+	if errors.Is(cause, context.DeadlineExceeded) {
+		return fmt.Errorf("stopped while %s: the run's deadline passed: %w", what, cause)
+	}
+	return fmt.Errorf("interrupted while %s: %w", what, cause)
 }
 
 func sleep(ctx context.Context, d time.Duration) {

@@ -43,6 +43,14 @@ type Options struct {
 	// BinarySHA256 are the binaries' sha256 when known, so that an upload
 	// does not read the file to hash it again.
 	BinarySHA256 map[plan.BinaryKey]string
+	// Redial opens a new connection to a host, after a reboot (the fix
+	// boot step). A returned connection that is an io.Closer and is not
+	// kept is closed; the caller closes the kept ones. Nil: no step that
+	// reboots can run.
+	Redial func(ctx context.Context, address string) (Conn, error)
+	// Images returns a local path of the images archive for a version and
+	// architecture (air-gapped clusters); nil when the plan uploads none.
+	Images func(ctx context.Context, key plan.BinaryKey) (string, error)
 	// Kubeconfig receives each cluster's admin kubeconfig (k3s.yaml) once
 	// its first server is ready. Nil: not fetched.
 	Kubeconfig func(ctx context.Context, cluster string, k3sYAML []byte) error
@@ -96,6 +104,7 @@ type job struct {
 
 type runner struct {
 	o       Options
+	connMu  sync.Mutex // o.Conns changes when a host reboots
 	sem     chan struct{}
 	uploads chan struct{}
 	nodes   nodeLists
@@ -288,6 +297,9 @@ func (r *runner) runJob(ctx context.Context, j *job, deps []*job) {
 		}
 	}()
 	hr, err := r.newHostRun(j)
+	if err == nil && hr.conn != nil {
+		err = r.removeStale(ctx, j, hr.conn)
+	}
 	if err != nil {
 		r.emit(j, Event{Type: EventHostFailed, Error: err.Error()})
 		finish(StatusFailed, err)
@@ -386,7 +398,7 @@ func (r *runner) step(ctx context.Context, j *job, name plan.StepKind, fn func(c
 	}
 	changed = changed && name.MayChange()
 	if err != nil {
-		se := &StepError{Host: j.hp.Address, Step: name, Err: err}
+		se := &StepError{Host: j.hp.Address, Step: name, Err: err, Hint: ssh.HintOf(err)}
 		var inner *StepError
 		if errors.As(err, &inner) {
 			se = inner

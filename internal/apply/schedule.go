@@ -10,7 +10,7 @@ import (
 // newHostRun is the state j's steps share. A host with steps needs its
 // connection.
 func (r *runner) newHostRun(j *job) (*hostRun, error) {
-	conn := r.o.Conns[j.hp.Address]
+	conn := r.conn(j.hp.Address)
 	if conn == nil && len(j.hp.Steps) > 0 {
 		return nil, fmt.Errorf("%s: no connection", j.hp.Address)
 	}

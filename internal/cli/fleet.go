@@ -26,6 +26,7 @@ func addPlanningFlags(fs *pflag.FlagSet, file *string, force *bool, kf *k3sFlags
 	fs.StringVar(&kf.channelURL, "channel-url", "", channelURLUsage)
 	fs.StringVar(&kf.binary, "k3s-binary", "", "install this local k3s binary on every host (air-gapped sites)")
 	fs.BoolVar(&kf.diff, "diff", false, "show the content change of each delivered file (never of files marked secret)")
+	fs.BoolVar(&kf.fixCgroups, "fix-cgroups", false, "on hosts without the memory cgroup (Raspberry Pi), add cgroup_memory=1 cgroup_enable=memory to the boot command line and reboot them before installing (as fixBoot: true)")
 }
 
 // fleetRun reads the inventory and builds the run. kube is nil for no
@@ -53,6 +54,11 @@ func fleetRunOf(fac *Factory, inv *inventory.Inventory, force bool, sf *sshFlags
 	spec, versions, sshFor := rollout.FromInventory(inv, res.options)
 	spec.AllowDowngrade = kf.allowDowngrade
 	spec.Force = force
+	if kf.fixCgroups {
+		for i := range spec.Clusters {
+			spec.Clusters[i].FixBoot = true
+		}
+	}
 	return &rolloutRun{io: fac.IO, spec: spec, sshFunc: sshFor, k3s: kf, versions: versions, kube: kube, inv: inv}
 }
 

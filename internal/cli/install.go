@@ -99,6 +99,8 @@ func installRun(ctx context.Context, opts *InstallOptions) error {
 		ServerConfig: opts.Config,
 		Files:        opts.Files,
 		Proxy:        opts.Proxy,
+		Airgap:       kf.airgap,
+		FixBoot:      kf.fixCgroups,
 	}}}
 	r := &rolloutRun{io: opts.IO, spec: spec, sshFunc: opts.SSH.resolver(opts.Factory).options, k3s: kf,
 		versions: map[string]string{name: versionOrChannel(kf)}, tokens: []givenToken{kf.k3sToken()}}

@@ -121,7 +121,7 @@ func joinRun(ctx context.Context, opts *JoinOptions) error {
 	}
 	c := plan.Cluster{
 		Name: opts.Server, Version: kf.version, Token: token, JoinServer: opts.Server,
-		TLSSANs: kf.tlsSANs, Files: opts.Files, Proxy: opts.Proxy,
+		TLSSANs: kf.tlsSANs, Files: opts.Files, Proxy: opts.Proxy, Airgap: kf.airgap, FixBoot: kf.fixCgroups,
 	}
 	h := plan.Host{Address: opts.Address, Role: role}
 	if opts.AsServer {

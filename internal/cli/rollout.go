@@ -36,6 +36,8 @@ type k3sFlags struct {
 	extraArgs         string
 	binary            string
 	airgapImages      string
+	airgap            bool
+	fixCgroups        bool
 	downloadURL       string
 	channelURL        string
 	tlsSANs           []string
@@ -67,6 +69,8 @@ func addK3sFlags(fs *pflag.FlagSet, f *k3sFlags, withKubeconfig bool) {
 	fs.StringVar(&f.extraArgs, "k3s-extra-args", "", `extra K3s flags, e.g. "--disable traefik --node-label 'site=shop'"`)
 	fs.StringVar(&f.binary, "k3s-binary", "", "install this local k3s binary instead of downloading (air-gapped sites)")
 	fs.StringVar(&f.airgapImages, "airgap-images", "", "image tarball to place in agent/images (air-gapped sites)")
+	fs.BoolVar(&f.fixCgroups, "fix-cgroups", false, "on a host without the memory cgroup (Raspberry Pi), add cgroup_memory=1 cgroup_enable=memory to the boot command line and reboot it before installing")
+	fs.BoolVar(&f.airgap, "airgap", false, "deliver the release's images archive of each node's architecture to agent/images before K3s starts (downloaded once, sha256-verified)")
 	fs.StringVar(&f.downloadURL, "download-url", "", downloadURLUsage)
 	fs.StringVar(&f.channelURL, "channel-url", "", channelURLUsage)
 	fs.StringSliceVar(&f.tlsSANs, "tls-san", nil, "extra names or addresses for the API certificate (repeatable)")

@@ -92,6 +92,9 @@ type rawCluster struct {
 	serversKey    *yaml.Node
 	serversOK     bool
 	files         []rawFile
+	airgap        bool
+	fixBoot       bool
+	registries    *k3s.Registries
 }
 
 func (d *decoder) inventory() *Inventory {
@@ -212,6 +215,15 @@ func (d *decoder) cluster(f fields) *rawCluster {
 		}
 	}
 	c.ver = d.version(f)
+	if n := f.val["airgap"]; n != nil {
+		c.airgap, _ = d.boolean(n, "airgap", "airgap: true")
+	}
+	if n := f.val["fixBoot"]; n != nil {
+		c.fixBoot, _ = d.boolean(n, "fixBoot", "fixBoot: true")
+	}
+	if n := f.val["registries"]; n != nil {
+		c.registries = d.registries(n)
+	}
 	if n := f.val["token"]; n != nil {
 		if s, ok := d.text(n, "token", "token: ${K3S_TOKEN}", true); ok {
 			if msg, hint := checkToken(s); msg != "" {
@@ -235,6 +247,14 @@ func (d *decoder) cluster(f fields) *rawCluster {
 	c.servers, c.serversOK = d.hosts(f.val["servers"], RoleServer)
 	c.agents, _ = d.hosts(f.val["agents"], RoleAgent)
 	c.files = d.files(f.val["files"])
+	if c.registries != nil {
+		for _, rf := range c.files {
+			if rf.Kind == FileRegistries {
+				d.report(rf.node, "a files entry of kind registries and registries: both write /etc/rancher/k3s/registries.yaml",
+					"keep one: move the file's settings into registries:, or remove registries:")
+			}
+		}
+	}
 	return c
 }
 
@@ -505,6 +525,9 @@ func (d *decoder) host(n *yaml.Node, role string) (rawHost, bool) {
 	}
 	h.ssh = d.ssh(f.val["ssh"])
 	h.proxy = d.proxy(f.val["proxy"])
+	if v := f.val["fixBoot"]; v != nil {
+		h.FixBoot, _ = d.boolean(v, "fixBoot", "fixBoot: true")
+	}
 	h.Labels = d.labels(f.val["labels"])
 	h.Taints = d.taints(f.val["taints"])
 	if v := f.val["config"]; v != nil {

@@ -424,15 +424,26 @@ func (d *decoder) int(n *yaml.Node, what, example string) (int, bool) {
 	return int(i), true
 }
 
-// boolean decodes true or false.
+// boolean decodes true or false; text is accepted only when it came from
+// ${VAR}, since environment variables are always text.
 func (d *decoder) boolean(n *yaml.Node, what, example string) (bool, bool) {
 	s, ok := d.scalar(n, what, "true or false", example)
 	if !ok {
 		return false, false
 	}
-	var b bool
-	if s.ShortTag() != "!!bool" || s.Decode(&b) != nil {
+	v := s.Value
+	switch tag := s.ShortTag(); {
+	case tag == "!!str" && strings.Contains(v, "${"):
+		if v, ok = d.expand(s, v, false); !ok {
+			return false, false
+		}
+	case tag != "!!bool":
 		d.report(s, fmt.Sprintf("%s must be true or false, not %s", what, describe(s)), "write "+example)
+		return false, false
+	}
+	b, err := strconv.ParseBool(strings.ToLower(v))
+	if err != nil {
+		d.report(s, fmt.Sprintf("%s must be true or false, not %q", what, v), "write "+example)
 		return false, false
 	}
 	return b, true

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/k3sctl/k3sctl/internal/k3s"
 	"github.com/k3sctl/k3sctl/internal/secret"
 )
 
@@ -88,7 +89,17 @@ type Cluster struct {
 	// Proxy is what every node's K3s goes out through; nil: none. Each
 	// host's effective proxy is in Host.Proxy.
 	Proxy *Proxy
-	Pos   Position
+	// Airgap delivers the release's images archive of each node's
+	// architecture to the node before K3s starts.
+	Airgap bool
+	// FixBoot lets k3sctl turn the memory cgroup on in the boot command
+	// line of every host that lacks it, and reboot it (Host.FixBoot for
+	// one host).
+	FixBoot bool
+	// Registries is rendered to /etc/rancher/k3s/registries.yaml on every
+	// node; nil: k3sctl does not manage that file.
+	Registries *k3s.Registries
+	Pos        Position
 }
 
 // Host is one node. Servers[0] of a cluster is the one that bootstraps it.
@@ -112,7 +123,9 @@ type Host struct {
 	// Taints are key=value:Effect or key:Effect.
 	Taints []string
 	Config map[string]any
-	Pos    Position
+	// FixBoot: see Cluster.FixBoot.
+	FixBoot bool
+	Pos     Position
 }
 
 // SSHSettings is how to reach a host. Empty strings mean "whatever the SSH

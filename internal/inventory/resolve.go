@@ -96,6 +96,9 @@ func (d *decoder) resolveCluster(def rawDefaults, rc *rawCluster) Cluster {
 		Labels:     rc.labels,
 		APIAddress: rc.apiAddress,
 		Token:      rc.token,
+		Airgap:     rc.airgap,
+		FixBoot:    rc.fixBoot,
+		Registries: rc.registries,
 		Pos:        d.pos(rc.node),
 	}
 	switch {

@@ -11,6 +11,8 @@ type logCause struct {
 	match *regexp.Regexp
 	// hint turns the submatches of the last matching line into advice.
 	hint func(m []string) string
+	// more, when set, adds what the rest of the log says.
+	more func(lines []string) string
 }
 
 // logCauses are tried in order, most specific first: a node that cannot
@@ -58,6 +60,22 @@ var logCauses = []logCause{
 		},
 	},
 	{
+		match: regexp.MustCompile(`failed to find memory cgroup`),
+		hint: func([]string) string {
+			return "the kernel runs without the memory cgroup, and K3s does not start without it. On a Raspberry Pi add " +
+				MemoryCgroupBootArgs + " to the single line of /boot/firmware/cmdline.txt (/boot/cmdline.txt on older images) and reboot, " +
+				"or run again with --fix-cgroups (fixBoot: true in an inventory) to have k3sctl do it."
+		},
+	},
+	{
+		// etcd answers every request with "no leader" (or times out) while
+		// fewer than half of the members plus one are reachable; K3s
+		// then never becomes ready.
+		match: regexp.MustCompile(`lost quorum|etcdserver: no leader|etcdserver: request timed out|etcdserver: leader changed`),
+		hint:  etcdQuorumHint,
+		more:  etcdUnreachable,
+	},
+	{
 		match: regexp.MustCompile(`x509: certificate is valid for (.*?), not ([^\s"',]+)`),
 		hint: func(m []string) string {
 			return fmt.Sprintf("the server's certificate does not cover %s (it covers %s). "+
@@ -85,9 +103,50 @@ func DiagnoseLog(lines []string) string {
 	for _, c := range logCauses {
 		for i := len(lines) - 1; i >= 0; i-- {
 			if m := c.match.FindStringSubmatch(lines[i]); m != nil {
-				return c.hint(m)
+				h := c.hint(m)
+				if c.more != nil {
+					h += c.more(lines)
+				}
+				return h
 			}
 		}
 	}
 	return ""
+}
+
+// etcdMemberDown is a server's note that it cannot reach another member.
+var etcdMemberDown = regexp.MustCompile(`Failed to reach etcd member (\S+) at (\S+?):? (.*?)"?(?: \(×\d+\))?$`)
+
+// MemoryCgroupBootArgs are the kernel parameters that turn the memory
+// cgroup on for a Raspberry Pi kernel; K3s does not start without it.
+const MemoryCgroupBootArgs = "cgroup_memory=1 cgroup_enable=memory"
+
+// The etcd ports servers use among themselves.
+const (
+	EtcdClientPort = 2379
+	EtcdPeerPort   = 2380
+)
+
+func etcdQuorumHint([]string) string {
+	return fmt.Sprintf("this server cannot reach a quorum of the cluster's etcd members (more than half of the servers), "+
+		"so it cannot read or write cluster data. Check that the other servers are up and K3s runs there "+
+		"(systemctl status k3s), and that ports %d-%d/tcp are open between the servers. "+
+		"If more than half of the servers are gone for good, restore the cluster from one server with cluster-reset.",
+		EtcdClientPort, EtcdPeerPort)
+}
+
+// etcdUnreachable names the members the log says are unreachable.
+func etcdUnreachable(lines []string) string {
+	seen := map[string]bool{}
+	var names []string
+	for _, l := range lines {
+		if m := etcdMemberDown.FindStringSubmatch(l); m != nil && !seen[m[2]] {
+			seen[m[2]] = true
+			names = append(names, m[1]+" at "+m[2]+" ("+strings.TrimSpace(m[3])+")")
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return " Unreachable: " + strings.Join(names, ", ") + "."
 }

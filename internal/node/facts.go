@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -37,7 +38,11 @@ type Facts struct {
 	DiskFreeBytes int64             `json:"diskFreeBytes"`
 	DiskFreePath  string            `json:"diskFreePath"` // /var/lib/rancher or its nearest existing parent
 	MemoryCgroup  bool              `json:"memoryCgroup"`
-	PrimaryIP     string            `json:"primaryIp"`
+	// BootCmdline is the Raspberry Pi boot command line file
+	// (/boot/firmware/cmdline.txt, or /boot/cmdline.txt on older images);
+	// "" when the host has neither.
+	BootCmdline string `json:"bootCmdline,omitempty"`
+	PrimaryIP   string `json:"primaryIp"`
 	// Interfaces are the network interfaces with a global address, in the
 	// host's order; DefaultInterface is the one of the default route,
 	// which K3s advertises when nothing else is chosen.
@@ -197,6 +202,8 @@ if [ -r /proc/cgroups ]; then
   while read -r n _ _ e; do [ "$n" = memory ] && p cgroupmem "$e"; done < /proc/cgroups
 fi
 if [ -r /sys/fs/cgroup/cgroup.controllers ]; then p cgroup2 "$(cat /sys/fs/cgroup/cgroup.controllers)"; fi
+if [ -r /proc/cmdline ]; then p cmdline "$(cat /proc/cmdline)"; fi
+for b in /boot/firmware/cmdline.txt /boot/cmdline.txt; do if [ -f "$b" ]; then p bootcmdline "$b"; break; fi; done
 if command -v ip >/dev/null 2>&1; then
   p route "$(ip -o route get 1.1.1.1 2>/dev/null | head -n 1)"
   p addr "$(ip -o -4 addr show scope global 2>/dev/null | head -n 1)"
@@ -256,7 +263,6 @@ func parseFacts(out string, o FactsOptions) (*Facts, map[string]string) {
 	certs := map[string][]string{} // path → PEM lines
 	var certOrder []string
 	var unit string
-	var cgroupV1, cgroupV2 string
 	for _, line := range strings.Split(out, "\n") {
 		k, v, ok := strings.Cut(line, "\t")
 		if !ok {
@@ -343,8 +349,8 @@ func parseFacts(out string, o FactsOptions) (*Facts, map[string]string) {
 		f.DiskFreeBytes = n * 1024
 	}
 	f.DiskFreePath = kv["diskpath"]
-	cgroupV1, cgroupV2 = kv["cgroupmem"], kv["cgroup2"]
-	f.MemoryCgroup = cgroupV1 == "1" || (cgroupV1 == "" && containsWord(cgroupV2, "memory"))
+	f.MemoryCgroup = memoryCgroup(kv)
+	f.BootCmdline = kv["bootcmdline"]
 	f.PrimaryIP = primaryIP(kv["route"], kv["addr"])
 	f.DefaultInterface = routeDev(kv["route"])
 	if f.Machine != "" {
@@ -401,6 +407,37 @@ func (s *Services) unit(name string) *ServiceState {
 		return &s.K3sAgent
 	}
 	return nil
+}
+
+// memoryCgroup tells from the facts whether the memory cgroup is on: the
+// cgroup v1 "enabled" column, else the v2 controllers, and the kernel
+// command line, since a kernel booted with the controller off (Raspberry
+// Pi firmware adds cgroup_disable=memory) has it off whatever a mounted
+// hierarchy lists.
+func memoryCgroup(kv map[string]string) bool {
+	v1, v2 := kv["cgroupmem"], kv["cgroup2"]
+	on := v1 == "1" || (v1 == "" && containsWord(v2, "memory"))
+	return on && KernelMemoryCgroup(kv["cmdline"])
+}
+
+// KernelMemoryCgroup reads a kernel command line (/proc/cmdline) the way
+// the kernel does: cgroup_disable=memory turns the memory controller off,
+// and on Raspberry Pi kernels a later cgroup_enable=memory turns it back on.
+func KernelMemoryCgroup(cmdline string) bool {
+	on := true
+	for _, w := range strings.Fields(cmdline) {
+		k, v, ok := strings.Cut(w, "=")
+		if !ok || !slices.Contains(strings.Split(v, ","), "memory") {
+			continue
+		}
+		switch k {
+		case "cgroup_disable":
+			on = false
+		case "cgroup_enable":
+			on = true
+		}
+	}
+	return on
 }
 
 func containsWord(s, w string) bool {

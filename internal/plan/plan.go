@@ -66,6 +66,12 @@ type HostPlan struct {
 	To      string   `json:"to,omitempty"`
 	Reasons []string `json:"reasons,omitempty"`
 	Upload  bool     `json:"upload,omitempty"`
+	// FixBoot: the memory cgroup is off and k3sctl turns it on in the
+	// boot command line and reboots the host first.
+	FixBoot bool `json:"fixBoot,omitempty"`
+	// Images is the images archive to upload (its path on the node), for
+	// an air-gapped cluster whose node lacks it.
+	Images  string   `json:"images,omitempty"`
 	Arch    k3s.Arch `json:"arch,omitempty"`
 	Changes []string `json:"changes,omitempty"` // remote paths that will be written
 	// After lists the hosts that must finish first.
@@ -314,6 +320,15 @@ func hostPlan(in Input, c *Cluster, h Host, token secret.Value, first bool) Host
 			}
 		}
 	}
+	if c.Airgap {
+		img, ok := in.Images[BinaryKey{Version: c.Version, Arch: f.Arch}]
+		if !ok {
+			return refuse(hp, fmt.Sprintf("air-gapped cluster: no images archive for K3s %s on %s", orNone(c.Version), f.Arch))
+		}
+		if f.FileHashes[img.Dest()] != img.SHA256 {
+			hp.Images = img.Dest()
+		}
+	}
 	files, pending, _ := Files(c, h, first, token, f.InitSystem) // planHost checked the settings
 	hp.TokenPending = pending
 	for _, rf := range files {
@@ -339,6 +354,9 @@ func hostPlan(in Input, c *Cluster, h Host, token secret.Value, first bool) Host
 		case labelsOnly && f.Active[h.Role] && repairReason(f, h.Role) == "":
 			hp.Action = ActionLabel
 			hp.Reasons = append(hp.Reasons, "node-label/node-taint changed: applied through the API, "+path.Base(k3s.ConfigPath)+" rewritten without a restart")
+		case hp.Images != "" && len(hp.Changes) == 0:
+			hp.Action = ActionReconfigure
+			hp.Reasons = append(hp.Reasons, "images archive "+path.Base(hp.Images)+" missing or different")
 		case len(hp.Changes) > 0 || filesChange && f.Active[h.Role]:
 			hp.Action = ActionReconfigure
 			if len(hp.Changes) > 0 {
@@ -366,7 +384,11 @@ func hostPlan(in Input, c *Cluster, h Host, token secret.Value, first bool) Host
 		hp.Reasons = append(hp.Reasons, note)
 	}
 	if !f.MemoryCgroup && hp.Action != ActionNothing {
-		hp.Reasons = append(hp.Reasons, "warning: memory cgroup disabled (on a Raspberry Pi add cgroup_memory=1 cgroup_enable=memory to cmdline.txt)")
+		if !c.FixBoot && !h.FixBoot {
+			return refuse(hp, MemoryCgroupRefusal(f.BootCmdline, h.Address))
+		}
+		hp.FixBoot = true
+		hp.Reasons = append(hp.Reasons, "memory cgroup disabled: the boot command line gains "+k3s.MemoryCgroupBootArgs+", then the host reboots")
 	}
 	return hp
 }
@@ -394,10 +416,25 @@ func filesReason(hp HostPlan) string {
 	return strings.Join(parts, "; ")
 }
 
+// MemoryCgroupRefusal says what K3s does on a host without the memory
+// cgroup and how to fix it; file is the host's boot command line file, if
+// known.
+func MemoryCgroupRefusal(file, address string) string {
+	where := "/boot/firmware/cmdline.txt (/boot/cmdline.txt on older images)"
+	if file != "" {
+		where = file
+	}
+	return "the memory cgroup is disabled: K3s would stop at start with \"failed to find memory cgroup\". " +
+		"Add " + k3s.MemoryCgroupBootArgs + " to the single line of " + where + " and reboot, " +
+		"or let k3sctl do both: fixBoot: true for the host or cluster in the inventory, or --fix-cgroups"
+}
+
 func refuse(hp HostPlan, why string) HostPlan {
 	hp.Action = ActionRefuse
 	hp.Reasons = []string{why}
 	hp.Upload = false
+	hp.Images = ""
+	hp.FixBoot = false
 	return hp
 }
 
@@ -432,6 +469,9 @@ func Files(c *Cluster, h Host, first bool, token secret.Value, initSystem string
 	}
 	if !pending {
 		files = append(files, RemoteFile{Path: k3s.ConfigPath, Mode: k3s.SecretFileMode, Data: cfg.Render()})
+	}
+	if c.Registries != nil {
+		files = append(files, RemoteFile{Path: k3s.RegistriesPath, Mode: k3s.RegistriesMode, Data: c.Registries.Render()})
 	}
 	env, err := k3s.EnvFile(h.Role, ServiceEnv(c, h))
 	if err != nil {

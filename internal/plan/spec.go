@@ -46,6 +46,15 @@ type Cluster struct {
 	ServerConfig map[string]any
 	AgentConfig  map[string]any
 	Files        []File
+	// Registries, when set, is rendered to /etc/rancher/k3s/registries.yaml
+	// (0600) on every node.
+	Registries *k3s.Registries
+	// FixBoot lets k3sctl turn the memory cgroup on for every host that
+	// lacks it (Host.FixBoot for one host).
+	FixBoot bool
+	// Airgap delivers the release's images archive of each node's
+	// architecture (Input.Images) to k3s.ImagesDir before K3s starts.
+	Airgap bool
 	// Proxy is the proxy every node's K3s uses; a host's own wins.
 	Proxy *Proxy
 }
@@ -71,8 +80,12 @@ type Host struct {
 	Address  string // what k3sctl connects to and how the node is named in output
 	Role     k3s.Role
 	NodeName string
-	Labels   map[string]string
-	Taints   []string
+	// FixBoot: when the memory cgroup is off, add cgroup_memory=1
+	// cgroup_enable=memory to the boot command line and reboot before
+	// installing.
+	FixBoot bool
+	Labels  map[string]string
+	Taints  []string
 	// Config holds config.yaml keys for this host only; they win over the
 	// cluster's.
 	Config map[string]any
@@ -168,6 +181,7 @@ type HostFacts struct {
 	// read only for content diffs.
 	OldText      map[string][]byte
 	MemoryCgroup bool
+	BootCmdline  string // the boot command line file, "" when none
 	// Node is what the cluster's API says of the host's node; nil when
 	// the cluster could not be read (no running server reached, e.g. a
 	// first install).
@@ -205,12 +219,24 @@ type Binary struct {
 	Local   string // a local file (air-gapped); empty: downloaded
 }
 
+// Images is a release's images archive for one version and architecture,
+// verified against the release's checksum file.
+type Images struct {
+	Name   string // the release asset, also its name on the node
+	SHA256 string
+}
+
+// Dest is where the archive goes on a node: K3s imports it at start.
+func (i Images) Dest() string { return k3s.ImagesDir + "/" + i.Name }
+
 // Input is everything Build needs. It is plain data: planning does no I/O.
 type Input struct {
 	Spec     Spec
 	Facts    map[string]*HostFacts // by host address
 	Tokens   map[string]secret.Value
 	Binaries map[BinaryKey]Binary
+	// Images are the images archives of air-gapped clusters (Cluster.Airgap).
+	Images map[BinaryKey]Images
 	// SkipKubeconfig leaves out the step that merges each cluster's admin
 	// kubeconfig into the local one.
 	SkipKubeconfig bool

@@ -16,8 +16,14 @@ type StepKind string
 
 // Step kinds, in the order a host runs them.
 const (
+	// StepFixBoot adds cgroup_memory=1 cgroup_enable=memory to the boot
+	// command line, reboots the host and waits for it to come back.
+	StepFixBoot StepKind = "fix boot"
 	// StepUploadBinary puts the k3s binary on the host.
 	StepUploadBinary StepKind = "upload k3s"
+	// StepUploadImages puts the release's images archive of the host's
+	// architecture into K3s's images folder (air-gapped clusters).
+	StepUploadImages StepKind = "upload images"
 	// StepWriteConfig writes config.yaml, the service files and scripts,
 	// each only when it differs.
 	StepWriteConfig StepKind = "write config"
@@ -76,7 +82,7 @@ const (
 
 // StepKinds lists every kind, in the order a host runs them.
 func StepKinds() []StepKind {
-	return []StepKind{StepSnapshot, StepUploadBinary, StepWriteConfig, StepDeliverFiles, StepDrain, StepStartServer, StepStartAgent, StepRepair, StepWaitReady, StepUncordon, StepLabels, StepReadToken, StepKubeconfig,
+	return []StepKind{StepSnapshot, StepFixBoot, StepUploadBinary, StepUploadImages, StepWriteConfig, StepDeliverFiles, StepDrain, StepStartServer, StepStartAgent, StepRepair, StepWaitReady, StepUncordon, StepLabels, StepReadToken, StepKubeconfig,
 		StepDownload, StepStopServer, StepRestore, StepClearEtcd, StepUninstall, StepDeleteNode}
 }
 
@@ -157,7 +163,8 @@ func planSteps(hp *HostPlan, tokenKnown, kubeconfig bool) []Step {
 				add(StepDeliverFiles, false, "checks the delivered files")
 			}
 		}
-		if hp.Action == ActionReconfigure && !hp.Upload && len(hp.Changes) == 0 && !hp.TokenPending && !FilesRestart(hp.Files) {
+		if hp.Action == ActionReconfigure && !hp.Upload && len(hp.Changes) == 0 && !hp.TokenPending && !FilesRestart(hp.Files) &&
+			!hp.FixBoot && hp.Images == "" {
 			// K3s picks these files up while it runs: nothing restarts.
 			deliver()
 			if hp.First && !tokenKnown {
@@ -165,8 +172,14 @@ func planSteps(hp *HostPlan, tokenKnown, kubeconfig bool) []Step {
 			}
 			break
 		}
+		if hp.FixBoot {
+			add(StepFixBoot, true, "turns the memory cgroup on ("+k3s.MemoryCgroupBootArgs+") and reboots")
+		}
 		if hp.Upload {
 			add(StepUploadBinary, true, fmt.Sprintf("k3s %s for %s", orNone(hp.To), hp.Arch))
+		}
+		if hp.Images != "" {
+			add(StepUploadImages, true, path.Base(hp.Images)+" for "+string(hp.Arch))
 		}
 		var names []string
 		for _, p := range hp.Changes {
@@ -196,7 +209,7 @@ func planSteps(hp *HostPlan, tokenKnown, kubeconfig bool) []Step {
 		case hp.Action == ActionInstall:
 			add(StartStep(hp.Role), true, "enables and starts "+service)
 		default:
-			add(StartStep(hp.Role), true, "restarts "+service+" with the new "+restartCause(hp.Upload, writes || restartFiles))
+			add(StartStep(hp.Role), true, "restarts "+service+" with the new "+restartCause(hp.Upload, writes || restartFiles, hp.Images != ""))
 		}
 		ready := service + " active and the node Ready"
 		if hp.To != "" {
@@ -217,14 +230,24 @@ func planSteps(hp *HostPlan, tokenKnown, kubeconfig bool) []Step {
 	return steps
 }
 
-func restartCause(upload, writes bool) string {
-	switch {
-	case upload && writes:
-		return "binary and files"
-	case upload:
-		return "binary"
+func restartCause(upload, writes, images bool) string {
+	var what []string
+	if upload {
+		what = append(what, "binary")
 	}
-	return "files"
+	if images {
+		what = append(what, "images")
+	}
+	if writes || len(what) == 0 {
+		what = append(what, "files")
+	}
+	switch len(what) {
+	case 1:
+		return what[0]
+	case 2:
+		return what[0] + " and " + what[1]
+	}
+	return what[0] + ", " + what[1] + " and " + what[2]
 }
 
 // StepsChange reports whether any of steps is expected to change its host.

@@ -76,7 +76,7 @@ func (c *fakeServerConn) Run(ctx context.Context, cmd string, o ssh.RunOptions) 
 		if s.addr != "10.0.0.10" {
 			hostname = "pi-" + strings.ReplaceAll(s.addr, ".", "-")
 		}
-		out := "user\troot\nhostname\t" + hostname + "\nmachine\tx86_64\ninit\tsystemd\nsudo\troot\n" +
+		out := "user\troot\nhostname\t" + hostname + "\nmachine\tx86_64\ninit\tsystemd\nsudo\troot\ncgroupmem\t1\n" +
 			"k3sversion\tk3s version v1.31.4+k3s1 (abc)\n" +
 			"systemd\tId=k3s.service\nsystemd\tLoadState=loaded\n"
 		if s.active && !s.stopped {

@@ -23,6 +23,7 @@ func hostFacts(f *node.Facts) (*plan.HostFacts, error) {
 		Active:       map[k3s.Role]bool{k3s.Server: f.Services.K3s.Active, k3s.Agent: f.Services.K3sAgent.Active},
 		FileHashes:   f.FileHashes,
 		MemoryCgroup: f.MemoryCgroup,
+		BootCmdline:  f.BootCmdline,
 	}
 	hf.DefaultInterface = f.DefaultInterface
 	for _, ifc := range f.Interfaces {

@@ -24,6 +24,9 @@ func FromInventory(inv *inventory.Inventory, base func(address string) ssh.Optio
 			// external datastore.
 			HA:           len(c.Servers) > 1 && c.Datastore.IsZero(),
 			APIAddress:   c.APIAddress,
+			Airgap:       c.Airgap,
+			FixBoot:      c.FixBoot,
+			Registries:   c.Registries,
 			ServerConfig: inventory.RevealConfig(c.ServerConfig),
 			AgentConfig:  inventory.RevealConfig(c.AgentConfig),
 			Proxy:        planProxy(c.Proxy),
@@ -35,7 +38,7 @@ func FromInventory(inv *inventory.Inventory, base func(address string) ssh.Optio
 		for _, h := range c.Hosts() {
 			ph := plan.Host{Address: h.Address, Role: k3s.Role(h.Role), NodeName: h.Name,
 				Labels: h.Labels, Taints: h.Taints, Config: inventory.RevealConfig(h.Config),
-				PrivateAddress: h.PrivateAddress, Interface: h.Interface, Proxy: planProxy(h.Proxy)}
+				PrivateAddress: h.PrivateAddress, Interface: h.Interface, Proxy: planProxy(h.Proxy), FixBoot: h.FixBoot}
 			if ph.Proxy == nil && pc.Proxy != nil {
 				// The host's settings removed the cluster's proxy.
 				ph.Proxy = &plan.Proxy{}

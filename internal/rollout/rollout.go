@@ -45,6 +45,10 @@ type Fetched struct {
 	Local  bool // the user's own file (--k3s-binary), not a release download
 }
 
+// ImagesFetcher puts the verified images archive of a version and
+// architecture on the local disk.
+type ImagesFetcher func(ctx context.Context, key plan.BinaryKey) (Fetched, error)
+
 // BinaryFetcher puts the k3s binary of a version and architecture on the
 // local disk.
 type BinaryFetcher func(ctx context.Context, key plan.BinaryKey) (Fetched, error)
@@ -60,6 +64,9 @@ type Options struct {
 	// Fetch gets binaries; nil uses LocalBinary, else the download cache
 	// in CacheDir from Release.
 	Fetch BinaryFetcher
+	// FetchImages gets the images archives of air-gapped clusters; nil
+	// uses the download cache in CacheDir from Release.
+	FetchImages ImagesFetcher
 	// VersionOrChannel per cluster, as the user wrote it; resolved here.
 	VersionOrChannel map[string]string
 	Release          k3s.Release
@@ -101,6 +108,11 @@ type Options struct {
 	Lock *LockOptions
 
 	clock *phaseClock // times the phases of Prepare
+
+	// redial reconnects to a rebooting host while apply runs: once per
+	// call (the caller retries) and without warnings, which would write
+	// into the live view. nil: Dial.
+	redial Dialer
 }
 
 // KubeconfigOptions says where and how to merge kubeconfigs.
@@ -137,6 +149,9 @@ type Prepared struct {
 	tokens    map[string]secret.Value
 	binaries  map[plan.BinaryKey]string // local paths
 	sums      map[plan.BinaryKey]string // their sha256
+	images    map[plan.BinaryKey]string // local paths of images archives
+	redialMu  sync.Mutex
+	redialed  []Conn // connections opened after a reboot; Close closes them
 	hostnames map[string]string
 	inits     map[string]string
 	apis      *clusterAPIs
@@ -272,15 +287,24 @@ func preparePlan(ctx context.Context, o Options, spec *plan.Spec, conns map[stri
 			return nil, err
 		}
 	}
+	var images map[plan.BinaryKey]plan.Images
+	var imagePaths map[plan.BinaryKey]string
+	if !o.Status {
+		images, imagePaths, err = fetchImages(ctx, o, spec.Clusters, facts)
+		if err != nil {
+			apis.close()
+			return nil, err
+		}
+	}
 	o.clock.done(PhaseBinaries)
 	pl, err := plan.Build(plan.Input{Spec: *spec, Facts: facts, Tokens: tokens, Binaries: bins, NoSnapshot: o.NoSnapshot,
-		Nodes: nodes, Prune: o.Prune})
+		Nodes: nodes, Prune: o.Prune, Images: images})
 	if err != nil {
 		apis.close()
 		return nil, err
 	}
 	o.clock.done(PhasePlan)
-	p := &Prepared{Plan: pl, Spec: spec, Versions: versions, Facts: facts, Conns: conns, o: o, apis: apis,
+	p := &Prepared{images: imagePaths, Plan: pl, Spec: spec, Versions: versions, Facts: facts, Conns: conns, o: o, apis: apis,
 		tokens: tokens, binaries: paths, sums: map[plan.BinaryKey]string{}, hostnames: map[string]string{}, inits: map[string]string{}}
 	for k, b := range bins {
 		p.sums[k] = b.SHA256
@@ -308,9 +332,21 @@ func withDefaults(o Options) Options {
 			}
 			return c, nil
 		}
+		o.redial = func(ctx context.Context, address string) (Conn, error) {
+			so := sshFor(address)
+			so.Warnf, so.ConnectRetry = nil, -1
+			c, err := ssh.Dial(ctx, so)
+			if err != nil {
+				return nil, err
+			}
+			return c, nil
+		}
 	}
 	if o.Fetch == nil {
 		o.Fetch = defaultFetcher(o)
+	}
+	if o.FetchImages == nil {
+		o.FetchImages = defaultImagesFetcher(o)
 	}
 	return o
 }
@@ -333,19 +369,21 @@ type target struct {
 	// certs are the directories whose certificates are read.
 	certs []string
 	// files are the destinations of the delivered files the host gets.
-	files []string
+	files  []string
+	airgap bool // a cluster of the host gets images archives: hash them
 }
 
 func hostTargets(spec *plan.Spec) []target {
 	var targets []target
 	seen := map[string]int{}
-	add := func(addr string, role k3s.Role, files []plan.File) {
+	add := func(addr string, role k3s.Role, files []plan.File, airgap bool) {
 		i, ok := seen[addr]
 		if !ok {
 			i = len(targets)
 			seen[addr] = i
 			targets = append(targets, target{addr: addr, role: role})
 		}
+		targets[i].airgap = targets[i].airgap || airgap
 		for _, f := range files {
 			targets[i].files = append(targets[i].files, f.Dest())
 		}
@@ -353,10 +391,10 @@ func hostTargets(spec *plan.Spec) []target {
 	for i := range spec.Clusters {
 		c := &spec.Clusters[i]
 		if c.JoinServer != "" && c.Token.IsZero() {
-			add(c.JoinServer, k3s.Server, nil)
+			add(c.JoinServer, k3s.Server, nil, false)
 		}
 		for _, h := range clusterHosts(*c) {
-			add(h.Address, h.Role, plan.HostFiles(c, h.Role))
+			add(h.Address, h.Role, plan.HostFiles(c, h.Role), c.Airgap)
 		}
 	}
 	return targets
@@ -443,7 +481,15 @@ func gatherFacts(ctx context.Context, conns map[string]Conn, facts map[string]*p
 func hostFactsOf(ctx context.Context, c Conn, t target) (*node.Facts, *plan.HostFacts, error) {
 	// The init system is one of the facts, so hash both variants' files.
 	hash := append(plan.HashPaths(t.role, string(k3s.Systemd)), plan.HashPaths(t.role, string(k3s.OpenRC))...)
-	hash = append(hash, k3s.TokenPath)
+	// registries.yaml is rendered for clusters with registries:; a
+	// missing file costs nothing to ask about.
+	hash = append(hash, k3s.TokenPath, k3s.RegistriesPath)
+	if t.airgap {
+		// The architecture is one of the facts too.
+		for _, a := range []k3s.Arch{k3s.AMD64, k3s.ARM64, k3s.ARM} {
+			hash = append(hash, plan.Images{Name: a.AirgapImagesAsset(imagesExt)}.Dest())
+		}
+	}
 	hash = append(hash, t.files...)
 	f, err := node.GatherFacts(ctx, c, node.FactsOptions{HashFiles: dedupe(hash), ReadFiles: []string{plan.DeliveredRecordPath}, CertDirs: t.certs})
 	if err != nil {
@@ -597,6 +643,53 @@ func fetchBinaries(ctx context.Context, o Options, keys []plan.BinaryKey) (map[p
 	return bins, paths, nil
 }
 
+// imagesExt is the form of the images archive k3sctl delivers: the
+// smallest, which every K3s release since v1.21 imports.
+const imagesExt = "tar.zst"
+
+// fetchImages puts the images archive of every (version, architecture) of
+// the air-gapped clusters' reachable hosts on the local disk once.
+func fetchImages(ctx context.Context, o Options, clusters []plan.Cluster, facts map[string]*plan.HostFacts) (map[plan.BinaryKey]plan.Images, map[plan.BinaryKey]string, error) {
+	var airgapped []plan.Cluster
+	for _, c := range clusters {
+		if c.Airgap {
+			if c.Version == "" {
+				return nil, nil, fmt.Errorf("cluster %s: air-gapped images need the K3s version: give --k3s-version (or version: in the inventory)", c.Name)
+			}
+			airgapped = append(airgapped, c)
+		}
+	}
+	images := map[plan.BinaryKey]plan.Images{}
+	paths := map[plan.BinaryKey]string{}
+	for _, k := range binariesNeeded(airgapped, facts) {
+		o.Progress("fetching the images archive of k3s %s for %s", k.Version, k.Arch)
+		f, err := o.FetchImages(ctx, k)
+		if err != nil {
+			return nil, nil, err
+		}
+		images[k] = plan.Images{Name: k.Arch.AirgapImagesAsset(imagesExt), SHA256: f.SHA256}
+		paths[k] = f.Path
+	}
+	return images, paths, nil
+}
+
+// defaultImagesFetcher downloads through the cache, verified against the
+// release's checksum file.
+func defaultImagesFetcher(o Options) ImagesFetcher {
+	return func(ctx context.Context, k plan.BinaryKey) (Fetched, error) {
+		v, err := k3s.ParseVersion(k.Version)
+		if err != nil {
+			return Fetched{}, err
+		}
+		cache := &k3s.Cache{Dir: o.CacheDir}
+		path, sum, err := cache.AirgapImages(ctx, o.Release, v, k.Arch, imagesExt, nil)
+		if err != nil {
+			return Fetched{}, fmt.Errorf("images archive of k3s %s for %s: %w", k.Version, k.Arch, err)
+		}
+		return Fetched{Path: path, SHA256: sum}, nil
+	}
+}
+
 // defaultFetcher uses --k3s-binary when given, else the download cache.
 func defaultFetcher(o Options) BinaryFetcher {
 	return func(ctx context.Context, k plan.BinaryKey) (Fetched, error) {
@@ -649,6 +742,28 @@ func (p *Prepared) Apply(ctx context.Context) ([]apply.HostResult, error) {
 		},
 		Kubeconfig: timed.timeMerges(mergeKubeconfig(p.o.Kubeconfig, p.Plan)),
 		API:        p.apis.api(p.Plan),
+	}
+	dial := p.o.redial
+	if dial == nil {
+		dial = p.o.Dial
+	}
+	o.Redial = func(ctx context.Context, address string) (apply.Conn, error) {
+		c, err := dial(ctx, address)
+		if err != nil {
+			return nil, err
+		}
+		p.redialMu.Lock()
+		p.redialed = append(p.redialed, c)
+		p.redialMu.Unlock()
+		return c, nil
+	}
+	if len(p.images) > 0 {
+		o.Images = func(ctx context.Context, key plan.BinaryKey) (string, error) {
+			if path, ok := p.images[key]; ok {
+				return path, nil
+			}
+			return "", fmt.Errorf("no images archive of k3s %s for %s", key.Version, key.Arch)
+		}
 	}
 	return apply.Run(ctx, o)
 }
@@ -717,6 +832,12 @@ func (p *Prepared) Close() {
 	p.locks.release()
 	p.locks = nil
 	closeAll(p.Conns)
+	p.redialMu.Lock()
+	defer p.redialMu.Unlock()
+	for _, c := range p.redialed {
+		_ = c.Close()
+	}
+	p.redialed = nil
 }
 
 func closeAll(conns map[string]Conn) {

@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,23 +31,24 @@ type UploadOptions struct {
 	Concurrency int
 	// TempName names the temporary file for a target base name in dir, so
 	// that a run can give its own files names no other run chooses. nil:
-	// a random name.
+	// a random name (TempName).
 	TempName func(dir, base string) string
 	// SHA256 is the local file's sha256 when the caller knows it already
 	// (a cached release, a checked --k3s-binary): the file is then read
 	// only to send it. The host still checks what arrived against it.
 	SHA256 string
 	// Differs says the caller has just seen dst hold other content (or
-	// none): the round trip that hashes dst before sending is left out.
+	// none): the host is not asked to hash dst before sending; the check
+	// that the file fits still runs.
 	Differs bool
 }
 
-// tempName is where the file goes before the rename into dst's place.
-func (o UploadOptions) tempName(dir, base string) string {
+// tempFor is where an upload to dst is written before the rename.
+func (o UploadOptions) tempFor(dst string) string {
 	if o.TempName != nil {
-		return o.TempName(dir, base)
+		return o.TempName(path.Dir(dst), path.Base(dst))
 	}
-	return path.Join(dir, "."+base+".k3sctl-"+randomSuffix())
+	return TempName(dst)
 }
 
 // UploadResult says what happened.
@@ -116,33 +119,58 @@ func (c *Client) Upload(ctx context.Context, src, dst string, o UploadOptions) (
 	}
 	res := UploadResult{SHA256: sum, Bytes: size}
 
-	same := false
-	if !o.Differs {
-		check := uploadCheckScript(dst, sum, mode, owner)
-		out, err := c.Run(ctx, check, RunOptions{Sudo: true})
-		if err != nil {
-			return fail(err)
-		}
-		same = strings.TrimSpace(string(out.Stdout)) == "same"
+	tmp := o.tempFor(dst)
+	needed := size + SpaceMargin(size)
+	// With Differs the host is not asked whether it has the file already;
+	// the check still makes sure the file fits.
+	compare := sum
+	if o.Differs {
+		compare = ""
 	}
-	if same {
+	check := uploadCheckScript(dst, tmp, compare, mode, owner, needed)
+	out, err := c.Run(ctx, check, RunOptions{Sudo: true})
+	if err != nil {
+		return fail(err)
+	}
+	answer := strings.TrimSpace(string(out.Stdout))
+	if answer == "same" {
 		res.Skipped = true
 		if o.Progress != nil {
 			o.Progress(size, size)
 		}
 		return res, nil
 	}
+	if free, ok := strings.CutPrefix(answer, "nospace "); ok {
+		n, _ := strconv.ParseInt(free, 10, 64)
+		return UploadResult{}, &NoSpaceError{Host: c.host, Path: path.Dir(dst), Free: n, Needed: needed}
+	}
 
-	tmp, err := c.sftpUpload(ctx, f, size, dst, o)
-	if err != nil {
-		if tmp != "" {
+	staged := tmp
+	err = c.sftpUpload(ctx, f, size, tmp, false, o)
+	if err != nil && ctx.Err() == nil && isPermissionDenied(err) {
+		// A folder on the way to dst is closed to the login user (K3s
+		// keeps some at 0700): send the file to /tmp, then root copies
+		// it to tmp beside dst.
+		staged = o.tempFor(path.Join("/tmp", strings.ReplaceAll(strings.TrimPrefix(dst, "/"), "/", "-")))
+		if free, ok := c.freeBytes("/tmp"); ok && free < needed {
 			c.removeQuietly(tmp)
+			return UploadResult{}, &NoSpaceError{Host: c.host, Path: "/tmp", Free: free, Needed: needed}
+		}
+		err = c.sftpUpload(ctx, f, size, staged, true, o)
+	}
+	if err != nil {
+		c.removeQuietly(tmp, staged)
+		if ctx.Err() == nil && isSFTPFailure(err) {
+			// A full file system answers a write with a bare "Failure".
+			dir := path.Dir(staged)
+			if free, ok := c.freeBytes(dir); ok && free < needed {
+				return UploadResult{}, &NoSpaceError{Host: c.host, Path: dir, Free: free, Needed: needed, Err: err}
+			}
 		}
 		return fail(err)
 	}
-	beside := o.tempName(path.Dir(dst), path.Base(dst))
-	if _, err := c.Run(ctx, uploadFinishScript(tmp, beside, dst, sum, mode, owner), RunOptions{Sudo: true}); err != nil {
-		c.removeQuietly(tmp)
+	if _, err := c.Run(ctx, uploadFinishScript(staged, tmp, dst, sum, mode, owner), RunOptions{Sudo: true}); err != nil {
+		c.removeQuietly(tmp, staged)
 		return fail(err)
 	}
 	return res, nil
@@ -157,11 +185,16 @@ const sha256Func = `sha256() { if command -v openssl >/dev/null 2>&1; then opens
 func modeString(m os.FileMode) string { return fmt.Sprintf("%04o", m.Perm()) }
 
 // uploadCheckScript prints "same" when dst has the content already (and
-// puts mode and owner right), else "send". It creates dst's directory.
-func uploadCheckScript(dst, sum string, mode os.FileMode, owner string) string {
-	return sha256Func + `d=` + Quote(dst) + `
+// puts mode and owner right), "nospace <free bytes>" when dst's file system
+// has less than needed bytes free, else "send" once it has created the
+// empty temporary file tmp beside dst, owned by the login user so that SFTP
+// can write it. It creates dst's directory.
+func uploadCheckScript(dst, tmp, sum string, mode os.FileMode, owner string, needed int64) string {
+	script := `d=` + Quote(dst) + `; t=` + Quote(tmp) + `
 mkdir -p -- "$(dirname -- "$d")" || exit
-if [ -f "$d" ]; then
+`
+	if sum != "" {
+		script = sha256Func + script + `if [ -f "$d" ]; then
   s=$(sha256 < "$d") || exit
   if [ "${s%% *}" = ` + Quote(sum) + ` ]; then
     chown ` + Quote(owner) + ` "$d" && chmod ` + modeString(mode) + ` "$d" || exit
@@ -169,35 +202,164 @@ if [ -f "$d" ]; then
     exit 0
   fi
 fi
+`
+	}
+	return script + freeBytesFunc + `f=$(free_bytes "$(dirname -- "$d")")
+if [ -n "$f" ] && [ "$f" -lt ` + strconv.FormatInt(needed, 10) + ` ]; then
+  echo "nospace $f"
+  exit 0
+fi
+rm -f -- "$t"
+(umask 077 && : > "$t") && chown "${SUDO_UID:-$(id -u)}:${SUDO_GID:-$(id -g)}" "$t" || { rm -f -- "$t"; exit 1; }
 echo send`
 }
 
-// uploadFinishScript checks the temporary file and moves it into place. A
-// rename is atomic only within one file system; across file systems the file
-// is copied beside dst first, to beside, and renamed from there.
-func uploadFinishScript(tmp, beside, dst, sum string, mode os.FileMode, owner string) string {
-	return sha256Func + `t=` + Quote(tmp) + `; d=` + Quote(dst) + `; n=` + Quote(beside) + `
-mkdir -p -- "$(dirname -- "$d")" || { rm -f -- "$t"; exit 1; }
-s=$(sha256 < "$t") || exit
-if [ "${s%% *}" != ` + Quote(sum) + ` ]; then
-  rm -f -- "$t"
-  echo "sha256 mismatch after upload: got ${s%% *}, want ` + sum + `" >&2
+// freeBytesFunc defines free_bytes DIR: the bytes free for unprivileged
+// writers on DIR's file system (POSIX df output, 1024-byte blocks), or
+// nothing when df cannot tell.
+const freeBytesFunc = `free_bytes() { df -P -k -- "$1" 2>/dev/null | awk 'NR==2 && $4 ~ /^[0-9]+$/ { printf "%.0f\n", $4 * 1024 }'; }
+`
+
+// freeBytes asks for the free bytes of dir's file system.
+func (c *Client) freeBytes(dir string) (int64, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	out, err := c.Run(ctx, freeBytesFunc+`free_bytes `+Quote(dir), RunOptions{Sudo: true})
+	if err != nil {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(string(out.Stdout)), 10, 64)
+	return n, err == nil
+}
+
+// SpaceMargin is what an upload of size bytes wants free beyond the file
+// itself: a twentieth, at least 1 MiB, so that a file system is never
+// filled to the last block (K3s and the system still have to write logs).
+func SpaceMargin(size int64) int64 { return max(size/20, 1<<20) }
+
+// TempName is the temporary file an upload to dst is written to: beside
+// dst, so the final rename stays on one file system and a file system that
+// is too small fails before anything lands elsewhere. RemoveStaleCommand
+// finds such files that an interrupted run left behind.
+func TempName(dst string) string {
+	return path.Join(path.Dir(dst), ".k3sctl-"+randomSuffix()+"-"+path.Base(dst)+".tmp")
+}
+
+// StalePatterns are the names of temporary files of uploads and file writes
+// that a run interrupted before its cleanup leaves behind: the current
+// ones beside their targets, and those of older releases (in /tmp, or
+// beside the target with the suffix after the name).
+var StalePatterns = []string{".k3sctl-*.tmp", ".*.k3sctl-*", "*.k3sctl-new", "k3sctl-upload-*"}
+
+// RemoveStaleCommand deletes, in each of dirs (not below), the regular
+// files that match StalePatterns and prints "removed <path>" for each. Run
+// it as root at the start of a run that holds the host, before any upload.
+func RemoveStaleCommand(dirs ...string) string {
+	var b strings.Builder
+	b.WriteString("for d in")
+	for _, d := range dirs {
+		b.WriteString(" " + Quote(d))
+	}
+	b.WriteString("; do\n  [ -d \"$d\" ] || continue\n  for f in")
+	for _, p := range StalePatterns {
+		b.WriteString(` "$d"/` + p)
+	}
+	b.WriteString(`; do
+    if [ -f "$f" ] && [ ! -L "$f" ]; then rm -f -- "$f" && echo "removed $f"; fi
+  done
+done
+true`)
+	return b.String()
+}
+
+// NoSpaceError is an upload that does not fit on the host's file system.
+type NoSpaceError struct {
+	Host   string
+	Path   string // the target's directory
+	Free   int64
+	Needed int64 // the file plus SpaceMargin
+	Err    error // the SFTP failure that led to the check, if any
+}
+
+func (e *NoSpaceError) Error() string {
+	msg := fmt.Sprintf("%s: not enough space on the file system of %s: %s free, %s needed (%d of %d bytes)",
+		e.Host, e.Path, humanBytes(e.Free), humanBytes(e.Needed), e.Free, e.Needed)
+	if e.Err != nil {
+		msg += "; it filled up during the upload"
+	}
+	return msg
+}
+
+func (e *NoSpaceError) Unwrap() error { return e.Err }
+
+// Hint says what to do about it.
+func (e *NoSpaceError) Hint() string {
+	return fmt.Sprintf("free at least %s on the file system of %s on %s (df -h %s shows it), then run again",
+		humanBytes(e.Needed-e.Free), e.Path, e.Host, e.Path)
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// isPermissionDenied reports an SFTP open the server refused for want of
+// permission.
+func isPermissionDenied(err error) bool {
+	var se *sftp.StatusError
+	if errors.As(err, &se) {
+		return se.FxCode() == sftp.ErrSSHFxPermissionDenied
+	}
+	return errors.Is(err, fs.ErrPermission)
+}
+
+// isSFTPFailure reports SFTP's generic failure status, which is what
+// OpenSSH's server answers a write on a full file system with.
+func isSFTPFailure(err error) bool {
+	var se *sftp.StatusError
+	return errors.As(err, &se) && se.FxCode() == sftp.ErrSSHFxFailure
+}
+
+// uploadFinishScript checks the uploaded file staged and moves it into
+// place through tmp, the temporary file beside dst: staged is tmp itself,
+// or a file in /tmp that is renamed or, across file systems, copied to tmp.
+func uploadFinishScript(staged, tmp, dst, sum string, mode os.FileMode, owner string) string {
+	return sha256Func + `s=` + Quote(staged) + `; t=` + Quote(tmp) + `; d=` + Quote(dst) + `
+h=$(sha256 < "$s") || exit
+if [ "${h%% *}" != ` + Quote(sum) + ` ]; then
+  rm -f -- "$s" "$t"
+  echo "sha256 mismatch after upload: got ${h%% *}, want ` + sum + `" >&2
   exit 65
 fi
-if [ "$(stat -c %d -- "$t")" != "$(stat -c %d -- "$(dirname -- "$d")")" ]; then
-  cp -- "$t" "$n" || { rm -f -- "$n" "$t"; exit 1; }
-  rm -f -- "$t"
-  t=$n
+if [ "$s" != "$t" ]; then
+  if [ "$(stat -c %d -- "$s")" = "$(stat -c %d -- "$(dirname -- "$d")")" ]; then
+    mv -f -- "$s" "$t" || { rm -f -- "$s" "$t"; exit 1; }
+  else
+    cp -- "$s" "$t" || { rm -f -- "$s" "$t"; exit 1; }
+    rm -f -- "$s"
+  fi
 fi
 chown ` + Quote(owner) + ` "$t" && chmod ` + modeString(mode) + ` "$t" && mv -f -- "$t" "$d" || { rm -f -- "$t"; exit 1; }`
 }
 
 // removeQuietly cleans up a temporary file after a failure, even when the
 // caller's context is already cancelled.
-func (c *Client) removeQuietly(p string) {
+// The file sits in a directory only root may write, so root removes it.
+func (c *Client) removeQuietly(paths ...string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, _ = c.exec(ctx, "rm -f -- "+Quote(p), nil, nil)
+	cmd := "rm -f --"
+	for _, p := range paths {
+		cmd += " " + Quote(p)
+	}
+	_, _ = c.Run(ctx, cmd, RunOptions{Sudo: true})
 }
 
 func randomSuffix() string {
@@ -206,9 +368,9 @@ func randomSuffix() string {
 	return hex.EncodeToString(b)
 }
 
-// sftpUpload writes f to a new temporary file and returns its name. The
-// file is split into contiguous ranges, one per stream.
-func (c *Client) sftpUpload(ctx context.Context, f *os.File, size int64, dst string, o UploadOptions) (string, error) {
+// sftpUpload writes f to the temporary file tmp, which the check script
+// created. The file is split into contiguous ranges, one per stream.
+func (c *Client) sftpUpload(ctx context.Context, f *os.File, size int64, tmp string, create bool, o UploadOptions) error {
 	streams := o.Concurrency
 	if streams <= 0 {
 		streams = defaultStreams
@@ -238,29 +400,29 @@ func (c *Client) sftpUpload(ctx context.Context, f *os.File, size int64, dst str
 	})
 	defer closeAll()
 	if err := g.Wait(); err != nil {
-		return "", err
+		return err
 	}
 	// The SFTP requests have no context; closing the streams is what stops them.
 	stop := context.AfterFunc(ctx, closeAll)
 	defer stop()
 
-	tmp := o.tempName(path.Dir(dst), path.Base(dst))
-	first, err := clients[0].OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+	flags := os.O_WRONLY | os.O_TRUNC
+	if create {
+		flags = os.O_WRONLY | os.O_CREATE | os.O_EXCL
+	}
+	first, err := clients[0].OpenFile(tmp, flags)
 	if err != nil {
 		if ctx.Err() != nil {
-			return "", ctx.Err()
+			return ctx.Err()
 		}
-		// dst's directory is not writable by the SSH user: go through /tmp.
-		// The whole path in the name: two targets of one run may share a base name.
-		tmp = o.tempName("/tmp", strings.ReplaceAll(strings.TrimPrefix(dst, "/"), "/", "-"))
-		first, err = clients[0].OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
-		if err != nil {
-			return "", fmt.Errorf("create %s: %w", tmp, err)
-		}
+		return fmt.Errorf("open %s: %w", tmp, err)
 	}
-	if err := first.Chmod(0o600); err != nil {
-		first.Close()
-		return tmp, fmt.Errorf("chmod %s: %w", tmp, err)
+	if create {
+		// Nobody else may read it in /tmp on its way.
+		if err := first.Chmod(0o600); err != nil {
+			first.Close()
+			return fmt.Errorf("chmod %s: %w", tmp, err)
+		}
 	}
 
 	var done atomic.Int64
@@ -309,11 +471,11 @@ func (c *Client) sftpUpload(ctx context.Context, f *os.File, size int64, dst str
 	}
 	if err := g.Wait(); err != nil {
 		if ctx.Err() != nil {
-			return tmp, ctx.Err()
+			return ctx.Err()
 		}
-		return tmp, err
+		return err
 	}
-	return tmp, nil
+	return nil
 }
 
 type countingReader struct {

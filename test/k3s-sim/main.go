@@ -126,6 +126,9 @@ func run(args []string) int {
 		if o.boolean("debug") {
 			logDebug = true
 		}
+		if memoryCgroupOff() {
+			fatalf("Error: failed to find memory cgroup (v2)")
+		}
 		if cmd == "server" {
 			runServer(o)
 		} else {
