@@ -299,12 +299,11 @@ func (r *runner) uploadBinary(ctx context.Context, j *job, conn Conn) (bool, err
 	if err != nil {
 		return false, err
 	}
-	select {
-	case r.uploads <- struct{}{}:
-	case <-ctx.Done():
-		return false, ctx.Err()
+	release, err := r.uploadSlot(ctx)
+	if err != nil {
+		return false, err
 	}
-	defer func() { <-r.uploads }()
+	defer release()
 	// The plan uploads only when the facts found another binary there (or
 	// none), so the host is not asked to hash it again.
 	key := plan.BinaryKey{Version: j.hp.To, Arch: j.hp.Arch}
@@ -429,12 +428,11 @@ func (r *runner) uploadImages(ctx context.Context, j *job, conn Conn) (bool, err
 	if err != nil {
 		return false, err
 	}
-	select {
-	case r.uploads <- struct{}{}:
-	case <-ctx.Done():
-		return false, ctx.Err()
+	release, err := r.uploadSlot(ctx)
+	if err != nil {
+		return false, err
 	}
-	defer func() { <-r.uploads }()
+	defer release()
 	res, err := conn.Upload(ctx, local, j.hp.Images, ssh.UploadOptions{Mode: 0o600, Progress: progress})
 	if err != nil {
 		return false, err
@@ -645,4 +643,14 @@ func logMessage(l string) string {
 		return l[i:]
 	}
 	return l
+}
+
+// uploadSlot waits for one of the run's concurrent upload slots.
+func (r *runner) uploadSlot(ctx context.Context) (release func(), err error) {
+	select {
+	case r.uploads <- struct{}{}:
+		return func() { <-r.uploads }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
