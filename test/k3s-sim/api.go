@@ -322,7 +322,7 @@ func (s *server) registerNode(info nodeInfo, pw string) (int, error) {
 			}
 		}
 		n.Deleted = false
-		n.Updated, n.Heartbeat, n.ReadySince = now, now, now
+		n.Updated, n.Heartbeat, n.ReadySince, n.StatusUpdated = now, now, now, now
 		return true
 	})
 	if err != nil {
@@ -346,7 +346,7 @@ func (s *server) heartbeat(name, pw string) (int, error) {
 		now := time.Now().UTC()
 		if now.Sub(n.Heartbeat) >= nodeGrace() {
 			// Back after being marked NotReady: Ready changes now.
-			n.ReadySince, n.Updated = now, now
+			n.ReadySince, n.Updated, n.StatusUpdated = now, now, now
 		}
 		n.Heartbeat = now
 		return true

@@ -56,7 +56,13 @@ type nodeRec struct {
 	Deleted           bool      `json:"deleted,omitempty"`
 	ReadySince        time.Time `json:"readySince"`
 	Updated           time.Time `json:"updated"`
-	Heartbeat         time.Time `json:"heartbeat"`
+	// StatusUpdated is when the kubelet last registered what it reports
+	// (version, addresses, system info). Peers merge it apart from
+	// Updated: an API write on one server (a cordon) must not bring back a
+	// status that another server received later, as etcd's single store
+	// would not.
+	StatusUpdated time.Time `json:"statusUpdated"`
+	Heartbeat     time.Time `json:"heartbeat"`
 
 	rev int64
 }
@@ -194,13 +200,23 @@ func (s *store) merge(o stateData) bool {
 			if ok && cur.Heartbeat.After(c.Heartbeat) {
 				c.Heartbeat = cur.Heartbeat
 			}
+			if ok && cur.StatusUpdated.After(c.StatusUpdated) {
+				copyStatus(&c, cur)
+			}
 			c.rev = s.rev + 1
 			s.d.Nodes[name] = &c
 			changed = true
-		case n.Heartbeat.After(cur.Heartbeat) && !cur.Deleted:
-			cur.Heartbeat = n.Heartbeat
-			cur.rev = s.rev + 1
-			changed = true
+		default:
+			if n.StatusUpdated.After(cur.StatusUpdated) && !cur.Deleted {
+				copyStatus(cur, n)
+				cur.rev = s.rev + 1
+				changed = true
+			}
+			if n.Heartbeat.After(cur.Heartbeat) && !cur.Deleted {
+				cur.Heartbeat = n.Heartbeat
+				cur.rev = s.rev + 1
+				changed = true
+			}
 		}
 	}
 	for key, ob := range o.Objects {
@@ -354,4 +370,12 @@ func (s *store) updateObject(resource, ns, name string, f func(o *objRec, exists
 	}
 	s.d.Objects[key] = &c
 	s.touch()
+}
+
+// copyStatus takes what the kubelet reports of a node from src.
+func copyStatus(dst, src *nodeRec) {
+	dst.Hostname, dst.InternalIPs, dst.ExternalIPs = src.Hostname, src.InternalIPs, src.ExternalIPs
+	dst.KubeletVersion, dst.OSImage, dst.Kernel, dst.Arch = src.KubeletVersion, src.OSImage, src.Kernel, src.Arch
+	dst.Runtime, dst.CPUs, dst.MemoryKi = src.Runtime, src.CPUs, src.MemoryKi
+	dst.ReadySince, dst.StatusUpdated = src.ReadySince, src.StatusUpdated
 }
