@@ -13,13 +13,7 @@ func Quote(s string) string { return ssh.Quote(s) }
 
 // Command builds one simple command from its argument list, each argument
 // quoted: Command("systemctl", "restart", "--no-block", svc).
-func Command(args ...string) string {
-	q := make([]string, len(args))
-	for i, a := range args {
-		q[i] = Quote(a)
-	}
-	return strings.Join(q, " ")
-}
+func Command(args ...string) string { return ssh.Join(args...) }
 
 // And joins commands with &&: each runs only when the one before succeeded.
 func And(cmds ...string) string { return strings.Join(cmds, " && ") }

@@ -59,18 +59,6 @@ func TestCommandKeepsHostileArgumentsApart(t *testing.T) {
 	}
 }
 
-func TestQuoteRoundTrips(t *testing.T) {
-	for _, s := range hostile {
-		out, err := exec.Command("/bin/sh", "-c", "printf '%s' "+Quote(s)).Output()
-		if err != nil {
-			t.Fatalf("Quote(%q) = %s: %v", s, Quote(s), err)
-		}
-		if string(out) != s {
-			t.Errorf("Quote(%q) = %s: sh read back %q", s, Quote(s), out)
-		}
-	}
-}
-
 // A command word that is hostile runs nothing but the command named: the
 // substitution in it is never evaluated.
 func TestCommandNeverEvaluates(t *testing.T) {
