@@ -771,13 +771,8 @@ func (s *server) watchNodes(w http.ResponseWriter, r *http.Request) {
 		}
 		first = false
 		fl.Flush()
-		select {
-		case <-r.Context().Done():
+		if !waitWatch(r, deadline, changed) {
 			return
-		case <-deadline:
-			return
-		case <-changed:
-		case <-time.After(2 * time.Second):
 		}
 	}
 }

@@ -293,13 +293,8 @@ func (s *server) watchObjects(w http.ResponseWriter, r *http.Request, d resDef, 
 		}
 		first = false
 		fl.Flush()
-		select {
-		case <-r.Context().Done():
+		if !waitWatch(r, deadline, changed) {
 			return
-		case <-deadline:
-			return
-		case <-changed:
-		case <-time.After(2 * time.Second):
 		}
 	}
 }
@@ -587,4 +582,19 @@ func (s *server) deleteObject(w http.ResponseWriter, r *http.Request, d resDef, 
 		details["group"] = d.group
 	}
 	writeStatus(w, http.StatusOK, "", "", details)
+}
+
+// waitWatch waits until the store changes (or two seconds pass, for the
+// heartbeat-driven Ready condition) and reports false when the watch is
+// over: the client went away or its timeout passed.
+func waitWatch(r *http.Request, deadline <-chan time.Time, changed <-chan struct{}) bool {
+	select {
+	case <-r.Context().Done():
+		return false
+	case <-deadline:
+		return false
+	case <-changed:
+	case <-time.After(2 * time.Second):
+	}
+	return true
 }
