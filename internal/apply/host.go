@@ -137,9 +137,12 @@ func (r *runner) runStep(ctx context.Context, j *job, hr *hostRun, kind plan.Ste
 	case plan.StepSnapshot:
 		return r.snapshot(ctx, j, conn)
 	case plan.StepKubeconfig:
-		data, err := conn.ReadFile(ctx, k3s.KubeconfigPath)
-		if err != nil {
-			return false, err
+		data, ok := r.o.KnownKubeconfigs[hp.Address]
+		if !ok || hr.changed {
+			var err error
+			if data, err = conn.ReadFile(ctx, k3s.KubeconfigPath); err != nil {
+				return false, err
+			}
 		}
 		return false, r.o.Kubeconfig(ctx, j.cplan.Name, data)
 	}
