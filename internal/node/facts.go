@@ -33,11 +33,14 @@ type Facts struct {
 	FileHashes        map[string]string   `json:"fileHashes,omitempty"` // path → sha256, "" when missing
 	FileStats         map[string]FileStat `json:"fileStats,omitempty"`  // of the hashed files that exist
 	// FileContents are the ReadFiles that exist, by path.
-	FileContents  map[string]string `json:"-"`
-	MemTotalBytes int64             `json:"memTotalBytes"`
-	DiskFreeBytes int64             `json:"diskFreeBytes"`
-	DiskFreePath  string            `json:"diskFreePath"` // /var/lib/rancher or its nearest existing parent
-	MemoryCgroup  bool              `json:"memoryCgroup"`
+	FileContents map[string]string `json:"-"`
+	// Stale are temporary files an interrupted run left in
+	// FactsOptions.StaleDirs.
+	Stale         []string `json:"stale,omitempty"`
+	MemTotalBytes int64    `json:"memTotalBytes"`
+	DiskFreeBytes int64    `json:"diskFreeBytes"`
+	DiskFreePath  string   `json:"diskFreePath"` // /var/lib/rancher or its nearest existing parent
+	MemoryCgroup  bool     `json:"memoryCgroup"`
 	// BootCmdline is the Raspberry Pi boot command line file
 	// (/boot/firmware/cmdline.txt, or /boot/cmdline.txt on older images);
 	// "" when the host has neither.
@@ -99,6 +102,9 @@ type FactsOptions struct {
 	// CertDirs are directories whose *.crt files are read (as root) and
 	// parsed here into Facts.Certs: only the certificates, never a key.
 	CertDirs []string
+	// StaleDirs are directories (not below) where temporary files of an
+	// interrupted run are looked for (ssh.StalePatterns): Facts.Stale.
+	StaleDirs []string
 }
 
 // MemoryCgroupHint is the fix for the most common K3s failure on a
@@ -172,6 +178,7 @@ func mergePrivileged(f, p *Facts, kv map[string]string) {
 	f.FileStats = p.FileStats
 	f.FileContents = p.FileContents
 	f.Certs = p.Certs
+	f.Stale = p.Stale
 	f.Privileged = kv["privileged"] == "done"
 }
 
@@ -267,6 +274,17 @@ fi
 	for _, d := range o.CertDirs {
 		b.WriteString(Command("c", strings.TrimSuffix(d, "/")) + "\n")
 	}
+	if len(o.StaleDirs) > 0 {
+		b.WriteString("for d in " + Command(o.StaleDirs...) + "; do\n  [ -d \"$d\" ] || continue\n  for f in")
+		for _, pat := range ssh.StalePatterns {
+			b.WriteString(` "$d"/` + pat)
+		}
+		b.WriteString(`; do
+    if [ -f "$f" ] && [ ! -L "$f" ]; then p stale "$f"; fi
+  done
+done
+`)
+	}
 	b.WriteString("p privileged done\n")
 	return b.String()
 }
@@ -298,6 +316,8 @@ func parseFacts(out string, o FactsOptions) (*Facts, map[string]string) {
 			}
 		case "ifaddr":
 			f.addInterfaceAddr(v)
+		case "stale":
+			f.Stale = append(f.Stale, v)
 		case "hsum":
 			// "<sha256>  <path>", as sha256sum prints it.
 			if sum, path, ok := strings.Cut(v, "  "); ok {

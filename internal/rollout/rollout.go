@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"path"
 	"sort"
 	"strings"
 	"sync"
@@ -460,12 +461,27 @@ func hostFactsOf(ctx context.Context, c Conn, t target) (*node.Facts, *plan.Host
 		}
 	}
 	hash = append(hash, t.files...)
-	f, err := node.GatherFacts(ctx, c, node.FactsOptions{HashFiles: dedupe(hash), ReadFiles: []string{plan.DeliveredRecordPath}, CertDirs: t.certs})
+	f, err := node.GatherFacts(ctx, c, node.FactsOptions{HashFiles: dedupe(hash), ReadFiles: []string{plan.DeliveredRecordPath}, CertDirs: t.certs,
+		StaleDirs: staleDirs(t)})
 	if err != nil {
 		return f, nil, err
 	}
 	hf, err := hostFacts(f)
 	return f, hf, err
+}
+
+// staleDirs are the directories k3sctl writes to on t's host, where an
+// interrupted run may have left temporary files, and /tmp, where older
+// releases uploaded to.
+func staleDirs(t target) []string {
+	dirs := []string{path.Dir(k3s.BinaryPath), path.Dir(k3s.ConfigPath), "/tmp"}
+	if t.airgap {
+		dirs = append(dirs, k3s.ImagesDir)
+	}
+	for _, f := range t.files {
+		dirs = append(dirs, path.Dir(f))
+	}
+	return dedupe(dirs)
 }
 
 // resolveVersions is each cluster's exact K3s version: the user's version
