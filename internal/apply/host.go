@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path"
 	"strings"
 	"time"
 
@@ -37,9 +36,12 @@ func (r *runner) host(ctx context.Context, j *job, hr *hostRun, steps []plan.Ste
 }
 
 // removeStale deletes the temporary files an interrupted earlier run left
-// in the directories this host's steps write to, before the first step
-// that writes. The run holds the host, so no other run is writing them.
+// on the host (the facts found them), before the first step that writes.
+// The run holds the host, so no other run is writing them.
 func (r *runner) removeStale(ctx context.Context, j *job, conn Conn) error {
+	if len(j.hp.Stale) == 0 {
+		return nil
+	}
 	first := plan.StepKind("")
 	for _, s := range j.hp.Steps {
 		if s.Kind.MayChange() {
@@ -50,43 +52,13 @@ func (r *runner) removeStale(ctx context.Context, j *job, conn Conn) error {
 	if first == "" {
 		return nil
 	}
-	res, err := conn.Run(ctx, ssh.RemoveStaleCommand(staleDirs(j)...), ssh.RunOptions{Sudo: true})
-	if err != nil {
+	if _, err := conn.Run(ctx, node.Command(append([]string{"rm", "-f", "--"}, j.hp.Stale...)...), ssh.RunOptions{Sudo: true}); err != nil {
 		return &StepError{Host: j.hp.Address, Step: first, Err: fmt.Errorf("remove temporary files of an earlier run: %w", err)}
 	}
-	for _, l := range strings.Split(strings.TrimSpace(string(res.Stdout)), "\n") {
-		if strings.HasPrefix(l, "removed ") {
-			r.emit(j, Event{Type: EventLog, Step: first, Message: l + " (left by an interrupted run)"})
-		}
+	for _, f := range j.hp.Stale {
+		r.emit(j, Event{Type: EventLog, Step: first, Message: "removed " + f + " (left by an interrupted run)"})
 	}
 	return nil
-}
-
-// staleDirs are the directories k3sctl writes to on j's host, and /tmp,
-// where older releases uploaded to.
-func staleDirs(j *job) []string {
-	seen := map[string]bool{}
-	var dirs []string
-	add := func(d string) {
-		if !seen[d] {
-			seen[d] = true
-			dirs = append(dirs, d)
-		}
-	}
-	add(path.Dir(k3s.BinaryPath))
-	add(path.Dir(k3s.ConfigPath))
-	add("/tmp")
-	if j.hp.Images != "" {
-		add(path.Dir(j.hp.Images))
-	}
-	if j.cluster.spec != nil {
-		for _, f := range j.cluster.spec.Files {
-			if f.For(j.hp.Role) {
-				add(path.Dir(f.Dest()))
-			}
-		}
-	}
-	return dirs
 }
 
 // hostRun is what one host's steps share.
@@ -137,9 +109,12 @@ func (r *runner) runStep(ctx context.Context, j *job, hr *hostRun, kind plan.Ste
 	case plan.StepSnapshot:
 		return r.snapshot(ctx, j, conn)
 	case plan.StepKubeconfig:
-		data, err := conn.ReadFile(ctx, k3s.KubeconfigPath)
-		if err != nil {
-			return false, err
+		data, ok := r.o.KnownKubeconfigs[hp.Address]
+		if !ok || hr.changed {
+			var err error
+			if data, err = conn.ReadFile(ctx, k3s.KubeconfigPath); err != nil {
+				return false, err
+			}
 		}
 		return false, r.o.Kubeconfig(ctx, j.cplan.Name, data)
 	}

@@ -54,6 +54,10 @@ type Options struct {
 	// Kubeconfig receives each cluster's admin kubeconfig (k3s.yaml) once
 	// its first server is ready. Nil: not fetched.
 	Kubeconfig func(ctx context.Context, cluster string, k3sYAML []byte) error
+	// KnownKubeconfigs are admin kubeconfigs read from servers earlier in
+	// the run, by address: a server this run does not change gives its
+	// kubeconfig from here instead of reading it again.
+	KnownKubeconfigs map[string][]byte
 	// API reaches a cluster's Kubernetes API, for the label step. Nil:
 	// that step changes nothing.
 	API func(ctx context.Context, cluster string) (NodeAPI, error)

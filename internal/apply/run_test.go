@@ -399,3 +399,31 @@ func TestCondenseLog(t *testing.T) {
 		t.Errorf("condenseLog max 1 = %q", got)
 	}
 }
+
+// A server the run did not change gives the admin kubeconfig read with its
+// cluster's nodes; one it changed is read again, as K3s may have
+// rewritten it.
+func TestKubeconfigStepUsesKnownCopy(t *testing.T) {
+	for _, changed := range []bool{false, true} {
+		var got []byte
+		r := &runner{o: Options{
+			KnownKubeconfigs: map[string][]byte{"s1": []byte("known\n")},
+			Kubeconfig: func(ctx context.Context, cluster string, data []byte) error {
+				got = data
+				return nil
+			},
+		}}
+		j := &job{cplan: &plan.ClusterPlan{Name: "c"}, hp: plan.HostPlan{Address: "s1"}}
+		hr := &hostRun{conn: &fakeConn{addr: "s1"}, changed: changed}
+		if _, err := r.runStep(context.Background(), j, hr, plan.StepKubeconfig); err != nil {
+			t.Fatal(err)
+		}
+		want := "known\n"
+		if changed {
+			want = "apiVersion: v1\n"
+		}
+		if string(got) != want {
+			t.Errorf("changed=%v: merged %q, want %q", changed, got, want)
+		}
+	}
+}

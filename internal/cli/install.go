@@ -91,6 +91,7 @@ func installRun(ctx context.Context, opts *InstallOptions) error {
 	name := contextName(kf.context, opts.Address)
 	spec := &plan.Spec{AllowDowngrade: kf.allowDowngrade, Clusters: []plan.Cluster{{
 		Name:         name,
+		Partial:      true,
 		Version:      kf.version,
 		Token:        kf.tokenValue(),
 		HA:           opts.Cluster,

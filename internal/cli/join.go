@@ -120,7 +120,7 @@ func joinRun(ctx context.Context, opts *JoinOptions) error {
 		role = k3s.Server
 	}
 	c := plan.Cluster{
-		Name: opts.Server, Version: kf.version, Token: token, JoinServer: opts.Server,
+		Name: opts.Server, Partial: true, Version: kf.version, Token: token, JoinServer: opts.Server,
 		TLSSANs: kf.tlsSANs, Files: opts.Files, Proxy: opts.Proxy, Airgap: kf.airgap, FixBoot: kf.fixCgroups,
 	}
 	h := plan.Host{Address: opts.Address, Role: role}

@@ -33,11 +33,14 @@ type Facts struct {
 	FileHashes        map[string]string   `json:"fileHashes,omitempty"` // path → sha256, "" when missing
 	FileStats         map[string]FileStat `json:"fileStats,omitempty"`  // of the hashed files that exist
 	// FileContents are the ReadFiles that exist, by path.
-	FileContents  map[string]string `json:"-"`
-	MemTotalBytes int64             `json:"memTotalBytes"`
-	DiskFreeBytes int64             `json:"diskFreeBytes"`
-	DiskFreePath  string            `json:"diskFreePath"` // /var/lib/rancher or its nearest existing parent
-	MemoryCgroup  bool              `json:"memoryCgroup"`
+	FileContents map[string]string `json:"-"`
+	// Stale are temporary files an interrupted run left in
+	// FactsOptions.StaleDirs.
+	Stale         []string `json:"stale,omitempty"`
+	MemTotalBytes int64    `json:"memTotalBytes"`
+	DiskFreeBytes int64    `json:"diskFreeBytes"`
+	DiskFreePath  string   `json:"diskFreePath"` // /var/lib/rancher or its nearest existing parent
+	MemoryCgroup  bool     `json:"memoryCgroup"`
 	// BootCmdline is the Raspberry Pi boot command line file
 	// (/boot/firmware/cmdline.txt, or /boot/cmdline.txt on older images);
 	// "" when the host has neither.
@@ -99,6 +102,9 @@ type FactsOptions struct {
 	// CertDirs are directories whose *.crt files are read (as root) and
 	// parsed here into Facts.Certs: only the certificates, never a key.
 	CertDirs []string
+	// StaleDirs are directories (not below) where temporary files of an
+	// interrupted run are looked for (ssh.StalePatterns): Facts.Stale.
+	StaleDirs []string
 }
 
 // MemoryCgroupHint is the fix for the most common K3s failure on a
@@ -172,6 +178,7 @@ func mergePrivileged(f, p *Facts, kv map[string]string) {
 	f.FileStats = p.FileStats
 	f.FileContents = p.FileContents
 	f.Certs = p.Certs
+	f.Stale = p.Stale
 	f.Privileged = kv["privileged"] == "done"
 }
 
@@ -209,17 +216,17 @@ if command -v ip >/dev/null 2>&1; then
   p addr "$(ip -o -4 addr show scope global 2>/dev/null | head -n 1)"
   ip -o addr show scope global 2>/dev/null | while IFS= read -r l; do p ifaddr "$l"; done
 fi
-m=$(` + ssh.SudoDetectScript + `)
-p sudo "$m"
 P=` + Quote(factsPrivilegedScript(o)) + `
-case $m in
-root) sh -c "$P" ;;
-nopasswd) sudo -n -- sh -c "$P" || p privileged failed ;;
-password)
-  if [ "$1" = pw ]; then sudo -S -k -p '' -- sh -c "$P" || p privileged failed
-  else p privileged needs-password; fi ;;
-*) sh -c "$P" | grep -v '^privileged' ; p privileged unprivileged ;;
-esac
+if [ "$(id -u)" = 0 ]; then p sudo root; sh -c "$P"
+elif ! command -v sudo >/dev/null 2>&1; then
+  p sudo none; sh -c "$P" | grep -v '^privileged'; p privileged unprivileged
+elif [ "$1" = pw ]; then
+  if sudo -n true >/dev/null 2>&1; then p sudo nopasswd; sudo -n -- sh -c "$P" || p privileged failed
+  else p sudo password; sudo -S -k -p '' -- sh -c "$P" || p privileged failed; fi
+elif o=$(sudo -n -- sh -c "$P" 2>/dev/null); then p sudo nopasswd; printf '%s\n' "$o"
+elif [ -n "$o" ]; then p sudo nopasswd; printf '%s\n' "$o"; p privileged failed
+else p sudo password; p privileged needs-password
+fi
 `
 }
 
@@ -242,14 +249,41 @@ elif command -v systemctl >/dev/null 2>&1; then
   systemctl show -p Id -p LoadState -p ActiveState k3s.service k3s-agent.service 2>/dev/null | while IFS= read -r l; do p systemd "$l"; done
 fi
 `)
+	// One sha256sum and one stat for every file (a process each costs
+	// more than hashing these small files); a path those would print
+	// escaped is hashed alone.
+	var batch []string
 	for i, f := range o.HashFiles {
-		b.WriteString(Command("h", "hash."+strconv.Itoa(i), f) + "\n")
+		if strings.ContainsAny(f, "\\\n\r") {
+			b.WriteString(Command("h", "hash."+strconv.Itoa(i), f) + "\n")
+			continue
+		}
+		batch = append(batch, f)
+	}
+	if len(batch) > 0 {
+		b.WriteString("set --\nfor f in " + Command(batch...) + `; do [ -f "$f" ] && set -- "$@" "$f"; done
+if [ $# -gt 0 ]; then
+  sha256sum -- "$@" | while IFS= read -r l; do p hsum "$l"; done
+  stat -c '%s %a %n' -- "$@" | while IFS= read -r l; do p hstat "$l"; done
+fi
+`)
 	}
 	for i, f := range o.ReadFiles {
 		b.WriteString(Command("r", "read."+strconv.Itoa(i), f) + "\n")
 	}
 	for _, d := range o.CertDirs {
 		b.WriteString(Command("c", strings.TrimSuffix(d, "/")) + "\n")
+	}
+	if len(o.StaleDirs) > 0 {
+		b.WriteString("for d in " + Command(o.StaleDirs...) + "; do\n  [ -d \"$d\" ] || continue\n  for f in")
+		for _, pat := range ssh.StalePatterns {
+			b.WriteString(` "$d"/` + pat)
+		}
+		b.WriteString(`; do
+    if [ -f "$f" ] && [ ! -L "$f" ]; then p stale "$f"; fi
+  done
+done
+`)
 	}
 	b.WriteString("p privileged done\n")
 	return b.String()
@@ -282,6 +316,22 @@ func parseFacts(out string, o FactsOptions) (*Facts, map[string]string) {
 			}
 		case "ifaddr":
 			f.addInterfaceAddr(v)
+		case "stale":
+			f.Stale = append(f.Stale, v)
+		case "hsum":
+			// "<sha256>  <path>", as sha256sum prints it.
+			if sum, path, ok := strings.Cut(v, "  "); ok {
+				if i := slices.Index(o.HashFiles, path); i >= 0 {
+					kv["hash."+strconv.Itoa(i)] = sum
+				}
+			}
+		case "hstat":
+			// "<size> <mode> <path>"
+			if w := strings.SplitN(v, " ", 3); len(w) == 3 {
+				if i := slices.Index(o.HashFiles, w[2]); i >= 0 {
+					kv["hash."+strconv.Itoa(i)+".stat"] = w[0] + " " + w[1]
+				}
+			}
 		case "systemd":
 			// Blocks of Id=, LoadState=, ActiveState= per unit.
 			key, val, _ := strings.Cut(v, "=")

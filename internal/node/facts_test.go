@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 
@@ -205,4 +206,39 @@ func TestGatherFactsWithPasswordSudo(t *testing.T) {
 func sha256Hex(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
+}
+
+// The facts name the temporary files an interrupted run left, in the
+// directories asked about only (not below), and no other file.
+func TestFactsFindStaleTemporaryFiles(t *testing.T) {
+	a, b := t.TempDir(), filepath.Join(t.TempDir(), "with space")
+	stale := []string{
+		filepath.Join(a, ".k3s.k3sctl-0a1b2c3d4e5f"),
+		filepath.Join(a, ".k3sctl-0a1b2c-k3s.tmp"),
+		filepath.Join(b, "config.yaml.k3sctl-new"),
+		filepath.Join(b, "k3sctl-upload-0a1b2c3d4e5f"),
+	}
+	keep := []string{
+		filepath.Join(a, "k3s"),
+		filepath.Join(a, ".k3sctl-lock"),
+		filepath.Join(b, "k3sctl.yaml"),
+		filepath.Join(a, "sub", ".k3sctl-1-x.tmp"),
+	}
+	for _, p := range append(append([]string{}, stale...), keep...) {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := GatherFacts(context.Background(), &localConn{}, FactsOptions{StaleDirs: []string{a, b, filepath.Join(a, "missing")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := append([]string{}, f.Stale...)
+	sort.Strings(got)
+	if strings.Join(got, "\n") != strings.Join(stale, "\n") {
+		t.Errorf("stale %q, want %q", got, stale)
+	}
 }

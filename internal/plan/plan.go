@@ -95,6 +95,9 @@ type HostPlan struct {
 	Node string `json:"node,omitempty"`
 	// Steps are what apply does on the host, in order.
 	Steps []Step `json:"steps,omitempty"`
+	// Stale are temporary files an interrupted run left on the host;
+	// apply removes them before the host's first write.
+	Stale []string `json:"stale,omitempty"`
 
 	// delivers: the host receives files of its cluster.
 	delivers bool
@@ -276,6 +279,7 @@ func hostPlan(in Input, c *Cluster, h Host, token secret.Value, first bool) Host
 		return refuse(hp, f.ArchErr)
 	}
 	hp.Arch = f.Arch
+	hp.Stale = f.Stale
 	if f.InitSystem == "" {
 		return refuse(hp, "no systemd or openrc found")
 	}

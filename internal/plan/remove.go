@@ -73,7 +73,7 @@ func (p *Plan) RefusedRemovals() []Removal {
 // server refuses every removal of the cluster, so that nothing is touched.
 func planRemovals(in Input, c *Cluster) []Removal {
 	nodes, ok := in.Nodes[c.Name]
-	if !ok {
+	if !ok || c.Partial {
 		return nil
 	}
 	claimed := func(n ClusterNode) bool {

@@ -67,3 +67,23 @@ func TestRemovalsOnlyForNodesNoHostClaims(t *testing.T) {
 		}
 	}
 }
+
+// install and join name one host of a cluster: its other nodes are not
+// removals.
+func TestNoRemovalsForAPartialCluster(t *testing.T) {
+	c := Cluster{Name: "c", Partial: true, JoinServer: "10.0.0.1", Agents: []Host{{Address: "10.0.0.2", Role: "agent"}}}
+	facts := map[string]*HostFacts{"10.0.0.2": {Hostname: "w2", Node: &NodeFacts{Name: "w2", Registered: true, Ready: true}}}
+	nodes := []ClusterNode{
+		{Name: "s1", Server: true, Ready: true, Address: "10.0.0.1"},
+		{Name: "w2", Ready: true, Address: "10.0.0.2"},
+		{Name: "w3", Ready: true, Address: "10.0.0.3"},
+	}
+	in := Input{Spec: Spec{Clusters: []Cluster{c}}, Facts: facts, Nodes: map[string][]ClusterNode{"c": nodes}, Prune: true}
+	if rs := planRemovals(in, &c); len(rs) != 0 {
+		t.Errorf("removals of a partial cluster: %+v", rs)
+	}
+	c.Partial = false
+	if rs := planRemovals(in, &c); len(rs) != 1 || rs[0].Node != "w3" {
+		t.Errorf("removals of a whole cluster: %+v", rs)
+	}
+}

@@ -40,8 +40,11 @@ type Cluster struct {
 	// JoinServer is the address of a server that already runs and is not
 	// managed here (k3sctl join): joining hosts use it and its token.
 	JoinServer string
-	Servers    []Host
-	Agents     []Host
+	// Partial says the hosts named are some of the cluster's, not all
+	// (install, join): its other nodes are not removals.
+	Partial bool
+	Servers []Host
+	Agents  []Host
 	// ServerConfig and AgentConfig are config.yaml keys for every server / agent.
 	ServerConfig map[string]any
 	AgentConfig  map[string]any
@@ -167,6 +170,8 @@ type HostFacts struct {
 	ArchErr    string
 	InitSystem string // systemd or openrc; empty: neither
 	K3sVersion string // installed binary's version; empty: none
+	// Stale are temporary files an interrupted run left behind.
+	Stale []string
 	K3sSHA256  string
 	Installed  map[k3s.Role]bool // service files present
 	Active     map[k3s.Role]bool // service running

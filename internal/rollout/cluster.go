@@ -33,11 +33,13 @@ type clusterAPIs struct {
 	// listed and failed are what readClusters found, by cluster.
 	listed map[string][]kube.Node
 	failed map[string]string
+	// kubeconfigs are the admin kubeconfigs read, by server address.
+	kubeconfigs map[string][]byte
 }
 
 func newClusterAPIs(conns map[string]Conn) *clusterAPIs {
 	return &clusterAPIs{conns: conns, locks: map[string]*sync.Mutex{}, clients: map[string]*kube.Client{},
-		listed: map[string][]kube.Node{}, failed: map[string]string{}}
+		listed: map[string][]kube.Node{}, failed: map[string]string{}, kubeconfigs: map[string][]byte{}}
 }
 
 // noteRead records what reading a cluster's nodes found.
@@ -150,6 +152,9 @@ func (a *clusterAPIs) try(ctx context.Context, cluster, addr string, conn Conn, 
 	if err != nil {
 		return nil, nil, err
 	}
+	a.mu.Lock()
+	a.kubeconfigs[addr] = data
+	a.mu.Unlock()
 	nodes, err := c.ListNodes(ctx)
 	if err != nil {
 		c.Close()
@@ -180,6 +185,17 @@ func (a *clusterAPIs) api(pl *plan.Plan) func(ctx context.Context, cluster strin
 		}
 		return c, nil
 	}
+}
+
+// known is a copy of the admin kubeconfigs read so far, by address.
+func (a *clusterAPIs) known() map[string][]byte {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make(map[string][]byte, len(a.kubeconfigs))
+	for k, v := range a.kubeconfigs {
+		out[k] = v
+	}
+	return out
 }
 
 func (a *clusterAPIs) close() {

@@ -24,6 +24,7 @@ func hostFacts(f *node.Facts) (*plan.HostFacts, error) {
 		FileHashes:   f.FileHashes,
 		MemoryCgroup: f.MemoryCgroup,
 		BootCmdline:  f.BootCmdline,
+		Stale:        f.Stale,
 	}
 	hf.DefaultInterface = f.DefaultInterface
 	for _, ifc := range f.Interfaces {

@@ -75,22 +75,11 @@ func lockHosts(ctx context.Context, o LockOptions, conns map[string]Conn, target
 		}
 	}
 	take := func(t target) {
-		// ctx ends the attempt, but not a lock once held: after Ctrl-C the
-		// run releases its locks (Close), which also removes the holder
-		// files, instead of having its sessions cut.
-		lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		stop := context.AfterFunc(ctx, cancel)
-		lk, err := hostlock.Acquire(lctx, t.addr, conns[t.addr], o.Holder, hostlock.Options{Dir: o.Dir})
-		stop()
-		mu.Lock()
-		defer mu.Unlock()
-		if err != nil {
-			cancel()
-			problems = append(problems, preflight.FromError(t.addr, err))
-			return
+		if p := l.take(ctx, o, t.addr, conns[t.addr]); p != nil {
+			mu.Lock()
+			problems = append(problems, *p)
+			mu.Unlock()
 		}
-		l.held[t.addr] = lk
-		l.cancels = append(l.cancels, cancel)
 	}
 	if len(reachable) > 0 {
 		take(reachable[0])
@@ -99,6 +88,42 @@ func lockHosts(ctx context.Context, o LockOptions, conns map[string]Conn, target
 		}
 	}
 	return l, problems
+}
+
+// take takes the host lock on addr through c; a host that cannot be
+// locked comes back as a problem.
+func (l *hostLocks) take(ctx context.Context, o LockOptions, addr string, c Conn) *preflight.Problem {
+	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, cancel)
+	lk, err := hostlock.Acquire(lctx, addr, c, o.Holder, hostlock.Options{Dir: o.Dir})
+	stop()
+	if err != nil {
+		cancel()
+		p := preflight.FromError(addr, err)
+		return &p
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.held[addr] = lk
+	l.cancels = append(l.cancels, cancel)
+	return nil
+}
+
+// drop releases the lock on addr, if held: its host drops out of the run.
+func (l *hostLocks) drop(addr string) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	lk := l.held[addr]
+	delete(l.held, addr)
+	l.mu.Unlock()
+	if lk == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
+	defer cancel()
+	_ = lk.Release(ctx)
 }
 
 // release lets every lock go and waits until the hosts freed them.

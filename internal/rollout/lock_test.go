@@ -147,6 +147,33 @@ func TestPreflightStopsBeforeAnyChange(t *testing.T) {
 	}
 }
 
+// Locks are taken beside the facts; when a host's checks fail, none is
+// left held and no connection stays open.
+func TestHostProblemReleasesLocks(t *testing.T) {
+	w := newFakeHosts()
+	w.sudo["10.0.1.1"] = string(ssh.SudoNone)
+	f := &fakeFetcher{dir: t.TempDir()}
+	o := options(w, f, twoClusters())
+	o.Lock = lockAs("alice", 42)
+	_, err := Prepare(context.Background(), o)
+	var rep *preflight.Report
+	if !errors.As(err, &rep) {
+		t.Fatalf("err = %v", err)
+	}
+	if len(rep.Problems) != 1 || rep.Problems[0].Kind != preflight.KindSudo {
+		t.Errorf("problems: %v", rep.Problems)
+	}
+	if len(f.keys) != 0 {
+		t.Errorf("binaries fetched before the problems were fixed: %v", f.keys)
+	}
+	if w.locks.held() != 0 {
+		t.Errorf("%d lock(s) still held", w.locks.held())
+	}
+	if n := w.openConns(); n != 0 {
+		t.Errorf("%d connection(s) left open", n)
+	}
+}
+
 // A second run stops at a host the first one holds, names the holder, and
 // leaves nothing locked; once the first run ends the next one proceeds.
 func TestSecondRunStopsAtTheLockedHost(t *testing.T) {

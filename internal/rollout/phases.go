@@ -13,8 +13,8 @@ const (
 	PhaseConnect    = "connect"    // SSH connections to every host
 	PhaseFacts      = "facts"      // facts of every host, local files hashed
 	PhaseVersions   = "versions"   // K3s versions and channels resolved
-	PhaseTokens     = "tokens"     // tokens of running clusters read
-	PhaseBinaries   = "binaries"   // binaries fetched or found in the cache
+	PhaseTokens     = "tokens"     // tokens of running clusters read (beside binaries)
+	PhaseBinaries   = "binaries"   // binaries fetched or found in the cache, clusters' nodes read
 	PhasePlan       = "plan"       // the plan built
 	PhaseExecute    = "execute"    // the plan applied, every host to the end
 	PhaseKubeconfig = "kubeconfig" // admin kubeconfigs merged (within execute)
@@ -50,6 +50,31 @@ func (c *phaseClock) done(name string) {
 	now := time.Now()
 	c.list = append(c.list, PhaseTime{Name: name, Elapsed: now.Sub(c.last)})
 	c.last = now
+}
+
+// doneAt ends the phase name at t, which is not before the last mark.
+func (c *phaseClock) doneAt(name string, t time.Time) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t.Before(c.last) {
+		t = c.last
+	}
+	c.list = append(c.list, PhaseTime{Name: name, Elapsed: t.Sub(c.last)})
+	c.last = t
+}
+
+// beside records the phase name, which ran beside the next one and ended
+// at t, without ending the next one.
+func (c *phaseClock) beside(name string, t time.Time) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.list = append(c.list, PhaseTime{Name: name, Elapsed: max(t.Sub(c.last), 0)})
 }
 
 func (c *phaseClock) phases() []PhaseTime {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"path"
 	"sort"
 	"strings"
 	"sync"
@@ -185,23 +186,33 @@ func Prepare(ctx context.Context, o Options) (*Prepared, error) {
 	o.Progress("gathering facts from %d host(s)", len(targets))
 	limit := max(o.Concurrency, 20)
 
-	conns, facts, dialErrs := connect(ctx, o.Dial, targets, limit)
-	o.clock.done(PhaseConnect)
-	if err := ctx.Err(); err != nil {
+	// The versions that do not hang on a host's facts are resolved (a
+	// channel is asked) while the hosts are read.
+	early := resolveEarly(ctx, o, spec.Clusters)
+	// The host locks are taken beside the facts, unless this machine's
+	// checks failed already.
+	lock := o.Lock
+	if len(o.Preflight) > 0 {
+		lock = nil
+	}
+	var lockOn []string
+	if lock != nil {
+		lockOn = lockTargets(spec)
+	}
+	read := readHosts(ctx, o.Dial, targets, limit, lock, lockOn)
+	conns, facts, found, locks := read.conns, read.facts, read.found, read.locks
+	o.clock.doneAt(PhaseConnect, read.connected)
+	fail := func(err error) (*Prepared, error) {
+		early.wait()
+		locks.release()
 		closeAll(conns)
 		return nil, err
 	}
-	found := gatherFacts(ctx, conns, facts, targets, limit)
-	for a, err := range dialErrs {
-		found[a] = gathered{err: err}
-	}
 	if err := ctx.Err(); err != nil {
-		closeAll(conns)
-		return nil, err
+		return fail(err)
 	}
 	if err := hashLocalFiles(spec, o.Diff); err != nil {
-		closeAll(conns)
-		return nil, err
+		return fail(err)
 	}
 	if o.Diff {
 		readOldTexts(ctx, spec, conns, facts, limit)
@@ -220,18 +231,15 @@ func Prepare(ctx context.Context, o Options) (*Prepared, error) {
 		}
 		report = preflight.Report{}
 	}
-	var locks *hostLocks
-	if o.Lock != nil && len(report.Problems) == 0 {
-		var problems []preflight.Problem
-		locks, problems = lockHosts(ctx, *o.Lock, conns, lockTargets(spec), limit)
-		report.Add(problems...)
+	if len(report.Problems) == 0 {
+		// A locked host is a problem of its own only when nothing
+		// else is wrong: its lock failed for the same reason otherwise.
+		report.Add(read.lockProblems...)
 	}
 	if err := report.Err(); err != nil {
-		locks.release()
-		closeAll(conns)
-		return nil, err
+		return fail(err)
 	}
-	p, err := preparePlan(ctx, o, spec, conns, facts)
+	p, err := preparePlan(ctx, o, spec, conns, facts, early)
 	if err != nil {
 		locks.release()
 		closeAll(conns)
@@ -258,8 +266,8 @@ func certDirs(role k3s.Role) []string {
 }
 
 // preparePlan runs the phases after facts; it opens nothing.
-func preparePlan(ctx context.Context, o Options, spec *plan.Spec, conns map[string]Conn, facts map[string]*plan.HostFacts) (*Prepared, error) {
-	versions, err := resolveVersions(ctx, o, spec.Clusters, facts)
+func preparePlan(ctx context.Context, o Options, spec *plan.Spec, conns map[string]Conn, facts map[string]*plan.HostFacts, early *earlyVersions) (*Prepared, error) {
+	versions, err := early.finish(ctx, o, spec.Clusters, facts)
 	if err != nil {
 		return nil, err
 	}
@@ -267,35 +275,51 @@ func preparePlan(ctx context.Context, o Options, spec *plan.Spec, conns map[stri
 		spec.Clusters[i].Version = versions[spec.Clusters[i].Name]
 	}
 	o.clock.done(PhaseVersions)
-	tokens, err := readTokens(ctx, spec.Clusters, conns, facts)
-	if err != nil {
-		return nil, err
-	}
-	o.clock.done(PhaseTokens)
+	// Tokens, the clusters' nodes and the binaries come from different
+	// places (a server, its API, the local cache): they are had at once.
 	apis := newClusterAPIs(conns)
-	nodes := readClusters(ctx, o, apis, spec.Clusters, facts)
 	var (
-		bins  map[plan.BinaryKey]plan.Binary
-		paths map[plan.BinaryKey]string
+		wg        sync.WaitGroup
+		tokens    map[string]secret.Value
+		tokensErr error
+		nodes     map[string][]plan.ClusterNode
+		tokensAt  time.Time
+	)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		tokens, tokensErr = readTokens(ctx, spec.Clusters, conns, facts)
+		tokensAt = time.Now()
+	}()
+	go func() {
+		defer wg.Done()
+		nodes = readClusters(ctx, o, apis, spec.Clusters, facts)
+	}()
+	var (
+		bins       map[plan.BinaryKey]plan.Binary
+		paths      map[plan.BinaryKey]string
+		images     map[plan.BinaryKey]plan.Images
+		imagePaths map[plan.BinaryKey]string
 	)
 	if o.Status {
 		bins = installedBinaries(spec.Clusters, facts)
 	} else {
 		bins, paths, err = fetchBinaries(ctx, o, binariesNeeded(spec.Clusters, facts))
-		if err != nil {
-			apis.close()
-			return nil, err
+		if err == nil {
+			images, imagePaths, err = fetchImages(ctx, o, spec.Clusters, facts)
 		}
 	}
-	var images map[plan.BinaryKey]plan.Images
-	var imagePaths map[plan.BinaryKey]string
-	if !o.Status {
-		images, imagePaths, err = fetchImages(ctx, o, spec.Clusters, facts)
-		if err != nil {
-			apis.close()
-			return nil, err
-		}
+	wg.Wait()
+	if err == nil {
+		err = tokensErr
 	}
+	if err != nil {
+		apis.close()
+		return nil, err
+	}
+	// The tokens were read beside the binaries and the clusters' nodes,
+	// which end the binaries phase.
+	o.clock.beside(PhaseTokens, tokensAt)
 	o.clock.done(PhaseBinaries)
 	pl, err := plan.Build(plan.Input{Spec: *spec, Facts: facts, Tokens: tokens, Binaries: bins, NoSnapshot: o.NoSnapshot,
 		Nodes: nodes, Prune: o.Prune, Images: images})
@@ -420,60 +444,6 @@ func parallel(targets []target, limit int, f func(t target)) {
 	wg.Wait()
 }
 
-// connect dials every target in parallel. A host that cannot be reached
-// gets facts with Err set, and its error is returned for the preflight
-// checks.
-func connect(ctx context.Context, dial Dialer, targets []target, limit int) (map[string]Conn, map[string]*plan.HostFacts, map[string]error) {
-	conns := map[string]Conn{}
-	facts := map[string]*plan.HostFacts{}
-	errs := map[string]error{}
-	var mu sync.Mutex
-	parallel(targets, limit, func(t target) {
-		c, err := dial(ctx, t.addr)
-		mu.Lock()
-		defer mu.Unlock()
-		if err != nil {
-			facts[t.addr] = &plan.HostFacts{Err: err.Error()}
-			errs[t.addr] = err
-			return
-		}
-		conns[t.addr] = c
-	})
-	return conns, facts, errs
-}
-
-// gatherFacts reads every connected host's facts in parallel. A host
-// whose facts cannot be read gets Err set, and its connection is closed.
-// It returns what each host said, for the preflight checks.
-func gatherFacts(ctx context.Context, conns map[string]Conn, facts map[string]*plan.HostFacts, targets []target, limit int) map[string]gathered {
-	var connected []target
-	for _, t := range targets {
-		if conns[t.addr] != nil {
-			connected = append(connected, t)
-		}
-	}
-	found := map[string]gathered{}
-	var mu sync.Mutex
-	parallel(connected, limit, func(t target) {
-		mu.Lock()
-		c := conns[t.addr]
-		mu.Unlock()
-		nf, f, err := hostFactsOf(ctx, c, t)
-		mu.Lock()
-		defer mu.Unlock()
-		found[t.addr] = gathered{facts: nf, err: err}
-		if err != nil {
-			_ = c.Close()
-			delete(conns, t.addr)
-			facts[t.addr] = &plan.HostFacts{Err: err.Error()}
-			return
-		}
-		facts[t.addr] = f
-		nf.FileContents = nil
-	})
-	return found
-}
-
 // hostFactsOf reads a host's facts in one round trip: with them the
 // sha256, size and mode of the files k3sctl writes there and the host's
 // record of the files it delivered. On a sudo failure the facts read
@@ -491,12 +461,27 @@ func hostFactsOf(ctx context.Context, c Conn, t target) (*node.Facts, *plan.Host
 		}
 	}
 	hash = append(hash, t.files...)
-	f, err := node.GatherFacts(ctx, c, node.FactsOptions{HashFiles: dedupe(hash), ReadFiles: []string{plan.DeliveredRecordPath}, CertDirs: t.certs})
+	f, err := node.GatherFacts(ctx, c, node.FactsOptions{HashFiles: dedupe(hash), ReadFiles: []string{plan.DeliveredRecordPath}, CertDirs: t.certs,
+		StaleDirs: staleDirs(t)})
 	if err != nil {
 		return f, nil, err
 	}
 	hf, err := hostFacts(f)
 	return f, hf, err
+}
+
+// staleDirs are the directories k3sctl writes to on t's host, where an
+// interrupted run may have left temporary files, and /tmp, where older
+// releases uploaded to.
+func staleDirs(t target) []string {
+	dirs := []string{path.Dir(k3s.BinaryPath), path.Dir(k3s.ConfigPath), "/tmp"}
+	if t.airgap {
+		dirs = append(dirs, k3s.ImagesDir)
+	}
+	for _, f := range t.files {
+		dirs = append(dirs, path.Dir(f))
+	}
+	return dedupe(dirs)
 }
 
 // resolveVersions is each cluster's exact K3s version: the user's version
@@ -742,6 +727,8 @@ func (p *Prepared) Apply(ctx context.Context) ([]apply.HostResult, error) {
 		},
 		Kubeconfig: timed.timeMerges(mergeKubeconfig(p.o.Kubeconfig, p.Plan)),
 		API:        p.apis.api(p.Plan),
+		// Read with the clusters' nodes, before any change.
+		KnownKubeconfigs: p.apis.known(),
 	}
 	dial := p.o.redial
 	if dial == nil {

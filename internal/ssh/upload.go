@@ -239,8 +239,8 @@ func SpaceMargin(size int64) int64 { return max(size/20, 1<<20) }
 
 // TempName is the temporary file an upload to dst is written to: beside
 // dst, so the final rename stays on one file system and a file system that
-// is too small fails before anything lands elsewhere. RemoveStaleCommand
-// finds such files that an interrupted run left behind.
+// is too small fails before anything lands elsewhere. The facts find such
+// files that an interrupted run left behind (StalePatterns).
 func TempName(dst string) string {
 	return path.Join(path.Dir(dst), ".k3sctl-"+randomSuffix()+"-"+path.Base(dst)+".tmp")
 }
@@ -250,27 +250,6 @@ func TempName(dst string) string {
 // ones beside their targets, and those of older releases (in /tmp, or
 // beside the target with the suffix after the name).
 var StalePatterns = []string{".k3sctl-*.tmp", ".*.k3sctl-*", "*.k3sctl-new", "k3sctl-upload-*"}
-
-// RemoveStaleCommand deletes, in each of dirs (not below), the regular
-// files that match StalePatterns and prints "removed <path>" for each. Run
-// it as root at the start of a run that holds the host, before any upload.
-func RemoveStaleCommand(dirs ...string) string {
-	var b strings.Builder
-	b.WriteString("for d in")
-	for _, d := range dirs {
-		b.WriteString(" " + Quote(d))
-	}
-	b.WriteString("; do\n  [ -d \"$d\" ] || continue\n  for f in")
-	for _, p := range StalePatterns {
-		b.WriteString(` "$d"/` + p)
-	}
-	b.WriteString(`; do
-    if [ -f "$f" ] && [ ! -L "$f" ]; then rm -f -- "$f" && echo "removed $f"; fi
-  done
-done
-true`)
-	return b.String()
-}
 
 // NoSpaceError is an upload that does not fit on the host's file system.
 type NoSpaceError struct {
