@@ -171,7 +171,7 @@ type HostFacts struct {
 	InitSystem string // systemd or openrc; empty: neither
 	K3sVersion string // installed binary's version; empty: none
 	// Stale are temporary files an interrupted run left behind.
-	Stale []string
+	Stale      []string
 	K3sSHA256  string
 	Installed  map[k3s.Role]bool // service files present
 	Active     map[k3s.Role]bool // service running
