@@ -259,7 +259,7 @@ func peerCopyScript(src PeerSource, tmp string) string {
 		"-l", src.User,
 	}
 	return `t=` + Quote(tmp) + `
-kh=$(mktemp "${TMPDIR:-/tmp}/k3sctl-known-hosts.XXXXXX") || exit
+kh=$(mktemp "${TMPDIR:-/tmp}/k3sctl-upload-known-hosts.XXXXXX") || exit
 s=
 trap 'rm -f -- "$kh"' EXIT
 cat > "$kh" || exit

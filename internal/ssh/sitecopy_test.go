@@ -161,7 +161,7 @@ func TestPeerCopyScriptQuotesAndHoldsNoSecret(t *testing.T) {
 	if !strings.HasPrefix(line, "[10.0.0.11]:2222 ssh-ed25519 ") {
 		t.Errorf("known_hosts line %q", line)
 	}
-	if m, _ := filepath.Glob(filepath.Join(dir, "k3sctl-known-hosts.*")); len(m) != 0 {
+	if m, _ := filepath.Glob(filepath.Join(dir, "k3sctl-upload-known-hosts.*")); len(m) != 0 {
 		t.Errorf("left behind %v", m)
 	}
 }
