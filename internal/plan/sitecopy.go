@@ -50,6 +50,9 @@ type SSHFacts struct {
 	ServerPort    int
 	// Client: OpenSSH's ssh client is installed.
 	Client bool
+	// Sudo: the login user is root or has sudo without a password, so
+	// another host can read root's files through it.
+	Sudo bool
 }
 
 // SiteSource is the host a file is copied from over the LAN, and the
@@ -66,6 +69,8 @@ func (s SiteSource) String() string { return net.JoinHostPort(s.Address, strconv
 // siteFile is one of the two files a host can copy from a seed.
 type siteFile struct {
 	kind StepKind
+	// rootOnly: only root reads the file on the seed.
+	rootOnly bool
 	// needs: the host's plan sends it the file.
 	needs func(hp *HostPlan) bool
 	// has: the host has it already (its facts say so).
@@ -93,8 +98,9 @@ func assignSites(in Input, c *Cluster, cp *ClusterPlan) {
 	}}
 	if c.Airgap {
 		files = append(files, siteFile{
-			kind:  StepUploadImages,
-			needs: func(hp *HostPlan) bool { return hp.Images != "" },
+			kind:     StepUploadImages,
+			rootOnly: true,
+			needs:    func(hp *HostPlan) bool { return hp.Images != "" },
 			has: func(hp *HostPlan, f *HostFacts) bool {
 				img, ok := in.Images[BinaryKey{Version: c.Version, Arch: hp.Arch}]
 				return ok && f.FileHashes[img.Dest()] == img.SHA256
@@ -121,7 +127,7 @@ func assignSites(in Input, c *Cluster, cp *ClusterPlan) {
 				continue
 			}
 			seed := &cp.Hosts[si]
-			src, why := siteSource(seed, in.Facts[seed.Address], hp, f, sf.needs(seed))
+			src, why := siteSource(seed, in.Facts[seed.Address], hp, f, sf.needs(seed), sf.rootOnly)
 			if src != nil {
 				sf.set(hp, src)
 				noteStep(hp, sf.kind, siteReason(*src, mode))
@@ -162,14 +168,16 @@ func noteStep(hp *HostPlan, kind StepKind, note string) {
 
 // siteSource is where peer copies a file of seed's from, or nil and why
 // it cannot. seedSends: the seed is sent the file in this run (the peer
-// waits for that).
-func siteSource(seed *HostPlan, sf *HostFacts, peer *HostPlan, pf *HostFacts, seedSends bool) (*SiteSource, string) {
+// waits for that); rootOnly: only root reads it on the seed.
+func siteSource(seed *HostPlan, sf *HostFacts, peer *HostPlan, pf *HostFacts, seedSends, rootOnly bool) (*SiteSource, string) {
 	name := seed.Address
 	switch {
 	case sf.SSH.Key == "":
 		return nil, name + " was not reached with a key, and only a key is forwarded"
 	case !sf.SSH.HostKey:
 		return nil, "the host key of " + name + " was not checked, so a copy could not pin it"
+	case rootOnly && !sf.SSH.Sudo:
+		return nil, "only root reads the file on " + name + ", and its sudo asks for a password"
 	case !pf.SSH.Client:
 		return nil, "no ssh client on the host (install openssh-client)"
 	case pf.SSH.User != sf.SSH.User:

@@ -16,7 +16,7 @@ func lanFacts(ip string) *HostFacts {
 	f := fresh()
 	f.Interfaces = []Interface{{Name: "eth0", Addresses: []string{ip + "/24"}}}
 	f.DefaultInterface = "eth0"
-	f.SSH = SSHFacts{User: "pi", Key: siteKey, HostKey: true, ServerAddress: ip, ServerPort: 22, Client: true}
+	f.SSH = SSHFacts{User: "pi", Key: siteKey, HostKey: true, ServerAddress: ip, ServerPort: 22, Client: true, Sudo: true}
 	return f
 }
 
@@ -183,5 +183,31 @@ func TestSiteCopyPerArchitecture(t *testing.T) {
 	}
 	if h := hostPlanOf(t, p, "a2"); h.UploadFrom == nil || h.UploadFrom.Host != "a1" || h.UploadFrom.Address != "10.0.0.12" {
 		t.Errorf("a2 copies from %+v", h.UploadFrom)
+	}
+}
+
+func TestSiteCopyImagesNeedTheSeedsSudo(t *testing.T) {
+	in := siteInput(UploadSite)
+	in.Spec.Clusters[0].Airgap = true
+	v := in.Spec.Clusters[0].Version
+	in.Images = map[BinaryKey]Images{{Version: v, Arch: k3s.ARM64}: {Name: "k3s-airgap-images-arm64.tar.zst", SHA256: binSHA}}
+	p, err := Build(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := hostPlanOf(t, p, "a1"); h.ImagesFrom == nil || h.ImagesFrom.Host != "srv" || h.UploadFrom == nil {
+		t.Fatalf("a1: images from %+v, binary from %+v", h.ImagesFrom, h.UploadFrom)
+	}
+	// Only root reads the archive on the seed: without sudo, no copy.
+	in.Facts["srv"].SSH.Sudo = false
+	p, _ = Build(in)
+	h := hostPlanOf(t, p, "a1")
+	if h.ImagesFrom != nil || h.UploadFrom == nil {
+		t.Fatalf("a1: images from %+v, binary from %+v", h.ImagesFrom, h.UploadFrom)
+	}
+	for _, s := range h.Steps {
+		if s.Kind == StepUploadImages && !strings.Contains(s.Reason, "only root reads the file on srv, and its sudo asks for a password") {
+			t.Errorf("images reason %q", s.Reason)
+		}
 	}
 }

@@ -14,7 +14,8 @@ import (
 // sshFacts is how the run reached the host (what c says of its login)
 // and what the host's facts say of SSH on it.
 func sshFacts(f *node.Facts, c any) plan.SSHFacts {
-	s := plan.SSHFacts{User: f.User, ServerAddress: f.SSHServerAddress, ServerPort: f.SSHServerPort, Client: f.SSHClient}
+	s := plan.SSHFacts{User: f.User, ServerAddress: f.SSHServerAddress, ServerPort: f.SSHServerPort, Client: f.SSHClient,
+		Sudo: f.Sudo == ssh.SudoRoot || f.Sudo == ssh.SudoNoPassword}
 	if lc, ok := c.(interface{ Login() ssh.Login }); ok {
 		l := lc.Login()
 		if len(l.Signers) > 0 {

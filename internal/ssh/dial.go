@@ -25,10 +25,11 @@ type Client struct {
 	hops  []*ssh.Client // jump connections, closed after conn
 	login Login
 
-	fwdOnce  sync.Once
-	fwdErr   error
-	fwdMu    sync.Mutex // one forwarding session at a time
-	fwdAgent signersAgent
+	fwdOnce      sync.Once
+	fwdErr       error
+	fwdMu        sync.Mutex // one forwarding session at a time
+	fwdAgent     signersAgent
+	fwdRequested bool // sshd granted agent forwarding on this connection
 
 	stopKeepAlive chan struct{}
 	closeOnce     sync.Once

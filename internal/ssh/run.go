@@ -117,6 +117,7 @@ func (c *Client) exec(ctx context.Context, line string, stdin io.Reader, onLine 
 		if err := agent.RequestAgentForwarding(sess); err != nil {
 			return res, fmt.Errorf("agent forwarding refused by the host's sshd (AllowAgentForwarding): %w", err)
 		}
+		c.fwdRequested = true // under fwdMu (RunWithAgent)
 	}
 	if stdin != nil {
 		sess.Stdin = stdin

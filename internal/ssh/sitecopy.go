@@ -212,7 +212,10 @@ func (c *Client) RunWithAgent(ctx context.Context, cmd string, keys []ssh.Signer
 	defer c.fwdMu.Unlock()
 	c.fwdAgent.set(keys)
 	defer c.fwdAgent.set(nil)
-	o.Sudo, o.PasswordFirst, o.forwardAgent = false, false, true
+	// sshd grants forwarding once per connection and then gives every
+	// later session of it the agent's socket: it is asked for once, and
+	// the agent offers keys only while a RunWithAgent command runs.
+	o.Sudo, o.PasswordFirst, o.forwardAgent = false, false, !c.fwdRequested
 	return c.Run(ctx, cmd, o)
 }
 
@@ -245,7 +248,10 @@ const peerConnectTimeout = 10 * time.Second
 // "staged <path>". Every path and option is quoted; the script holds no
 // secret.
 func peerCopyScript(src PeerSource, tmp string) string {
-	remote := Join("cat", "--", src.Path)
+	// A file only root reads (K3s's images folder) is read through sudo,
+	// which must not ask for a password.
+	remote := "if test -r " + Quote(src.Path) + "; then exec " + Join("cat", "--", src.Path) +
+		"; else exec " + Join("sudo", "-n", "cat", "--", src.Path) + "; fi"
 	args := []string{"ssh", "-n", "-F", "/dev/null",
 		"-o", "BatchMode=yes",
 		"-o", "StrictHostKeyChecking=yes",
@@ -378,6 +384,10 @@ func (e *PeerCopyError) Reason() string {
 			return strings.TrimSpace(lines[len(lines)-1])
 		}
 		return fmt.Sprintf("exit status %d", ee.ExitCode)
+	}
+	var he *Error
+	if errors.As(e.Err, &he) {
+		return he.Err.Error()
 	}
 	return e.Err.Error()
 }

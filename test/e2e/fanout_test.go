@@ -64,6 +64,8 @@ func startCountingProxy(t *testing.T, listenIP, target string) *countingProxy {
 	return p
 }
 
+const imagesAsset = "k3s-airgap-images-amd64.tar.zst"
+
 // fanoutWorld is one server and two agents reached through counting
 // proxies on loopback addresses, as a site behind one uplink.
 type fanoutWorld struct {
@@ -75,6 +77,9 @@ type fanoutWorld struct {
 	mirror  *mirror.Mirror
 	binSize int64
 	binSum  string
+	// imgSize and imgSum are the images archive's, with airgap.
+	imgSize int64
+	imgSum  string
 }
 
 // sent is what the workstation sent to the hosts so far.
@@ -86,7 +91,7 @@ func (f *fanoutWorld) sent() int64 {
 	return n
 }
 
-func newFanoutWorld(t *testing.T, name, upload string, loopback int) *fanoutWorld {
+func newFanoutWorld(t *testing.T, name, upload string, airgap bool, loopback int) *fanoutWorld {
 	t.Helper()
 	w := world.New(t)
 	f := &fanoutWorld{dir: t.TempDir()}
@@ -98,6 +103,14 @@ func newFanoutWorld(t *testing.T, name, upload string, loopback int) *fanoutWorl
 	}
 	f.binSize = st.Size()
 	f.binSum = mirrorSum(t, f.dir, v1, "amd64", mirror.Asset("amd64"))
+	if airgap {
+		st, err := os.Stat(filepath.Join(f.dir, v1, imagesAsset))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.imgSize = st.Size()
+		f.imgSum = mirrorSum(t, f.dir, v1, "amd64", imagesAsset)
+	}
 	f.hosts = w.Start(t, name+"-srv", name+"-a1", name+"-a2")
 	for i, h := range f.hosts {
 		ip := fmt.Sprintf("127.0.0.%d", loopback+i)
@@ -116,12 +129,13 @@ clusters:
   - name: %s
     apiAddress: %s
     upload: %s
+    airgap: %t
     servers:
       - %s
     agents:
       - %s
       - %s
-`, w.Key, v1, name, f.hosts[0].IP, upload, host(0), host(1), host(2))
+`, w.Key, v1, name, f.hosts[0].IP, upload, airgap, host(0), host(1), host(2))
 	f.inv = filepath.Join(t.TempDir(), "site.yaml")
 	if err := os.WriteFile(f.inv, []byte(inv), 0o644); err != nil {
 		t.Fatal(err)
@@ -205,22 +219,33 @@ func logged(evs []fanoutEvent, host, prefix string) string {
 	return ""
 }
 
-// TestSiteCopyOneUploadPerSite: the workstation sends the binary once; the
-// agents copy it from the server over their network.
+func loggedStep(evs []fanoutEvent, host, step, message string) bool {
+	for _, e := range evs {
+		if e.Type == "log" && e.Host == host && e.Step == step && e.Message == message {
+			return true
+		}
+	}
+	return false
+}
+
+// TestSiteCopyOneUploadPerSite: the workstation sends the binary and the
+// images archive once; the agents copy them from the server over their
+// network.
 func TestSiteCopyOneUploadPerSite(t *testing.T) {
 	t.Parallel()
-	f := newFanoutWorld(t, "fan", "auto", 2)
+	f := newFanoutWorld(t, "fan", "auto", true, 2)
 	u := newUser(t)
 
 	before := f.sent()
 	r := u.mustK3sctl(args(append(f.flags(), "--timeout", "120s"), "apply", "-f", f.inv, "-o", "json")...)
 	sent := f.sent() - before
-	t.Logf("workstation sent %d bytes to the 3 hosts (binary %d bytes): %.2f× the binary", sent, f.binSize, float64(sent)/float64(f.binSize))
-	if sent >= f.binSize*3/2 {
-		t.Errorf("workstation sent %d bytes, want less than 1.5× the binary (%d)", sent, f.binSize)
+	files := f.binSize + f.imgSize
+	t.Logf("workstation sent %d bytes to the 3 hosts (binary %d + images archive %d bytes): %.2f× the files", sent, f.binSize, f.imgSize, float64(sent)/float64(files))
+	if sent >= files*3/2 {
+		t.Errorf("workstation sent %d bytes, want less than 1.5× the binary and images archive (%d)", sent, files)
 	}
-	if sent < f.binSize {
-		t.Errorf("workstation sent %d bytes, less than the binary (%d): the proxies counted wrong", sent, f.binSize)
+	if sent < files {
+		t.Errorf("workstation sent %d bytes, less than the files (%d): the proxies counted wrong", sent, files)
 	}
 	evs := fanoutEvents(t, r.stdout)
 	reasons := planUploads(t, evs)
@@ -230,8 +255,10 @@ func TestSiteCopyOneUploadPerSite(t *testing.T) {
 		if !strings.HasSuffix(reasons[a], want) {
 			t.Errorf("%s: plan says %q, want it to end with %q", a, reasons[a], want)
 		}
-		if m := logged(evs, a, "copied from "+f.addrs[0]); m == "" {
-			t.Errorf("%s: no log line saying it copied from the server", a)
+		for _, step := range []string{"upload k3s", "upload images"} {
+			if !loggedStep(evs, a, step, "copied from "+f.addrs[0]+" over the LAN") {
+				t.Errorf("%s: no log line saying %s copied from the server", a, step)
+			}
 		}
 	}
 	if strings.Contains(reasons[f.addrs[0]], "copy") {
@@ -245,7 +272,10 @@ func TestSiteCopyOneUploadPerSite(t *testing.T) {
 		if got := hostSum(t, h, "/usr/local/bin/k3s"); got != f.binSum {
 			t.Errorf("%s: k3s sha256 %s, want %s", h.Name, got, f.binSum)
 		}
-		if left := strings.TrimSpace(h.Exec(t, "ls -A /tmp /usr/local/bin | grep k3sctl || true")); left != "" {
+		if got := hostSum(t, h, "/var/lib/rancher/k3s/agent/images/"+imagesAsset); got != f.imgSum {
+			t.Errorf("%s: images archive sha256 %s, want %s", h.Name, got, f.imgSum)
+		}
+		if left := strings.TrimSpace(h.Exec(t, "ls -A /tmp /usr/local/bin /var/lib/rancher/k3s/agent/images | grep k3sctl || true")); left != "" {
 			t.Errorf("%s: temporary files left: %s", h.Name, left)
 		}
 	}
@@ -267,7 +297,7 @@ func TestSiteCopyOneUploadPerSite(t *testing.T) {
 // copy, get the binary from the workstation and say why.
 func TestSiteCopyFallsBack(t *testing.T) {
 	t.Parallel()
-	f := newFanoutWorld(t, "fb", "site", 5)
+	f := newFanoutWorld(t, "fb", "site", false, 5)
 	u := newUser(t)
 	srv, a1, a2 := f.hosts[0], f.hosts[1], f.hosts[2]
 	// a1 cannot reach the server's sshd; a2 has no ssh client.
