@@ -239,6 +239,11 @@ func (c *lockedConn) ReadFile(ctx context.Context, p string) (data []byte, err e
 	return data, err
 }
 
+var (
+	_ apply.LoginConn    = (*lockedConn)(nil)
+	_ apply.PeerCopyConn = (*lockedConn)(nil)
+)
+
 // Login is how the connection logged in (apply.LoginConn).
 func (c *lockedConn) Login() ssh.Login {
 	if lc, ok := c.Conn.(apply.LoginConn); ok {
