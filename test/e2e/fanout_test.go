@@ -330,3 +330,24 @@ func TestSiteCopyFallsBack(t *testing.T) {
 		}
 	}
 }
+
+// TestSiteCopyDirect: upload: direct sends every host its binary from the
+// workstation.
+func TestSiteCopyDirect(t *testing.T) {
+	t.Parallel()
+	f := newFanoutWorld(t, "dir", "direct", false, 8)
+	u := newUser(t)
+	before := f.sent()
+	r := u.mustK3sctl(args(append(f.flags(), "--timeout", "120s"), "apply", "-f", f.inv, "-o", "json")...)
+	sent := f.sent() - before
+	t.Logf("workstation sent %d bytes to the 3 hosts (binary %d bytes): %.2f× the binary", sent, f.binSize, float64(sent)/float64(f.binSize))
+	if sent < f.binSize*3 {
+		t.Errorf("workstation sent %d bytes, want at least 3× the binary (%d)", sent, f.binSize)
+	}
+	for a, reason := range planUploads(t, fanoutEvents(t, r.stdout)) {
+		if strings.Contains(reason, "copy") || strings.Contains(reason, "from ") {
+			t.Errorf("%s: plan says %q with upload: direct", a, reason)
+		}
+	}
+	u.waitNodes("dir", 3)
+}
