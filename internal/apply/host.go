@@ -274,6 +274,18 @@ func (r *runner) uploadBinary(ctx context.Context, j *job, conn Conn) (bool, err
 	if err != nil {
 		return false, err
 	}
+	key := plan.BinaryKey{Version: j.hp.To, Arch: j.hp.Arch}
+	if src := j.hp.UploadFrom; src != nil {
+		res, copied, err := r.copyFromSeed(ctx, j, conn, siteCopy{step: plan.StepUploadBinary, src: *src, path: k3s.BinaryPath,
+			local: path, sum: r.o.BinarySHA256[key], mode: k3s.BinaryMode, file: func(s *job) *seedFile { return s.bin }})
+		if err != nil {
+			return false, err
+		}
+		if copied {
+			_ = node.StampBinary(ctx, conn, res.SHA256)
+			return !res.Skipped, nil
+		}
+	}
 	release, err := r.uploadSlot(ctx)
 	if err != nil {
 		return false, err
@@ -281,7 +293,6 @@ func (r *runner) uploadBinary(ctx context.Context, j *job, conn Conn) (bool, err
 	defer release()
 	// The plan uploads only when the facts found another binary there (or
 	// none), so the host is not asked to hash it again.
-	key := plan.BinaryKey{Version: j.hp.To, Arch: j.hp.Arch}
 	res, err := conn.Upload(ctx, path, k3s.BinaryPath, ssh.UploadOptions{Mode: k3s.BinaryMode, Progress: progress,
 		SHA256: r.o.BinarySHA256[key], Differs: j.hp.Upload})
 	if err != nil {
@@ -402,6 +413,16 @@ func (r *runner) uploadImages(ctx context.Context, j *job, conn Conn) (bool, err
 	local, err := r.o.Images(ctx, plan.BinaryKey{Version: j.hp.To, Arch: j.hp.Arch})
 	if err != nil {
 		return false, err
+	}
+	if src := j.hp.ImagesFrom; src != nil {
+		res, copied, err := r.copyFromSeed(ctx, j, conn, siteCopy{step: plan.StepUploadImages, src: *src, path: j.hp.Images,
+			local: local, mode: 0o600, file: func(s *job) *seedFile { return s.img }})
+		if err != nil {
+			return false, err
+		}
+		if copied {
+			return !res.Skipped, nil
+		}
 	}
 	release, err := r.uploadSlot(ctx)
 	if err != nil {

@@ -102,8 +102,11 @@ type job struct {
 	// (sent, not needed, or the host ended).
 	uploaded     chan struct{}
 	uploadedOnce sync.Once
-	ok           bool
-	result       HostResult
+	// bin and img say when the host has its binary and images archive,
+	// for the hosts that copy them from it (plan.HostPlan.UploadFrom).
+	bin, img *seedFile
+	ok       bool
+	result   HostResult
 }
 
 type runner struct {
@@ -112,6 +115,10 @@ type runner struct {
 	sem     chan struct{}
 	uploads chan struct{}
 	nodes   nodeLists
+	// byKey is every job by cluster/address; peerSlots limit the copies
+	// from one seed (cluster/address) at once.
+	byKey     map[string]*job
+	peerSlots map[string]chan struct{}
 }
 
 // Run executes the plan and returns every host's result. The error is
@@ -159,6 +166,7 @@ func Run(ctx context.Context, o Options) ([]HostResult, error) {
 	}
 	var jobs []*job
 	byKey := map[string]*job{}
+	r.byKey, r.peerSlots = byKey, map[string]chan struct{}{}
 	type removals struct {
 		cp   *plan.ClusterPlan
 		cs   *clusterState
@@ -173,7 +181,19 @@ func Run(ctx context.Context, o Options) ([]HostResult, error) {
 		}
 		rm := &removals{cp: cp, cs: cs}
 		for _, hp := range cp.Hosts {
-			j := &job{cluster: cs, cplan: cp, hp: hp, done: make(chan struct{}), uploaded: make(chan struct{})}
+			j := &job{cluster: cs, cplan: cp, hp: hp, done: make(chan struct{}), uploaded: make(chan struct{}), bin: newSeedFile(), img: newSeedFile()}
+			// A host that is sent nothing has it already.
+			if !hp.Upload {
+				j.bin.finish(true)
+			}
+			if hp.Images == "" {
+				j.img.finish(true)
+			}
+			for _, src := range []*plan.SiteSource{hp.UploadFrom, hp.ImagesFrom} {
+				if k := cp.Name + "/"; src != nil && r.peerSlots[k+src.Host] == nil {
+					r.peerSlots[k+src.Host] = make(chan struct{}, peerCopiesPerSeed)
+				}
+			}
 			j.result = HostResult{Cluster: cp.Name, Host: hp.Address, Role: string(hp.Role), Action: string(hp.Action)}
 			jobs = append(jobs, j)
 			rm.jobs = append(rm.jobs, j)
@@ -254,6 +274,8 @@ func (r *runner) emit(j *job, e Event) {
 
 func (r *runner) runJob(ctx context.Context, j *job, deps []*job) {
 	defer j.markUploaded()
+	defer j.bin.finish(false) // when its step did not run
+	defer j.img.finish(false)
 	start := r.o.Now()
 	finish := func(status HostStatus, err error) {
 		j.result.Status = status
@@ -397,8 +419,12 @@ func (r *runner) step(ctx context.Context, j *job, name plan.StepKind, fn func(c
 	began := r.o.Now()
 	changed, err := fn(ctx)
 	took := r.o.Now().Sub(began)
-	if name == plan.StepUploadBinary {
+	switch name {
+	case plan.StepUploadBinary:
+		j.bin.finish(err == nil)
 		j.markUploaded()
+	case plan.StepUploadImages:
+		j.img.finish(err == nil)
 	}
 	changed = changed && name.MayChange()
 	if err != nil {

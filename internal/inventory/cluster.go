@@ -54,6 +54,7 @@ type rawDefaults struct {
 	ssh    sshPatch
 	ver    versionChoice
 	config configParts
+	upload string
 }
 
 type rawHost struct {
@@ -94,6 +95,7 @@ type rawCluster struct {
 	files         []rawFile
 	airgap        bool
 	fixBoot       bool
+	upload        string
 	registries    *k3s.Registries
 }
 
@@ -163,6 +165,9 @@ func (d *decoder) defaults(n *yaml.Node) rawDefaults {
 	def.ssh = d.ssh(f.val["ssh"])
 	def.ver = d.version(f)
 	def.config = d.configParts(f.val["config"])
+	if n := f.val["upload"]; n != nil {
+		def.upload = d.uploadMode(n)
+	}
 	return def
 }
 
@@ -220,6 +225,9 @@ func (d *decoder) cluster(f fields) *rawCluster {
 	}
 	if n := f.val["fixBoot"]; n != nil {
 		c.fixBoot, _ = d.boolean(n, "fixBoot", "fixBoot: true")
+	}
+	if n := f.val["upload"]; n != nil {
+		c.upload = d.uploadMode(n)
 	}
 	if n := f.val["registries"]; n != nil {
 		c.registries = d.registries(n)
@@ -722,4 +730,24 @@ func (d *decoder) checkSrc(n *yaml.Node, src string) (string, bool) {
 		return "", false
 	}
 	return p, true
+}
+
+// uploadModes are the values of upload:.
+var uploadModes = []string{UploadAuto, UploadSite, UploadDirect}
+
+// uploadMode decodes upload:; "" when it is wrong (and reported).
+func (d *decoder) uploadMode(n *yaml.Node) string {
+	s, ok := d.str(n, "upload", "upload: auto")
+	if !ok {
+		return ""
+	}
+	if containsString(uploadModes, s) {
+		return s
+	}
+	hint := "write upload: auto, site or direct"
+	if c := closest(s, uploadModes); c != "" {
+		hint = fmt.Sprintf("did you mean %q?", c)
+	}
+	d.report(n, fmt.Sprintf("upload %q is not a mode", s), hint)
+	return ""
 }

@@ -54,6 +54,18 @@ const (
 	HostKeyStrict = "strict"
 )
 
+// Upload modes (upload:): where nodes get the k3s binary and the images
+// archive from.
+const (
+	// UploadAuto: once per cluster from the workstation, then copied by
+	// the other hosts on the first one's subnet.
+	UploadAuto = "auto"
+	// UploadSite: as UploadAuto, and the plan says why a host cannot copy.
+	UploadSite = "site"
+	// UploadDirect: every host from the workstation.
+	UploadDirect = "direct"
+)
+
 // Inventory is a loaded inventory with every default applied.
 type Inventory struct {
 	Path     string
@@ -96,6 +108,10 @@ type Cluster struct {
 	// line of every host that lacks it, and reboot it (Host.FixBoot for
 	// one host).
 	FixBoot bool
+	// Upload is where nodes get the binary and the images archive from:
+	// UploadAuto, UploadSite or UploadDirect (the cluster's upload:, else
+	// the defaults'); "" means UploadAuto.
+	Upload string
 	// Registries is rendered to /etc/rancher/k3s/registries.yaml on every
 	// node; nil: k3sctl does not manage that file.
 	Registries *k3s.Registries

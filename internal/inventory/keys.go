@@ -29,14 +29,14 @@ const (
 
 // clusterKeys may appear in a cluster and, for a single-cluster file, at the
 // top level.
-var clusterKeys = []string{"name", "labels", "apiAddress", "version", "channel", "token", "datastore", "ssh", "config", "proxy", "servers", "agents", "files", "airgap", "fixBoot", "registries"}
+var clusterKeys = []string{"name", "labels", "apiAddress", "version", "channel", "token", "datastore", "ssh", "config", "proxy", "servers", "agents", "files", "airgap", "upload", "fixBoot", "registries"}
 
 // objectKeys is every key the loader accepts, per kind of mapping. The
 // decoder refuses anything else, and a test holds docs/inventory-schema.json
 // to the same list.
 var objectKeys = map[object][]string{
 	objInventory: append([]string{"apiVersion", "kind", "defaults", "clusters", "rollout"}, clusterKeys...),
-	objDefaults:  {"ssh", "version", "channel", "config"},
+	objDefaults:  {"ssh", "version", "channel", "upload", "config"},
 	objCluster:   clusterKeys,
 	objHost:      {"address", "privateAddress", "interface", "name", "ssh", "labels", "taints", "config", "proxy", "fixBoot"},
 	objSSH:       {"user", "keyFile", "port", "jump", "configFile", "hostKeyChecking"},

@@ -98,6 +98,7 @@ func (d *decoder) resolveCluster(def rawDefaults, rc *rawCluster) Cluster {
 		Token:      rc.token,
 		Airgap:     rc.airgap,
 		FixBoot:    rc.fixBoot,
+		Upload:     firstOf(rc.upload, def.upload),
 		Registries: rc.registries,
 		Pos:        d.pos(rc.node),
 	}
@@ -388,4 +389,13 @@ func (d *decoder) checkFileTargets(rc *rawCluster) {
 		}
 		first[f.Dst] = f.node
 	}
+}
+
+func firstOf(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
 }

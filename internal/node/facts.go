@@ -51,6 +51,13 @@ type Facts struct {
 	// which K3s advertises when nothing else is chosen.
 	Interfaces       []Interface `json:"interfaces"`
 	DefaultInterface string      `json:"defaultInterface"`
+	// SSHServerAddress and SSHServerPort are where the host's sshd got
+	// this connection ($SSH_CONNECTION): behind a port-forwarding proxy
+	// or a jump host, the host's own address and port on its network.
+	SSHServerAddress string `json:"sshServerAddress,omitempty"`
+	SSHServerPort    int    `json:"sshServerPort,omitempty"`
+	// SSHClient: OpenSSH's ssh client is installed.
+	SSHClient bool `json:"sshClient"`
 	// Privileged is false when the root-only facts (token, kubeconfig,
 	// hashes) could not be read: no sudo, or no sudo password.
 	Privileged bool `json:"privileged"`
@@ -216,6 +223,8 @@ if command -v ip >/dev/null 2>&1; then
   p addr "$(ip -o -4 addr show scope global 2>/dev/null | head -n 1)"
   ip -o addr show scope global 2>/dev/null | while IFS= read -r l; do p ifaddr "$l"; done
 fi
+p sshconn "${SSH_CONNECTION:-}"
+command -v ssh >/dev/null 2>&1 && p sshclient 1
 P=` + Quote(factsPrivilegedScript(o)) + `
 if [ "$(id -u)" = 0 ]; then p sudo root; sh -c "$P"
 elif ! command -v sudo >/dev/null 2>&1; then
@@ -403,6 +412,8 @@ func parseFacts(out string, o FactsOptions) (*Facts, map[string]string) {
 	f.BootCmdline = kv["bootcmdline"]
 	f.PrimaryIP = primaryIP(kv["route"], kv["addr"])
 	f.DefaultInterface = routeDev(kv["route"])
+	f.SSHServerAddress, f.SSHServerPort = sshServer(kv["sshconn"])
+	f.SSHClient = kv["sshclient"] == "1"
 	if f.Machine != "" {
 		if a, err := k3s.ArchFromUname(f.Machine); err != nil {
 			f.ArchError = err.Error()
@@ -534,6 +545,20 @@ func (f *Facts) addInterfaceAddr(line string) {
 		}
 	}
 	f.Interfaces = append(f.Interfaces, Interface{Name: name, Addresses: []string{w[3]}})
+}
+
+// sshServer reads $SSH_CONNECTION: "client-ip client-port server-ip
+// server-port".
+func sshServer(conn string) (string, int) {
+	w := strings.Fields(conn)
+	if len(w) != 4 {
+		return "", 0
+	}
+	port, err := strconv.Atoi(w[3])
+	if err != nil {
+		return "", 0
+	}
+	return w[2], port
 }
 
 // routeDev is the interface of `ip -o route get`'s answer.

@@ -24,6 +24,7 @@ const systemdOutput = "user\tpi\nhostname\tpi-kitchen\nmachineid\t0123456789abcd
 	"ifaddr\t2: eth0    inet 192.168.1.50/24 brd 192.168.1.255 scope global eth0\\       valid_lft forever preferred_lft forever\n" +
 	"ifaddr\t3: wlan0@if9    inet 10.9.0.7/16 brd 10.9.255.255 scope global dynamic wlan0\\       valid_lft 86000sec\n" +
 	"ifaddr\t2: eth0    inet6 fd00::50/64 scope global\\       valid_lft forever\n" +
+	"sshconn\t192.168.1.9 50122 192.168.1.50 22\nsshclient\t1\n" +
 	"sudo\tnopasswd\nk3ssha\tabc123\ntoken\t1\n" +
 	"systemd\tId=k3s.service\nsystemd\tLoadState=loaded\nsystemd\tActiveState=active\nsystemd\t\n" +
 	"systemd\tId=k3s-agent.service\nsystemd\tLoadState=not-found\nsystemd\tActiveState=inactive\n" +
@@ -43,8 +44,9 @@ func TestParseFactsSystemdPi(t *testing.T) {
 			{Name: "wlan0", Addresses: []string{"10.9.0.7/16"}},
 		},
 		DefaultInterface: "eth0",
-		FileHashes:       map[string]string{"/etc/rancher/k3s/config.yaml": "deadbeef", "/missing": ""},
-		FileStats:        map[string]FileStat{"/etc/rancher/k3s/config.yaml": {Size: 120, Mode: 0o600}},
+		SSHServerAddress: "192.168.1.50", SSHServerPort: 22, SSHClient: true,
+		FileHashes: map[string]string{"/etc/rancher/k3s/config.yaml": "deadbeef", "/missing": ""},
+		FileStats:  map[string]FileStat{"/etc/rancher/k3s/config.yaml": {Size: 120, Mode: 0o600}},
 	}
 	if !reflect.DeepEqual(*f, want) {
 		t.Errorf("\n got %+v\nwant %+v", *f, want)

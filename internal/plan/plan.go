@@ -71,9 +71,14 @@ type HostPlan struct {
 	FixBoot bool `json:"fixBoot,omitempty"`
 	// Images is the images archive to upload (its path on the node), for
 	// an air-gapped cluster whose node lacks it.
-	Images  string   `json:"images,omitempty"`
-	Arch    k3s.Arch `json:"arch,omitempty"`
-	Changes []string `json:"changes,omitempty"` // remote paths that will be written
+	Images string `json:"images,omitempty"`
+	// UploadFrom and ImagesFrom, when set, are the host of the same
+	// cluster the binary and the images archive are copied from over the
+	// LAN, instead of from the workstation (Cluster.Upload).
+	UploadFrom *SiteSource `json:"uploadFrom,omitempty"`
+	ImagesFrom *SiteSource `json:"imagesFrom,omitempty"`
+	Arch       k3s.Arch    `json:"arch,omitempty"`
+	Changes    []string    `json:"changes,omitempty"` // remote paths that will be written
 	// After lists the hosts that must finish first.
 	After []string `json:"after,omitempty"`
 	// Step is the position in the cluster's order: hosts with the same
@@ -220,6 +225,7 @@ func buildCluster(in Input, c *Cluster) (ClusterPlan, error) {
 		hp.Step = step
 		cp.Hosts = append(cp.Hosts, withSteps(hp))
 	}
+	assignSites(in, c, &cp)
 	if !in.NoSnapshot {
 		addSnapshot(&cp, c, in.Facts)
 	}

@@ -60,6 +60,9 @@ type Cluster struct {
 	Airgap bool
 	// Proxy is the proxy every node's K3s uses; a host's own wins.
 	Proxy *Proxy
+	// Upload says where nodes get the binary and images archive from;
+	// "": UploadAuto.
+	Upload UploadMode
 }
 
 // Proxy is what K3s's service environment gets: HTTP_PROXY, HTTPS_PROXY
@@ -196,6 +199,9 @@ type HostFacts struct {
 	// one K3s picks when nothing is set).
 	Interfaces       []Interface
 	DefaultInterface string
+	// SSH is how the workstation reached the host and whether the host
+	// has an ssh client, for copies between hosts (Cluster.Upload).
+	SSH SSHFacts
 }
 
 // FileStat is a remote file's size and permission bits.

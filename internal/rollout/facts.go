@@ -3,10 +3,28 @@ package rollout
 import (
 	"fmt"
 
+	cryptossh "golang.org/x/crypto/ssh"
+
 	"github.com/k3sctl/k3sctl/internal/k3s"
 	"github.com/k3sctl/k3sctl/internal/node"
 	"github.com/k3sctl/k3sctl/internal/plan"
+	"github.com/k3sctl/k3sctl/internal/ssh"
 )
+
+// sshFacts is how the run reached the host (what c says of its login)
+// and what the host's facts say of SSH on it.
+func sshFacts(f *node.Facts, c any) plan.SSHFacts {
+	s := plan.SSHFacts{User: f.User, ServerAddress: f.SSHServerAddress, ServerPort: f.SSHServerPort, Client: f.SSHClient,
+		Sudo: f.Sudo == ssh.SudoRoot || f.Sudo == ssh.SudoNoPassword}
+	if lc, ok := c.(interface{ Login() ssh.Login }); ok {
+		l := lc.Login()
+		if len(l.Signers) > 0 {
+			s.Key = cryptossh.FingerprintSHA256(l.Signers[0].PublicKey())
+		}
+		s.HostKey = l.HostKey != nil
+	}
+	return s
+}
 
 // hostFacts keeps what planning needs of a host's facts. A record of
 // delivered files that cannot be read is an error: without it k3sctl

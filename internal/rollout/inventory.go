@@ -26,6 +26,7 @@ func FromInventory(inv *inventory.Inventory, base func(address string) ssh.Optio
 			APIAddress:   c.APIAddress,
 			Airgap:       c.Airgap,
 			FixBoot:      c.FixBoot,
+			Upload:       plan.UploadMode(c.Upload),
 			Registries:   c.Registries,
 			ServerConfig: inventory.RevealConfig(c.ServerConfig),
 			AgentConfig:  inventory.RevealConfig(c.AgentConfig),

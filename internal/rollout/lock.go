@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/k3sctl/k3sctl/internal/apply"
 	"github.com/k3sctl/k3sctl/internal/hostlock"
 	"github.com/k3sctl/k3sctl/internal/plan"
 	"github.com/k3sctl/k3sctl/internal/preflight"
@@ -261,6 +262,35 @@ func (c *lockedConn) ReadFile(ctx context.Context, p string) (data []byte, err e
 		return err
 	})
 	return data, err
+}
+
+var (
+	_ apply.LoginConn    = (*lockedConn)(nil)
+	_ apply.PeerCopyConn = (*lockedConn)(nil)
+)
+
+// Login is how the connection logged in (apply.LoginConn).
+func (c *lockedConn) Login() ssh.Login {
+	if lc, ok := c.Conn.(apply.LoginConn); ok {
+		return lc.Login()
+	}
+	return ssh.Login{}
+}
+
+// CopyFromPeer copies a file from another host (apply.PeerCopyConn).
+func (c *lockedConn) CopyFromPeer(ctx context.Context, src ssh.PeerSource, dst string, o ssh.UploadOptions) (res ssh.UploadResult, err error) {
+	pc, ok := c.Conn.(apply.PeerCopyConn)
+	if !ok {
+		return res, errors.New("this connection cannot copy from another host")
+	}
+	if o.TempName == nil {
+		o.TempName = func(dir, base string) string { return hostlock.TempName(dir, base, c.runID) }
+	}
+	err = c.do(ctx, func(ctx context.Context) error {
+		res, err = pc.CopyFromPeer(ctx, src, dst, o)
+		return err
+	})
+	return res, err
 }
 
 // TempFor names the run's temporary files (node.TempNamer).

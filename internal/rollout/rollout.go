@@ -467,6 +467,9 @@ func hostFactsOf(ctx context.Context, c Conn, t target) (*node.Facts, *plan.Host
 		return f, nil, err
 	}
 	hf, err := hostFacts(f)
+	if hf != nil {
+		hf.SSH = sshFacts(f, c)
+	}
 	return f, hf, err
 }
 

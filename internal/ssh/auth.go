@@ -175,7 +175,7 @@ func loadKeyring(e *endpoint, prompter Prompter, warnf func(string, ...any)) (*k
 				}
 				seen[blob] = true
 				desc := "agent key " + describeKey(s.PublicKey(), comments[blob])
-				k.signers = append(k.signers, offeredSigner{Signer: s, desc: desc, k: k})
+				k.signers = append(k.signers, offeredSigner{Signer: s, desc: desc, k: k, agentSock: sock})
 			}
 		}
 	}
@@ -239,6 +239,9 @@ type offeredSigner struct {
 	ssh.Signer
 	desc string
 	k    *keyring
+	// agentSock is the ssh-agent socket of an agent key, whose signer
+	// ends with the keyring's agent connection.
+	agentSock string
 }
 
 func (s offeredSigner) PublicKey() ssh.PublicKey {

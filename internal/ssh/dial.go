@@ -23,6 +23,13 @@ type Client struct {
 	route *route
 	conn  *ssh.Client
 	hops  []*ssh.Client // jump connections, closed after conn
+	login Login
+
+	fwdOnce      sync.Once
+	fwdErr       error
+	fwdMu        sync.Mutex // one forwarding session at a time
+	fwdAgent     signersAgent
+	fwdRequested bool // sshd granted agent forwarding on this connection
 
 	stopKeepAlive chan struct{}
 	closeOnce     sync.Once
@@ -49,9 +56,9 @@ func Dial(ctx context.Context, o Options) (*Client, error) {
 	deadline := time.Now().Add(retryFor)
 	backoff := 500 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		conn, hops, err := connect(ctx, r, &o)
+		conn, hops, login, err := connect(ctx, r, &o)
 		if err == nil {
-			c := &Client{host: host, opts: o, route: r, conn: conn, hops: hops, stopKeepAlive: make(chan struct{})}
+			c := &Client{host: host, opts: o, route: r, conn: conn, hops: hops, login: login, stopKeepAlive: make(chan struct{})}
 			c.sudoPass = o.SudoPassword
 			go c.keepAlive(r.target.aliveInterval, r.target.aliveCountMax)
 			return c, nil
@@ -73,18 +80,18 @@ func Dial(ctx context.Context, o Options) (*Client, error) {
 }
 
 // connect makes one attempt along the route.
-func connect(ctx context.Context, r *route, o *Options) (*ssh.Client, []*ssh.Client, error) {
+func connect(ctx context.Context, r *route, o *Options) (*ssh.Client, []*ssh.Client, Login, error) {
 	var hops []*ssh.Client
-	fail := func(err error) (*ssh.Client, []*ssh.Client, error) {
+	fail := func(err error) (*ssh.Client, []*ssh.Client, Login, error) {
 		for i := len(hops) - 1; i >= 0; i-- {
 			hops[i].Close()
 		}
-		return nil, nil, err
+		return nil, nil, Login{}, err
 	}
 	var via *ssh.Client
 	all := append(append([]*endpoint{}, r.jumps...), r.target)
 	for i, e := range all {
-		c, err := connectOne(ctx, via, e, o)
+		c, login, err := connectOne(ctx, via, e, o)
 		if err != nil {
 			if i < len(all)-1 {
 				err = &jumpError{hop: e.alias, err: err}
@@ -94,7 +101,7 @@ func connect(ctx context.Context, r *route, o *Options) (*ssh.Client, []*ssh.Cli
 			return fail(err)
 		}
 		if i == len(all)-1 {
-			return c, hops, nil
+			return c, hops, login, nil
 		}
 		hops = append(hops, c)
 		via = c
@@ -110,7 +117,7 @@ type jumpError struct {
 func (e *jumpError) Error() string { return "jump host " + e.hop + ": " + e.err.Error() }
 func (e *jumpError) Unwrap() error { return e.err }
 
-func connectOne(ctx context.Context, via *ssh.Client, e *endpoint, o *Options) (*ssh.Client, error) {
+func connectOne(ctx context.Context, via *ssh.Client, e *endpoint, o *Options) (*ssh.Client, Login, error) {
 	dialCtx, cancel := context.WithTimeout(ctx, e.connectTimeout)
 	defer cancel()
 
@@ -124,9 +131,9 @@ func connectOne(ctx context.Context, via *ssh.Client, e *endpoint, o *Options) (
 	}
 	if err != nil {
 		if dialCtx.Err() != nil && ctx.Err() == nil {
-			return nil, &timeoutError{what: "connecting to " + e.addr(), after: e.connectTimeout}
+			return nil, Login{}, &timeoutError{what: "connecting to " + e.addr(), after: e.connectTimeout}
 		}
-		return nil, err
+		return nil, Login{}, err
 	}
 	if tcp, ok := conn.(*net.TCPConn); ok {
 		_ = tcp.SetKeepAlive(true)
@@ -135,16 +142,21 @@ func connectOne(ctx context.Context, via *ssh.Client, e *endpoint, o *Options) (
 	keys, err := loadKeyring(e, o.Prompter, o.warnf)
 	if err != nil {
 		conn.Close()
-		return nil, err
+		return nil, Login{}, err
 	}
 	defer keys.close()
 	hk := newHostKeys(e, o.warnf)
 	var hostKeyErr error
+	var hostKey ssh.PublicKey
+	used := &usedSigner{}
 	cfg := &ssh.ClientConfig{
 		User: e.user,
-		Auth: []ssh.AuthMethod{ssh.PublicKeysCallback(func() ([]ssh.Signer, error) { return keys.signers, nil })},
+		Auth: []ssh.AuthMethod{ssh.PublicKeysCallback(func() ([]ssh.Signer, error) { return used.wrap(keys.signers), nil })},
 		HostKeyCallback: func(hostname string, remote net.Addr, key ssh.PublicKey) error {
 			hostKeyErr = hk.check(hostname, remote, key)
+			if hostKeyErr == nil && hk.mode != HostKeyOff {
+				hostKey = key
+			}
 			return hostKeyErr
 		},
 		HostKeyAlgorithms: hk.algorithms(e.addr()),
@@ -161,27 +173,31 @@ func connectOne(ctx context.Context, via *ssh.Client, e *endpoint, o *Options) (
 		conn.Close()
 		switch {
 		case ctx.Err() != nil:
-			return nil, ctx.Err()
+			return nil, Login{}, ctx.Err()
 		case hostKeyErr != nil:
-			return nil, hostKeyErr
+			return nil, Login{}, hostKeyErr
 		}
 		keys.mu.Lock()
 		failure := keys.failure
 		keys.mu.Unlock()
 		if failure != nil {
-			return nil, failure
+			return nil, Login{}, failure
 		}
 		if isAuthFailure(err) {
-			return nil, &AuthError{User: e.user, Host: e.alias, Port: e.port, Tried: keys.triedKeys(), NoKeys: len(keys.signers) == 0, SSHFail: err.Error()}
+			return nil, Login{}, &AuthError{User: e.user, Host: e.alias, Port: e.port, Tried: keys.triedKeys(), NoKeys: len(keys.signers) == 0, SSHFail: err.Error()}
 		}
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
-			return nil, &timeoutError{what: "SSH handshake with " + e.addr(), after: e.connectTimeout}
+			return nil, Login{}, &timeoutError{what: "SSH handshake with " + e.addr(), after: e.connectTimeout}
 		}
-		return nil, err
+		return nil, Login{}, err
 	}
 	_ = conn.SetDeadline(time.Time{})
-	return ssh.NewClient(sc, chans, reqs), nil
+	login := Login{User: e.user, Port: e.port, HostKey: hostKey}
+	if s := used.get(); s != nil {
+		login.Signers = []ssh.Signer{s}
+	}
+	return ssh.NewClient(sc, chans, reqs), login, nil
 }
 
 type timeoutError struct {

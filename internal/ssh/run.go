@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
 
 	"github.com/k3sctl/k3sctl/internal/secret"
 )
@@ -39,6 +40,10 @@ type RunOptions struct {
 	// arrives instead of Result.Stdout (large downloads); OnLine then sees
 	// stderr only.
 	Stdout io.Writer
+
+	// forwardAgent asks for agent forwarding on the session
+	// (RunWithAgent).
+	forwardAgent bool
 }
 
 // Result is what a command printed and how it exited.
@@ -71,7 +76,7 @@ func (c *Client) Run(ctx context.Context, cmd string, o RunOptions) (Result, err
 			stdin = withPassword(pass, stdin)
 		}
 	}
-	res, err := c.exec(ctx, line, stdin, o.OnLine, o.Stdout)
+	res, err := c.exec(ctx, line, stdin, o.OnLine, o.Stdout, o.forwardAgent)
 	if err != nil {
 		return res, &Error{Host: c.host, Op: shortCmd(cmd), Err: err}
 	}
@@ -98,7 +103,7 @@ func withPassword(pass secret.Value, stdin io.Reader) io.Reader {
 }
 
 // exec runs line as given and reports a non-zero exit in Result only.
-func (c *Client) exec(ctx context.Context, line string, stdin io.Reader, onLine func(stream, line string), stdoutTo ...io.Writer) (Result, error) {
+func (c *Client) exec(ctx context.Context, line string, stdin io.Reader, onLine func(stream, line string), stdoutTo io.Writer, forwardAgent bool) (Result, error) {
 	res := Result{ExitCode: -1}
 	if err := ctx.Err(); err != nil {
 		return res, err
@@ -108,6 +113,12 @@ func (c *Client) exec(ctx context.Context, line string, stdin io.Reader, onLine 
 		return res, fmt.Errorf("open session: %w", err)
 	}
 	defer sess.Close()
+	if forwardAgent {
+		if err := agent.RequestAgentForwarding(sess); err != nil {
+			return res, fmt.Errorf("agent forwarding refused by the host's sshd (AllowAgentForwarding): %w", err)
+		}
+		c.fwdRequested = true // under fwdMu (RunWithAgent)
+	}
 	if stdin != nil {
 		sess.Stdin = stdin
 	}
@@ -154,8 +165,8 @@ func (c *Client) exec(ctx context.Context, line string, stdin io.Reader, onLine 
 	}
 	var copyErr error
 	wg.Add(2)
-	if len(stdoutTo) > 0 && stdoutTo[0] != nil {
-		w := stdoutTo[0]
+	if stdoutTo != nil {
+		w := stdoutTo
 		go func() {
 			defer wg.Done()
 			if _, err := io.Copy(w, stdout); err != nil {
@@ -236,7 +247,7 @@ func (c *Client) sudoPrefix(ctx context.Context) (string, secret.Value, error) {
 	c.sudoMu.Lock()
 	defer c.sudoMu.Unlock()
 	if c.sudoMode == "" {
-		res, err := c.exec(ctx, sudoDetectCmd, nil, nil)
+		res, err := c.exec(ctx, sudoDetectCmd, nil, nil, nil, false)
 		if err != nil {
 			return "", secret.Value{}, &Error{Host: c.host, Op: "sudo", Err: err}
 		}
@@ -288,7 +299,7 @@ func (c *Client) verifySudoPassword(ctx context.Context) error {
 			}
 			c.sudoPass, asked = p, true
 		}
-		res, err := c.exec(ctx, sudoPasswordPrefix+" true", withPassword(c.sudoPass, nil), nil)
+		res, err := c.exec(ctx, sudoPasswordPrefix+" true", withPassword(c.sudoPass, nil), nil, nil, false)
 		if err != nil {
 			return &Error{Host: c.host, Op: "sudo", Err: err}
 		}
