@@ -108,6 +108,7 @@ type runner struct {
 	sem     chan struct{}
 	uploads chan struct{}
 	nodes   nodeLists
+	watches nodeWatches
 }
 
 // Run executes the plan and returns every host's result. The error is
