@@ -515,7 +515,7 @@ func (r *runner) waitService(parent, ctx context.Context, j *job, conn Conn, ser
 		limit := r.o.ReadyTimeout
 		if dl, ok := ctx.Deadline(); ok {
 			remaining := time.Until(dl)
-			limit = remaining - min(remaining/10, 10*time.Second)
+			limit = remaining - min(remaining/20, 2*time.Second)
 		}
 		res, err := conn.Run(ctx, m.WaitCommand(service, limit), ssh.RunOptions{Sudo: true, OnLine: func(stream, line string) {
 			if stream == "stdout" {
