@@ -565,6 +565,7 @@ func (r *runner) nodeReady(ctx context.Context, j *job, api Conn, name string) b
 	w, leave := r.joinWatch(j.cplan.Name)
 	defer leave()
 	interval := pollIntervals(r.o.PollInterval)
+	graced := false
 	for {
 		nodes, live, starting, changed := w.state()
 		var poll <-chan time.Time
@@ -575,9 +576,10 @@ func (r *runner) nodeReady(ctx context.Context, j *job, api Conn, name string) b
 					return true
 				}
 			}
-		case starting:
-			// The watch is being set up: a poll interval's grace before
-			// asking the server with kubectl.
+		case starting && !graced:
+			// The watch is being set up: one poll interval's grace
+			// before asking the server with kubectl.
+			graced = true
 			poll = time.After(interval())
 		default:
 			if good(r.nodeStatus(ctx, api, name, suffixed)) {

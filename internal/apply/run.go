@@ -218,6 +218,8 @@ func Run(ctx context.Context, o Options) ([]HostResult, error) {
 		}()
 	}
 	wg.Wait()
+	// Every waiter has left its cluster's watch; the watches end now.
+	r.watches.running.Wait()
 
 	results := make([]HostResult, 0, len(jobs)+len(removed))
 	failed := false

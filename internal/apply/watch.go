@@ -22,8 +22,9 @@ var _ NodeWatcher = (*kube.Client)(nil)
 // once, the server sees one request that stays open. A watch starts with
 // its first waiter and ends with its last.
 type nodeWatches struct {
-	mu sync.Mutex
-	m  map[string]*nodeWatch // by cluster
+	mu      sync.Mutex
+	m       map[string]*nodeWatch // by cluster
+	running sync.WaitGroup        // the watches' goroutines, which Run waits for
 }
 
 // nodeWatch is what one cluster's watch knows.
@@ -54,7 +55,11 @@ func (r *runner) joinWatch(cluster string) (w *nodeWatch, leave func()) {
 		ctx, cancel := context.WithCancel(context.Background())
 		w = &nodeWatch{stop: cancel, changed: make(chan struct{})}
 		ws.m[cluster] = w
-		go r.watch(ctx, cluster, w)
+		ws.running.Add(1)
+		go func() {
+			defer ws.running.Done()
+			r.watch(ctx, cluster, w)
+		}()
 	}
 	w.users++
 	return w, func() {
