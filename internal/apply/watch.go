@@ -101,10 +101,17 @@ func (r *runner) watch(ctx context.Context, cluster string, w *nodeWatch) {
 			return
 		}
 		if err == nil {
-			err = watcher.WatchNodes(ctx, func(nodes map[string]kube.Node) bool {
+			// However the watch ends, its waiters ask kubectl until the
+			// next one runs; one that ran is tried again soon.
+			went := false
+			_ = watcher.WatchNodes(ctx, func(nodes map[string]kube.Node) bool {
+				went = true
 				w.set(nodes, true, false)
 				return false
 			})
+			if went {
+				interval = retryIntervals(r.o.PollInterval)
+			}
 		}
 		w.set(nil, false, false)
 		if ctx.Err() != nil {
