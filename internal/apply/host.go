@@ -580,7 +580,7 @@ func (r *runner) nodeReady(ctx context.Context, j *job, api Conn, name string) b
 			// The watch is being set up: one poll interval's grace
 			// before asking the server with kubectl.
 			graced = true
-			poll = time.After(interval())
+			poll = time.After(r.o.PollInterval)
 		default:
 			if good(r.nodeStatus(ctx, api, name, suffixed)) {
 				return true
