@@ -42,6 +42,10 @@ const FailedFor = 10 * time.Second
 // at least one). It always exits 0: the last line printed is the state it
 // ended in.
 func WaitCommand(status string, limit time.Duration) string {
+	return waitCommand(status, limit, FailedFor)
+}
+
+func waitCommand(status string, limit, failedFor time.Duration) string {
 	secs := int((limit + time.Second - 1) / time.Second)
 	if secs < 1 {
 		secs = 1
@@ -50,7 +54,7 @@ func WaitCommand(status string, limit time.Duration) string {
 		`while :; do s=$(` + status + `); s=${s%%[!a-z-]*}; [ -n "$s" ] || s=unknown; ` +
 		`if [ "$s" != "$last" ]; then echo "$s"; last=$s; fi; ` +
 		`[ "$s" = active ] && exit 0; ` +
-		`if [ "$s" = failed ]; then failed=${failed:-$(now)}; [ $(( $(now) - failed )) -ge ` + strconv.Itoa(int(FailedFor/time.Second)) + ` ] && exit 0; else failed=; fi; ` +
+		`if [ "$s" = failed ]; then failed=${failed:-$(now)}; [ $(( $(now) - failed )) -ge ` + strconv.Itoa(int(failedFor/time.Second)) + ` ] && exit 0; else failed=; fi; ` +
 		`[ "$(now)" -lt "$end" ] || exit 0; ` +
 		`sleep 0.25 2>/dev/null || sleep 1; done`
 }

@@ -191,3 +191,13 @@ func TestWaitCommandOpenRC(t *testing.T) {
 		t.Errorf("calls %q", got)
 	}
 }
+
+// A unit that stays failed ends the wait before its limit; one that is
+// failed a moment (a restart queued behind) does not.
+func TestWaitCommandEndsOnAUnitThatStaysFailed(t *testing.T) {
+	dir := statesTool(t, "failed", "activating", "failed")
+	out := runWith(t, dir, waitCommand(Systemd{}.StatusCommand("k3s"), time.Hour, time.Second))
+	if out != "failed\nactivating\nfailed\n" {
+		t.Errorf("printed %q, want the states up to the failed one that stayed", out)
+	}
+}
