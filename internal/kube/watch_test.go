@@ -98,3 +98,40 @@ func TestWatchNodesRefused(t *testing.T) {
 		t.Fatal("a watch with an unknown client certificate succeeded")
 	}
 }
+
+// A watch the API no longer serves from the listed version lists again.
+func TestWatchNodesListsAgainWhenGone(t *testing.T) {
+	c, api := start(t)
+	api.Lock()
+	api.WatchGone = 1
+	api.Nodes["s1"] = kubetest.Node("s1", false, nil)
+	api.Unlock()
+	done := make(chan error, 1)
+	go func() {
+		done <- c.WatchNodes(context.Background(), func(nodes map[string]Node) bool {
+			return nodes["s1"].Ready
+		})
+	}()
+	for api.Watching() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	api.Lock()
+	api.Nodes["s1"] = kubetest.Node("s1", true, nil)
+	api.Unlock()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	api.Lock()
+	defer api.Unlock()
+	listed := 0
+	for _, r := range api.Requests {
+		if r == "GET /api/v1/nodes" {
+			listed++
+		}
+	}
+	// Watches are GETs of the same path: two lists, and two watches (the
+	// first answered 410 Gone).
+	if api.Watches != 2 || listed != 4 {
+		t.Errorf("%d watches, %d node requests; want 2 watches after 2 lists", api.Watches, listed)
+	}
+}

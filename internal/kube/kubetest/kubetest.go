@@ -40,6 +40,9 @@ type Server struct {
 	Patches []string
 	// Requests are "METHOD path" of every request.
 	Requests []string
+	// WatchGone is how many node watches are answered 410 Gone (the
+	// resource version asked for is too old) before one is served.
+	WatchGone int
 	// Watches counts the node watches opened; MostWatching is the most
 	// open at once; watching those open now.
 	Watches, MostWatching, watching int
@@ -199,6 +202,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method == "GET" && r.URL.Path == "/api/v1/nodes" && r.URL.Query().Get("watch") == "true" {
 		s.Watches++
+		if s.WatchGone > 0 {
+			s.WatchGone--
+			s.Unlock()
+			status(w, 410, "Expired", "too old resource version")
+			return
+		}
 		s.watching++
 		s.MostWatching = max(s.MostWatching, s.watching)
 		s.Unlock()
