@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/k3sctl/k3sctl/internal/k3s"
@@ -450,58 +451,144 @@ func serviceCommand(initSystem, service string, restart bool) (string, bool) {
 	return node.ManagerFor(initSystem).StartCommand(service, restart), restart
 }
 
-// statusCommand prints "active" when the service runs.
-func statusCommand(initSystem, service string) string {
-	return node.ManagerFor(initSystem).StatusCommand(service)
-}
-
 // logCommand prints the last lines of the service's log.
 func logCommand(initSystem, service string) string {
 	return node.ManagerFor(initSystem).LogCommand(service, 30)
 }
 
 // waitReady waits until the service reports ready (systemd: active, which a
-// Type=notify unit only becomes once K3s says so) and, for servers, until
-// the node is Ready in the API with the planned version.
+// Type=notify unit only becomes once K3s says so) and, when k3sctl can ask
+// a server, until the node is Ready in the API with the planned version.
 func (r *runner) waitReady(parent context.Context, j *job, conn Conn, service, initSystem string) error {
 	ctx, cancel := context.WithTimeout(parent, r.o.ReadyTimeout)
 	defer cancel()
-	node := r.o.Hostnames[j.hp.Address]
+	name := r.o.Hostnames[j.hp.Address]
 	if h := specHost(j); h.NodeName != "" {
-		node = h.NodeName
+		name = h.NodeName
 	}
-	statusCmd := statusCommand(initSystem, service)
+	if err := r.waitService(parent, ctx, j, conn, service, initSystem); err != nil {
+		return err
+	}
+	// Servers answer for themselves; an agent is checked through a server
+	// of its cluster when k3sctl has a connection to one.
+	api := conn
+	if j.hp.Role == k3s.Agent {
+		api = r.serverConn(j)
+	}
+	if api == nil || name == "" {
+		return nil
+	}
+	if r.nodeReady(ctx, j, api, name) {
+		return nil
+	}
+	if parent.Err() != nil {
+		return interrupted(fmt.Sprintf("waiting for %s to become ready (state: active; node %s not Ready yet)", service, name), parent.Err())
+	}
+	return r.notReady(j, conn, service, initSystem, "active")
+}
+
+// waitService waits with one command that loops on the host until the
+// service is active (node.ServiceManager.WaitCommand), within ctx's
+// deadline. Each state the host prints becomes a log line as it comes.
+func (r *runner) waitService(parent, ctx context.Context, j *job, conn Conn, service, initSystem string) error {
+	m := node.ManagerFor(initSystem)
+	var mu sync.Mutex
+	last, streamed := "", false
+	onState := func(line string) {
+		s := strings.TrimSpace(line)
+		mu.Lock()
+		defer mu.Unlock()
+		if s == "" || s == last {
+			return
+		}
+		last = s
+		r.emit(j, Event{Type: EventLog, Step: plan.StepWaitReady, Message: service + " " + s})
+	}
 	interval := pollIntervals(r.o.PollInterval)
-	lastState := ""
 	for {
-		res, err := conn.Run(ctx, statusCmd, ssh.RunOptions{Sudo: true})
-		state := strings.TrimSpace(string(res.Stdout))
-		if err == nil && state != lastState {
-			r.emit(j, Event{Type: EventLog, Step: plan.StepWaitReady, Message: service + " " + state})
-			lastState = state
+		// The host's loop ends a little before the run's deadline and
+		// prints where it stopped.
+		limit := r.o.ReadyTimeout
+		if dl, ok := ctx.Deadline(); ok {
+			remaining := time.Until(dl)
+			limit = remaining - min(remaining/20, 2*time.Second)
 		}
-		if err == nil && state == "active" {
-			// Servers answer for themselves; an agent is checked through
-			// a server of its cluster when k3sctl has a connection to one.
-			api := conn
-			if j.hp.Role == k3s.Agent {
-				api = r.serverConn(j)
+		res, err := conn.Run(ctx, m.WaitCommand(service, limit), ssh.RunOptions{Sudo: true, OnLine: func(stream, line string) {
+			if stream == "stdout" {
+				mu.Lock()
+				streamed = true
+				mu.Unlock()
+				onState(line)
 			}
-			if api == nil || node == "" {
-				return nil
+		}})
+		mu.Lock()
+		fed := streamed
+		mu.Unlock()
+		if !fed {
+			for _, l := range strings.Split(string(res.Stdout), "\n") {
+				onState(l)
 			}
-			ready, version := r.nodeStatus(ctx, api, node, withNodeID(j))
-			if ready && (j.hp.To == "" || version == "" || version == j.hp.To) {
-				return nil
-			}
 		}
-		if parent.Err() != nil {
-			return interrupted(fmt.Sprintf("waiting for %s to become ready (state: %s)", service, stateWord(lastState)), parent.Err())
+		mu.Lock()
+		state := last
+		mu.Unlock()
+		switch {
+		case err == nil && state == "active":
+			return nil
+		case parent.Err() != nil:
+			return interrupted(fmt.Sprintf("waiting for %s to become ready (state: %s)", service, stateWord(state)), parent.Err())
+		case ctx.Err() != nil, err == nil:
+			// The deadline passed, or the host's loop ended at its own
+			// deadline or on a unit that stays failed.
+			return r.notReady(j, conn, service, initSystem, state)
 		}
-		if ctx.Err() != nil {
-			return r.notReady(j, conn, service, initSystem, lastState)
-		}
+		// The command itself failed (a dropped connection): again.
 		sleep(ctx, interval())
+	}
+}
+
+// nodeReady waits until the API reports the node Ready with the planned
+// version: through the cluster's node watch (nodeWatches) while it runs,
+// otherwise (no API: a first server's admin kubeconfig is written only as
+// K3s starts, TCP forwarding may be off) by asking api, a server, with
+// kubectl every poll interval.
+// It reports false when ctx ends first.
+func (r *runner) nodeReady(ctx context.Context, j *job, api Conn, name string) bool {
+	suffixed := withNodeID(j)
+	good := func(ready bool, version string) bool {
+		return ready && (j.hp.To == "" || version == "" || version == j.hp.To)
+	}
+	w, leave := r.joinWatch(j.cplan.Name)
+	defer leave()
+	interval := pollIntervals(r.o.PollInterval)
+	graced := false
+	for {
+		nodes, live, starting, changed := w.state()
+		var poll <-chan time.Time
+		switch {
+		case live:
+			for n, kn := range nodes {
+				if nodeNameIs(n, name, suffixed) && good(kn.Ready, kn.KubeletVersion) {
+					return true
+				}
+			}
+		case starting && !graced:
+			// The watch is being set up: one poll interval's grace
+			// before asking the server with kubectl.
+			graced = true
+			poll = time.After(r.o.PollInterval)
+		default:
+			if good(r.nodeStatus(ctx, api, name, suffixed)) {
+				return true
+			}
+			poll = time.After(interval())
+		}
+		select {
+		case <-changed:
+		case <-poll:
+		case <-ctx.Done():
+			return false
+		}
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 )
 
 // slowConn is a host whose K3s never becomes ready; cancel, when set, is
-// called once the service has been asked about a few times.
+// called once the wait on the host has reported K3s activating.
 type slowConn struct {
 	*fakeConn
 	mu     sync.Mutex
@@ -23,14 +23,17 @@ type slowConn struct {
 
 func (c *slowConn) Run(ctx context.Context, cmd string, o ssh.RunOptions) (ssh.Result, error) {
 	switch {
-	case strings.HasPrefix(cmd, "systemctl is-active"):
+	case isWait(cmd):
+		// The host's loop sees K3s activating until the run gives up.
 		c.mu.Lock()
 		c.polls++
-		if c.polls == 3 && c.cancel != nil {
+		c.mu.Unlock()
+		o.OnLine("stdout", "activating")
+		if c.cancel != nil {
 			c.cancel()
 		}
-		c.mu.Unlock()
-		return ssh.Result{Stdout: []byte("activating\n")}, nil
+		<-ctx.Done()
+		return ssh.Result{Stdout: []byte("activating\n")}, ctx.Err()
 	case strings.Contains(cmd, "journalctl"):
 		return ssh.Result{Stdout: []byte("level=info msg=\"Starting k3s\"\n")}, nil
 	}

@@ -119,6 +119,7 @@ type runner struct {
 	// from one seed (cluster/address) at once.
 	byKey     map[string]*job
 	peerSlots map[string]chan struct{}
+	watches   nodeWatches
 }
 
 // Run executes the plan and returns every host's result. The error is
@@ -241,6 +242,8 @@ func Run(ctx context.Context, o Options) ([]HostResult, error) {
 		}()
 	}
 	wg.Wait()
+	// Every waiter has left its cluster's watch; the watches end now.
+	r.watches.running.Wait()
 
 	results := make([]HostResult, 0, len(jobs)+len(removed))
 	failed := false

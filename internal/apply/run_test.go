@@ -89,11 +89,17 @@ func (c *fakeConn) Run(ctx context.Context, cmd string, o ssh.RunOptions) (ssh.R
 		time.Sleep(20 * time.Millisecond)
 		c.running = true
 		return ssh.Result{Stdout: []byte("started\n")}, nil
-	case strings.HasPrefix(cmd, "systemctl is-active"):
-		if !c.running {
-			return ssh.Result{Stdout: []byte("inactive\n")}, nil
+	case isWait(cmd):
+		// The host's wait loop: active at once when started, else it
+		// ends at its limit, inactive.
+		state := "inactive"
+		if c.running {
+			state = "active"
 		}
-		return ssh.Result{Stdout: []byte("active\n")}, nil
+		if o.OnLine != nil {
+			o.OnLine("stdout", state)
+		}
+		return ssh.Result{Stdout: []byte(state + "\n")}, nil
 	case strings.Contains(cmd, "kubectl get nodes"):
 		out := "NAME STATUS ROLES AGE VERSION\n"
 		for _, n := range []string{"s1", "s2", "s3", "a1", "a2", "t1", "t2"} {
@@ -102,6 +108,12 @@ func (c *fakeConn) Run(ctx context.Context, cmd string, o ssh.RunOptions) (ssh.R
 		return ssh.Result{Stdout: []byte(out)}, nil
 	}
 	return ssh.Result{}, nil
+}
+
+// isWait reports whether cmd is the service wait loop
+// (node.ServiceManager.WaitCommand).
+func isWait(cmd string) bool {
+	return strings.Contains(cmd, "while :") && strings.Contains(cmd, "is-active")
 }
 
 // putFiles does what the files script does: the contents come as a tar

@@ -3,7 +3,6 @@ package apply
 import (
 	"context"
 	"errors"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,7 +19,7 @@ type gatedConn struct {
 }
 
 func (c *gatedConn) Run(ctx context.Context, cmd string, o ssh.RunOptions) (ssh.Result, error) {
-	if strings.HasPrefix(cmd, "systemctl is-active") {
+	if isWait(cmd) {
 		select {
 		case <-c.release:
 		case <-ctx.Done():

@@ -27,6 +27,15 @@ type Factory struct {
 	// Prompter asks the person at the terminal for key passphrases and
 	// sudo passwords; nil func or nil result: there is nobody to ask.
 	Prompter func() ssh.Prompter
+
+	jumpsOnce sync.Once
+	jumps     *ssh.JumpPool
+}
+
+// jumpPool is the jump host connections every host of this run shares.
+func (f *Factory) jumpPool() *ssh.JumpPool {
+	f.jumpsOnce.Do(func() { f.jumps = ssh.NewJumpPool() })
+	return f.jumps
 }
 
 // NewFactory is the Factory of a real run on io.

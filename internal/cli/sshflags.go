@@ -90,6 +90,7 @@ func (f *sshFlags) resolver(fac *Factory) sshResolver {
 		HostKeyChecking: ssh.HostKeyChecking(f.hostKeyChecking),
 		ConnectTimeout:  f.connectTimeout,
 		Warnf:           fac.IO.Warnf,
+		Jumps:           fac.jumpPool(),
 	}
 	if pw := os.Getenv(sudoPasswordEnv); pw != "" {
 		o.SudoPassword = secret.New(pw)

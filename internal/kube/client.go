@@ -161,29 +161,7 @@ func (c *Client) do(ctx context.Context, op, method, path string, query url.Valu
 		return &APIError{Cluster: c.cluster, Via: c.via, Op: op, Err: err}
 	}
 	if res.StatusCode/100 != 2 {
-		var st struct {
-			Reason  string `json:"reason"`
-			Message string `json:"message"`
-			Details struct {
-				Causes []struct {
-					Message string `json:"message"`
-				} `json:"causes"`
-			} `json:"details"`
-		}
-		_ = json.Unmarshal(data, &st)
-		msg := st.Message
-		for _, cause := range st.Details.Causes {
-			if cause.Message != "" {
-				msg += ": " + cause.Message
-			}
-		}
-		if msg == "" {
-			msg = strings.TrimSpace(string(data))
-			if len(msg) > 200 {
-				msg = msg[:200]
-			}
-		}
-		return &APIError{Cluster: c.cluster, Via: c.via, Op: op, Code: res.StatusCode, Reason: st.Reason, Message: msg}
+		return c.statusError(op, res.StatusCode, data)
 	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {
@@ -191,4 +169,32 @@ func (c *Client) do(ctx context.Context, op, method, path string, query url.Valu
 		}
 	}
 	return nil
+}
+
+// statusError is the APIError of an answer with a non-2xx code and a
+// Status body.
+func (c *Client) statusError(op string, code int, data []byte) error {
+	var st struct {
+		Reason  string `json:"reason"`
+		Message string `json:"message"`
+		Details struct {
+			Causes []struct {
+				Message string `json:"message"`
+			} `json:"causes"`
+		} `json:"details"`
+	}
+	_ = json.Unmarshal(data, &st)
+	msg := st.Message
+	for _, cause := range st.Details.Causes {
+		if cause.Message != "" {
+			msg += ": " + cause.Message
+		}
+	}
+	if msg == "" {
+		msg = strings.TrimSpace(string(data))
+		if len(msg) > 200 {
+			msg = msg[:200]
+		}
+	}
+	return &APIError{Cluster: c.cluster, Via: c.via, Op: op, Code: code, Reason: st.Reason, Message: msg}
 }

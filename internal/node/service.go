@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/k3sctl/k3sctl/internal/k3s"
 	"github.com/k3sctl/k3sctl/internal/ssh"
@@ -22,6 +23,40 @@ type ServiceManager interface {
 	StatusCommand(service string) string
 	// LogCommand prints the last lines of service's log.
 	LogCommand(service string, lines int) string
+	// WaitCommand waits on the host until service is active, printing its
+	// state word (StatusCommand's) first and then each time it changes,
+	// one a line; see WaitCommand.
+	WaitCommand(service string, limit time.Duration) string
+}
+
+// FailedFor is how long a unit must stay failed before a wait gives up
+// on it: a restart k3sctl just queued (--no-block) leaves that state
+// within moments, and K3s's Restart=always makes a crash "activating",
+// so a unit failed this long has hit its start limit or was stopped.
+const FailedFor = 10 * time.Second
+
+// WaitCommand is the loop the managers' WaitCommand run on the host: it
+// checks status (a command printing one state word) four times a second,
+// prints the state when it changes, and ends when the state is active,
+// when it has been failed for FailedFor, or after limit (whole seconds,
+// at least one). It always exits 0: the last line printed is the state it
+// ended in.
+func WaitCommand(status string, limit time.Duration) string {
+	return waitCommand(status, limit, FailedFor)
+}
+
+func waitCommand(status string, limit, failedFor time.Duration) string {
+	secs := int((limit + time.Second - 1) / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	return `now() { date +%s; }; end=$(( $(now) + ` + strconv.Itoa(secs) + ` )); last=; failed=; ` +
+		`while :; do s=$(` + status + `); s=${s%%[!a-z-]*}; [ -n "$s" ] || s=unknown; ` +
+		`if [ "$s" != "$last" ]; then echo "$s"; last=$s; fi; ` +
+		`[ "$s" = active ] && exit 0; ` +
+		`if [ "$s" = failed ]; then failed=${failed:-$(now)}; [ $(( $(now) - failed )) -ge ` + strconv.Itoa(int(failedFor/time.Second)) + ` ] && exit 0; else failed=; fi; ` +
+		`[ "$(now)" -lt "$end" ] || exit 0; ` +
+		`sleep 0.25 2>/dev/null || sleep 1; done`
 }
 
 // ManagerFor is the service manager of an init system as the facts name
@@ -64,6 +99,11 @@ func (Systemd) LogCommand(service string, lines int) string {
 	return Command("journalctl", "-u", service, "--no-pager", "-n", strconv.Itoa(lines), "-o", "cat")
 }
 
+// WaitCommand implements ServiceManager.
+func (m Systemd) WaitCommand(service string, limit time.Duration) string {
+	return WaitCommand(m.StatusCommand(service), limit)
+}
+
 // OpenRC runs services with rc-service (Alpine).
 type OpenRC struct{}
 
@@ -90,6 +130,12 @@ func (OpenRC) StatusCommand(service string) string {
 // /var/log/<service>.log (k3s.OpenRCLogPath).
 func (OpenRC) LogCommand(service string, lines int) string {
 	return Command("tail", "-n", strconv.Itoa(lines), "/var/log/"+service+".log")
+}
+
+// WaitCommand implements ServiceManager: OpenRC knows started and not
+// started only, so the wait ends at active or at limit.
+func (m OpenRC) WaitCommand(service string, limit time.Duration) string {
+	return WaitCommand(m.StatusCommand(service), limit)
 }
 
 // StartService enables and starts (or restarts) service and reports

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/k3sctl/k3sctl/internal/k3s"
 )
@@ -143,5 +144,60 @@ func TestStartServiceAndLogTail(t *testing.T) {
 	}
 	if tail := LogTail(context.Background(), c, Systemd{}, "k3s", 30); strings.Join(tail, "|") != "a|b" {
 		t.Errorf("tail %q", tail)
+	}
+}
+
+// statesTool is a systemctl whose is-active prints the next line of
+// states each call, then the last one again.
+func statesTool(t *testing.T, states ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	list := filepath.Join(dir, "states")
+	if err := os.WriteFile(list, []byte(strings.Join(states, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script := "#!/bin/sh\n[ \"$1\" = is-active ] || exit 0\n" +
+		"s=$(head -n 1 " + Quote(list) + ")\n" +
+		"if [ $(wc -l < " + Quote(list) + ") -gt 1 ]; then sed -i 1d " + Quote(list) + "; fi\n" +
+		"echo \"$s\"; [ \"$s\" = active ]\n"
+	if err := os.WriteFile(filepath.Join(dir, "systemctl"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestWaitCommandPrintsEachStateUntilActive(t *testing.T) {
+	dir := statesTool(t, "inactive", "activating", "activating", "activating", "active")
+	out := runWith(t, dir, Systemd{}.WaitCommand("k3s", time.Minute))
+	if out != "inactive\nactivating\nactive\n" {
+		t.Errorf("printed %q, want each new state once, ending at active", out)
+	}
+}
+
+func TestWaitCommandEndsAtItsLimit(t *testing.T) {
+	dir := statesTool(t, "activating")
+	out := runWith(t, dir, Systemd{}.WaitCommand("k3s", time.Millisecond)) // rounds up to 1s
+	if out != "activating\n" {
+		t.Errorf("printed %q, want the state it ended in", out)
+	}
+}
+
+func TestWaitCommandOpenRC(t *testing.T) {
+	dir, log := fakeTools(t)
+	if out := runWith(t, dir, OpenRC{}.WaitCommand("k3s", time.Minute)); out != "active\n" {
+		t.Errorf("printed %q", out)
+	}
+	if got := calls(t, log); len(got) != 1 || strings.Join(got[0], " ") != "rc-service k3s status" {
+		t.Errorf("calls %q", got)
+	}
+}
+
+// A unit that stays failed ends the wait before its limit; one that is
+// failed a moment (a restart queued behind) does not.
+func TestWaitCommandEndsOnAUnitThatStaysFailed(t *testing.T) {
+	dir := statesTool(t, "failed", "activating", "failed")
+	out := runWith(t, dir, waitCommand(Systemd{}.StatusCommand("k3s"), time.Hour, time.Second))
+	if out != "failed\nactivating\nfailed\n" {
+		t.Errorf("printed %q, want the states up to the failed one that stayed", out)
 	}
 }

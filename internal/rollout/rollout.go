@@ -347,6 +347,17 @@ func withDefaults(o Options) Options {
 	if o.Progress == nil {
 		o.Progress = func(string, ...any) {}
 	}
+	if o.SSH != nil {
+		// The run's hosts share their jump host connections.
+		sshOf, jumps := o.SSH, ssh.NewJumpPool()
+		o.SSH = func(address string) ssh.Options {
+			so := sshOf(address)
+			if so.Jumps == nil {
+				so.Jumps = jumps
+			}
+			return so
+		}
+	}
 	if o.Dial == nil {
 		sshFor := o.SSH
 		o.Dial = func(ctx context.Context, address string) (Conn, error) {

@@ -22,7 +22,9 @@ type Client struct {
 	opts  Options
 	route *route
 	conn  *ssh.Client
-	hops  []*ssh.Client // jump connections, closed after conn
+	// hops give back the jump connections under conn (closing them, or
+	// releasing them to Options.Jumps), after conn is closed.
+	hops  []func()
 	login Login
 
 	fwdOnce      sync.Once
@@ -79,19 +81,41 @@ func Dial(ctx context.Context, o Options) (*Client, error) {
 	}
 }
 
-// connect makes one attempt along the route.
-func connect(ctx context.Context, r *route, o *Options) (*ssh.Client, []*ssh.Client, Login, error) {
-	var hops []*ssh.Client
-	fail := func(err error) (*ssh.Client, []*ssh.Client, Login, error) {
+// connect makes one attempt along the route. Jump connections come from
+// o.Jumps when it is set.
+func connect(ctx context.Context, r *route, o *Options) (*ssh.Client, []func(), Login, error) {
+	var hops []func()
+	fail := func(err error) (*ssh.Client, []func(), Login, error) {
 		for i := len(hops) - 1; i >= 0; i-- {
-			hops[i].Close()
+			hops[i]()
 		}
 		return nil, nil, Login{}, err
 	}
 	var via *ssh.Client
 	all := append(append([]*endpoint{}, r.jumps...), r.target)
+	key := ""
 	for i, e := range all {
-		c, login, err := connectOne(ctx, via, e, o)
+		var c *ssh.Client
+		var login Login
+		var err error
+		var release func()
+		switch {
+		case i == len(all)-1:
+			c, login, err = connectOne(ctx, via, e, o)
+		case o.Jumps != nil:
+			key += " " + e.user + "@" + e.addr()
+			through := via
+			c, release, err = o.Jumps.get(ctx, key, func() (*ssh.Client, error) {
+				hop, _, err := connectOne(ctx, through, e, o)
+				return hop, err
+			}, func(hop *ssh.Client, stop chan struct{}) { keepAlive(hop, stop, e.aliveInterval, e.aliveCountMax) })
+		default:
+			c, _, err = connectOne(ctx, via, e, o)
+			if err == nil {
+				hop := c
+				release = func() { _ = hop.Close() }
+			}
+		}
 		if err != nil {
 			if i < len(all)-1 {
 				err = &jumpError{hop: e.alias, err: err}
@@ -103,7 +127,7 @@ func connect(ctx context.Context, r *route, o *Options) (*ssh.Client, []*ssh.Cli
 		if i == len(all)-1 {
 			return c, hops, login, nil
 		}
-		hops = append(hops, c)
+		hops = append(hops, release)
 		via = c
 	}
 	panic("unreachable")
@@ -256,33 +280,40 @@ func retryable(err error) bool {
 }
 
 func (c *Client) keepAlive(interval time.Duration, countMax int) {
+	keepAlive(c.conn, c.stopKeepAlive, interval, countMax)
+}
+
+// keepAlive asks conn for an answer every interval and closes it when
+// countMax go unanswered in a row or one fails; it returns then, or when
+// stop is closed.
+func keepAlive(conn *ssh.Client, stop chan struct{}, interval time.Duration, countMax int) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	missed := 0
 	for {
 		select {
-		case <-c.stopKeepAlive:
+		case <-stop:
 			return
 		case <-t.C:
 		}
 		reply := make(chan error, 1)
 		go func() {
-			_, _, err := c.conn.SendRequest("keepalive@openssh.com", true, nil)
+			_, _, err := conn.SendRequest("keepalive@openssh.com", true, nil)
 			reply <- err
 		}()
 		select {
-		case <-c.stopKeepAlive:
+		case <-stop:
 			return
 		case err := <-reply:
 			if err != nil {
-				c.conn.Close()
+				conn.Close()
 				return
 			}
 			missed = 0
 		case <-time.After(interval):
 			missed++
 			if missed >= countMax {
-				c.conn.Close()
+				conn.Close()
 				return
 			}
 		}
@@ -299,7 +330,7 @@ func (c *Client) Close() error {
 		close(c.stopKeepAlive)
 		err = c.conn.Close()
 		for i := len(c.hops) - 1; i >= 0; i-- {
-			c.hops[i].Close()
+			c.hops[i]()
 		}
 	})
 	return err

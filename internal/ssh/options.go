@@ -40,12 +40,16 @@ func ParseHostKeyChecking(s string) (HostKeyChecking, error) {
 // config file, then to OpenSSH's defaults; set fields win over the file, as
 // flags do with ssh.
 type Options struct {
-	Address         string // IP, name, or a Host alias from the ssh config
-	Port            int    // 0: ssh config or 22
-	User            string // "": ssh config or the current user
-	KeyFiles        []string
-	ConfigFile      string // "": ~/.ssh/config if present
-	Jump            string // "user@host:port[,user@host2]"; "none" disables a ProxyJump from the config
+	Address    string // IP, name, or a Host alias from the ssh config
+	Port       int    // 0: ssh config or 22
+	User       string // "": ssh config or the current user
+	KeyFiles   []string
+	ConfigFile string // "": ~/.ssh/config if present
+	Jump       string // "user@host:port[,user@host2]"; "none" disables a ProxyJump from the config
+	// Jumps, when set, shares the jump host connections among every
+	// host dialled with the same pool (JumpPool); nil: each host has
+	// its own.
+	Jumps           *JumpPool
 	HostKeyChecking HostKeyChecking
 	KnownHostsFile  string // "": ssh config UserKnownHostsFile or ~/.ssh/known_hosts
 	ConnectTimeout  time.Duration

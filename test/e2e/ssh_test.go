@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -332,6 +333,37 @@ func TestSSHProxyJumpAndConfigAlias(t *testing.T) {
 		c := mustDial(t, o)
 		if got := from(c); got != aInner {
 			t.Errorf("B saw the connection from %s, want %s", got, aInner)
+		}
+	})
+
+	t.Run("hosts of one run share the jump connection", func(t *testing.T) {
+		// sshd logs one "Accepted publickey" per connection it lets in.
+		accepted := func() int {
+			out, _ := a.ExecErr(context.Background(), "journalctl --no-pager -o cat | grep -c 'Accepted publickey for pi' || true")
+			n, _ := strconv.Atoi(strings.TrimSpace(out))
+			return n
+		}
+		before := accepted()
+		pool := ssh.NewJumpPool()
+		for i := 0; i < 3; i++ {
+			o := piOptions(w, home, b.IP)
+			o.Jump = "pi@" + a.IP + ":22"
+			o.Jumps = pool
+			if got := mustRun(t, mustDial(t, o), "hostname", ssh.RunOptions{}); got != "b" {
+				t.Errorf("hostname = %q", got)
+			}
+		}
+		// The journal may lag a moment behind sshd: read it until it
+		// has the first connection, and once more a little later.
+		n := accepted()
+		for i := 0; i < 20 && n < before+1; i++ {
+			time.Sleep(100 * time.Millisecond)
+			n = accepted()
+		}
+		time.Sleep(500 * time.Millisecond)
+		n = accepted()
+		if n != before+1 {
+			t.Errorf("the jump host accepted %d connections for 3 hosts of one pool, want 1", n-before)
 		}
 	})
 

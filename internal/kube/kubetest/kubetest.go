@@ -40,18 +40,25 @@ type Server struct {
 	Patches []string
 	// Requests are "METHOD path" of every request.
 	Requests []string
+	// WatchGone is how many node watches are answered 410 Gone (the
+	// resource version asked for is too old) before one is served.
+	WatchGone int
+	// Watches counts the node watches opened; MostWatching is the most
+	// open at once; watching those open now.
+	Watches, MostWatching, watching int
 
 	srv    *httptest.Server
 	caPEM  []byte
 	cert   []byte
 	key    []byte
 	dialed []string
+	stop   chan struct{} // closed when the test ends: watches end
 }
 
 // New starts a fake API for the test's duration.
 func New(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{Nodes: map[string]map[string]any{}, Blocked: map[string]int{}}
+	s := &Server{Nodes: map[string]map[string]any{}, Blocked: map[string]int{}, stop: make(chan struct{})}
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "k3s-server-ca"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
@@ -88,6 +95,7 @@ func New(t testing.TB) *Server {
 	s.srv.TLS = &tls.Config{Certificates: []tls.Certificate{serving}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool}
 	s.srv.StartTLS()
 	t.Cleanup(s.srv.Close)
+	t.Cleanup(func() { close(s.stop) }) // runs first
 	return s
 }
 
@@ -186,12 +194,30 @@ func (s *Server) PodIDs() []string {
 // ServeHTTP implements the API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.Lock()
-	defer s.Unlock()
 	s.Requests = append(s.Requests, r.Method+" "+r.URL.Path)
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		s.Unlock()
 		status(w, 401, "Unauthorized", "Unauthorized")
 		return
 	}
+	if r.Method == "GET" && r.URL.Path == "/api/v1/nodes" && r.URL.Query().Get("watch") == "true" {
+		s.Watches++
+		if s.WatchGone > 0 {
+			s.WatchGone--
+			s.Unlock()
+			status(w, 410, "Expired", "too old resource version")
+			return
+		}
+		s.watching++
+		s.MostWatching = max(s.MostWatching, s.watching)
+		s.Unlock()
+		s.watchNodes(w, r)
+		s.Lock()
+		s.watching--
+		s.Unlock()
+		return
+	}
+	defer s.Unlock()
 	switch {
 	case r.Method == "GET" && r.URL.Path == "/api/v1/nodes":
 		names := make([]string, 0, len(s.Nodes))
@@ -203,7 +229,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		for _, n := range names {
 			items = append(items, s.Nodes[n])
 		}
-		writeJSON(w, 200, map[string]any{"kind": "NodeList", "items": items})
+		writeJSON(w, 200, map[string]any{"kind": "NodeList", "metadata": map[string]any{"resourceVersion": "1"}, "items": items})
 	case strings.HasPrefix(r.URL.Path, "/api/v1/nodes/"):
 		s.node(w, r, strings.TrimPrefix(r.URL.Path, "/api/v1/nodes/"))
 	case r.Method == "GET" && r.URL.Path == "/api/v1/pods":
@@ -219,6 +245,74 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.evict(w, r)
 	default:
 		status(w, 404, "NotFound", "the server could not find the requested resource")
+	}
+}
+
+// Watching is how many node watches are open now.
+func (s *Server) Watching() int {
+	s.Lock()
+	defer s.Unlock()
+	return s.watching
+}
+
+// watchNodes streams node changes, as the API's watch does, until the
+// client goes away or the test ends. It looks for changes every few
+// milliseconds (tests change Nodes directly) and starts with every node
+// as ADDED, which a client that listed first takes as no change.
+func (s *Server) watchNodes(w http.ResponseWriter, r *http.Request) {
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		status(w, 500, "InternalError", "streaming unsupported")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	fl.Flush()
+	enc := json.NewEncoder(w)
+	sent := map[string]string{}
+	for {
+		var events []map[string]any
+		s.Lock()
+		names := make([]string, 0, len(s.Nodes))
+		for n := range s.Nodes {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			b, _ := json.Marshal(s.Nodes[name])
+			prev, had := sent[name]
+			if had && prev == string(b) {
+				continue
+			}
+			sent[name] = string(b)
+			typ := "MODIFIED"
+			if !had {
+				typ = "ADDED"
+			}
+			var obj map[string]any
+			_ = json.Unmarshal(b, &obj)
+			events = append(events, map[string]any{"type": typ, "object": obj})
+		}
+		for name := range sent {
+			if _, ok := s.Nodes[name]; !ok {
+				delete(sent, name)
+				events = append(events, map[string]any{"type": "DELETED", "object": map[string]any{"metadata": map[string]any{"name": name}}})
+			}
+		}
+		s.Unlock()
+		for _, e := range events {
+			if err := enc.Encode(e); err != nil {
+				return
+			}
+		}
+		fl.Flush()
+		select {
+		case <-r.Context().Done():
+			return
+		case <-s.stop:
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
 	}
 }
 
