@@ -139,7 +139,8 @@ const manyPort = 2201
 // port of its own, spread over cfg.manyContainers containers. Each port is
 // one host in the inventory (its own alias and node name); the hosts of a
 // container share its host keys, file system and machine-id, so only what
-// changes nothing is measured.
+// changes nothing is measured. The hosts are ssh config aliases, not
+// address and port: k3sctl's rollout tells hosts apart by address alone.
 func (s *side) many(cfg sideConfig) *ManyTable {
 	s.b.Helper()
 	nc := min(cfg.manyContainers, cfg.manyHosts)
@@ -150,24 +151,26 @@ func (s *side) many(cfg sideConfig) *ManyTable {
 	s.b.StopTimer()
 	cs := s.w.Start(s.b, names...)
 	s.settle(cs)
-	var aliases []string
+	// Host i is port manyPort+i/nc of container i%nc: a cluster's three
+	// hosts are in three containers (when there are three), so that they
+	// do not share a machine-id.
+	aliases := make([]string, cfg.manyHosts)
+	ports := make([]int, nc)
+	for i := range aliases {
+		c := cs[i%nc]
+		p := manyPort + i/nc
+		ports[i%nc]++
+		aliases[i] = fmt.Sprintf("%s-%d", c.Name, p)
+		s.aliases = append(s.aliases, Alias{Name: aliases[i], Host: c.IP, Port: p})
+		s.names[c.IP] = append(s.names[c.IP], fmt.Sprintf("[%s]:%d", c.IP, p))
+	}
 	var wg sync.WaitGroup
 	errs := make([]error, nc)
 	for i, c := range cs {
-		n := cfg.manyHosts / nc
-		if i < cfg.manyHosts%nc {
-			n++
-		}
-		for p := manyPort; p < manyPort+n; p++ {
-			a := fmt.Sprintf("%s-%d", c.Name, p)
-			aliases = append(aliases, a)
-			s.aliases = append(s.aliases, Alias{Name: a, Host: c.IP, Port: p})
-			s.names[c.IP] = append(s.names[c.IP], fmt.Sprintf("[%s]:%d", c.IP, p))
-		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = startSSHDs(c, manyPort, n)
+			errs[i] = startSSHDs(c, manyPort, ports[i])
 		}()
 	}
 	wg.Wait()
@@ -186,7 +189,7 @@ func (s *side) many(cfg sideConfig) *ManyTable {
 	}
 	mt := &ManyTable{
 		Hosts: len(aliases),
-		Setup: fmt.Sprintf("one sshd per host, %d per container in %d containers, in clusters of 1 server + 2 agents", cfg.manyHosts/nc, nc),
+		Setup: fmt.Sprintf("one sshd per host, %d containers with up to %d each, in clusters of 1 server + 2 agents", nc, ports[0]),
 		Notes: []string{
 			"`apply` is not measured here: the hosts of one container share its file system and systemd, so an install would write the same files once per port",
 		},
