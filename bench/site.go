@@ -5,6 +5,9 @@ import (
 	"strings"
 )
 
+// benchVersion is the K3s version every case installs (the simulator's).
+const benchVersion = "v1.31.4+k3s1"
+
 // Alias is an SSH config host alias for an address and port, as the site
 // and many-host cases reach their hosts: a forwarded port on 127.0.0.1, or
 // one of several sshd ports of a container.
