@@ -98,6 +98,9 @@ func loadSideConfig(b *testing.B) sideConfig {
 	if c.manyHosts == 0 {
 		c.cases.Without(ManyCases...)
 	}
+	if len(c.cases) == 0 {
+		b.Fatalf("BENCH_CASES=%q leaves no case to run (BENCH_SITE=0, BENCH_MANY_HOSTS=0 and an unset BENCH_BASELINE take theirs away)", os.Getenv("BENCH_CASES"))
+	}
 	if c.manyContainers, err = strconv.Atoi(envOr("BENCH_MANY_CONTAINERS", "10")); err != nil || c.manyContainers < 1 {
 		b.Fatalf("BENCH_MANY_CONTAINERS=%q: want a number of containers, at least 1", os.Getenv("BENCH_MANY_CONTAINERS"))
 	}
