@@ -53,8 +53,22 @@ BENCH_RUNS  ?= 1
 BENCH_PAD_MB ?= 70
 # BENCH_BASELINE=path/to/k3sctl adds that binary's `apply -f` as a case.
 BENCH_BASELINE ?=
+# BENCH_CASES: only these cases (comma-separated names or the groups sizes,
+# site, many; see bench/cases.go); empty is all.
+BENCH_CASES ?=
+# The site behind a slow uplink (BENCH_SITE=0 skips it): Mbit/s and added
+# ms, each way.
+BENCH_SITE ?= 1
+BENCH_UPLINK_MBIT ?= 80
+BENCH_UPLINK_MS ?= 20
+# Memory at many hosts (BENCH_MANY_HOSTS=0 skips it): one sshd per host,
+# spread over BENCH_MANY_CONTAINERS containers.
+BENCH_MANY_HOSTS ?= 300
+BENCH_MANY_CONTAINERS ?= 10
 bench: deps
-	BENCH_SIZES='$(BENCH_SIZES)' BENCH_RUNS='$(BENCH_RUNS)' BENCH_PAD_MB='$(BENCH_PAD_MB)' BENCH_BASELINE='$(BENCH_BASELINE)' CI=true \
+	BENCH_SIZES='$(BENCH_SIZES)' BENCH_RUNS='$(BENCH_RUNS)' BENCH_PAD_MB='$(BENCH_PAD_MB)' BENCH_BASELINE='$(BENCH_BASELINE)' \
+	  BENCH_CASES='$(BENCH_CASES)' BENCH_SITE='$(BENCH_SITE)' BENCH_UPLINK_MBIT='$(BENCH_UPLINK_MBIT)' BENCH_UPLINK_MS='$(BENCH_UPLINK_MS)' \
+	  BENCH_MANY_HOSTS='$(BENCH_MANY_HOSTS)' BENCH_MANY_CONTAINERS='$(BENCH_MANY_CONTAINERS)' CI=true \
 	  $(GO) test -run '^$$' -bench 'SideBySide' -benchtime 1x -timeout 180m ./bench/
 
 ## bench-micro: upload throughput against scp, and apply times for 1, 10 and 30 hosts.

@@ -14,8 +14,6 @@ import (
 	"github.com/k3sctl/k3sctl/test/mirror"
 )
 
-const benchVersion = "v1.31.4+k3s1"
-
 var (
 	cliOnce sync.Once
 	cliPath string

@@ -5,13 +5,16 @@
 # ssh's stdin, start the service; then wait until the server lists every node
 # as Ready. Host keys are checked against the known_hosts file given.
 #
-#   floor.sh -k KEY -K KNOWN_HOSTS -b BINARY [-u USER] [-s] [-t SECONDS] SERVER [AGENT...]
-#   floor.sh -k KEY -K KNOWN_HOSTS [-u USER] -r HOST...
+#   floor.sh -k KEY -K KNOWN_HOSTS -b BINARY [-u USER] [-F SSH_CONFIG] [-a ADDR] [-s] [-t SECONDS] SERVER [AGENT...]
+#   floor.sh -k KEY -K KNOWN_HOSTS [-u USER] [-F SSH_CONFIG] -r HOST...
 #
 #   -s   one host at a time, each waited for until Ready (the way k3sup works);
 #        default: every host at once
 #   -r   only one parallel round of `ssh HOST true` to every host
 #   -t   seconds to wait for the nodes to become Ready (default 300)
+#   -F   an OpenSSH client config to read (default none: -F /dev/null), e.g.
+#        for hosts that are aliases of forwarded ports
+#   -a   the address the agents join the server on (default: SERVER)
 #
 # The token is read from $K3S_TOKEN, else generated; it never appears on a
 # command line.
@@ -19,8 +22,8 @@ set -euo pipefail
 
 usage() { sed -n '8,9p' "$0" >&2; exit 2; }
 
-key="" known="" binary="" user="pi" serial=0 round=0 timeout=300
-while getopts "k:K:b:u:srt:" opt; do
+key="" known="" binary="" user="pi" serial=0 round=0 timeout=300 config=/dev/null join=""
+while getopts "k:K:b:u:srt:F:a:" opt; do
 	case $opt in
 	k) key=$OPTARG ;;
 	K) known=$OPTARG ;;
@@ -29,6 +32,8 @@ while getopts "k:K:b:u:srt:" opt; do
 	s) serial=1 ;;
 	r) round=1 ;;
 	t) timeout=$OPTARG ;;
+	F) config=$OPTARG ;;
+	a) join=$OPTARG ;;
 	*) usage ;;
 	esac
 done
@@ -36,7 +41,7 @@ shift $((OPTIND - 1))
 [ $# -ge 1 ] && [ -n "$key" ] && [ -n "$known" ] || usage
 [ -f "$known" ] || { echo "floor.sh: known_hosts file $known not found" >&2; exit 2; }
 
-opts=(-F /dev/null -i "$key" -o IdentitiesOnly=yes -o BatchMode=yes
+opts=(-F "$config" -i "$key" -o IdentitiesOnly=yes -o BatchMode=yes
 	-o StrictHostKeyChecking=yes -o "UserKnownHostsFile=$known" -o LogLevel=ERROR)
 
 if [ "$round" = 1 ]; then
@@ -51,6 +56,7 @@ fi
 
 [ -n "$binary" ] && [ -f "$binary" ] || { echo "floor.sh: binary ${binary:-(none)} not found (-b)" >&2; exit 2; }
 server=$1
+join=${join:-$server}
 token=${K3S_TOKEN:-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')}
 
 # remote_script ROLE prints what `sudo sh -s` runs on a server or agent; it carries
@@ -60,7 +66,7 @@ remote_script() {
 	if [ "$role" = agent ]; then
 		unit=k3s-agent cmd=agent
 		cfg="$cfg
-server: https://$server:6443"
+server: https://$join:6443"
 	fi
 	cat <<EOF
 set -e

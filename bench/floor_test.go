@@ -215,3 +215,43 @@ func TestFloorRefusesMissingKnownHosts(t *testing.T) {
 		t.Error("floor.sh connected although known_hosts is missing")
 	}
 }
+
+// Through forwarded ports (a site behind an uplink) the hosts are aliases
+// of an ssh config, and the agents join the server on its own network.
+func TestFloorSSHConfigAndJoinAddress(t *testing.T) {
+	dir, env := fakeSSH(t)
+	cfg := filepath.Join(dir, "ssh_config")
+	if err := os.WriteFile(cfg, []byte("Host site-a\n  HostName 127.0.0.1\n  Port 40001\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runFloor(t, env, append(floorArgs(t, dir), "-F", cfg, "-a", "10.9.9.9", "site-a", "site-b")...)
+	if err != nil {
+		t.Fatalf("floor.sh -F -a: %v\n%s", err, out)
+	}
+	for _, c := range readCalls(t, dir) {
+		if !strings.Contains(c, "-F "+cfg) || strings.Contains(c, "/dev/null") {
+			t.Errorf("call does not read the ssh config given: %s", c)
+		}
+	}
+	scripts, err := os.ReadFile(filepath.Join(dir, "scripts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	agents := 0
+	for _, l := range strings.Split(strings.TrimSpace(string(scripts)), "\n") {
+		file, _, _ := strings.Cut(l, " ")
+		body, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(l, "pi@site-b ") {
+			agents++
+			if !strings.Contains(string(body), "server: https://10.9.9.9:6443") {
+				t.Errorf("agent does not join on the address given with -a:\n%s", body)
+			}
+		}
+	}
+	if agents != 1 {
+		t.Errorf("%d agent scripts, want 1:\n%s", agents, scripts)
+	}
+}

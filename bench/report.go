@@ -24,6 +24,12 @@ type Sample struct {
 	LocalCPU   time.Duration // user+sys of the processes started here and their waited-for children
 	MachineCPU time.Duration // busy time of all CPUs of the machine (containers included)
 	TxBytes    int64         // bytes the workstation sent to the hosts' bridge; -1 when unknown
+	// UplinkBytes is what went from the workstation to a site through its
+	// uplink (the site cases); -1 when the run had no uplink.
+	UplinkBytes int64
+	// MaxRSS is the largest peak resident set, in bytes, of the processes
+	// started (rusage maxrss).
+	MaxRSS int64
 	// Breakdown is where a k3sctl run with JSON events spent its time.
 	Breakdown *Breakdown
 }
@@ -204,6 +210,34 @@ type Table struct {
 	NoChange  map[int][]Sample // k3sctl apply with nothing to do, by agents
 	SSHRound  map[int][]Sample // one parallel `ssh host true` round, by agents
 	BinaryLen int64
+	// Site is the section "Site behind a slow uplink", nil when not run.
+	Site *SiteTable
+	// Many is the section "Memory at many hosts", nil when not run.
+	Many *ManyTable
+}
+
+// SiteTable is a site's cases, all through one uplink: the first row is
+// the floor the others are compared with.
+type SiteTable struct {
+	Hosts  string // "1 server + 2 agents"
+	Uplink string // its rate and latency
+	Rows   []*Row
+}
+
+// ManyTable is k3sctl against many hosts at once.
+type ManyTable struct {
+	Hosts int
+	Setup string // how the hosts are made
+	Rows  []*Row
+	Notes []string
+}
+
+// Row is a case of a section with one column of figures: its samples, or
+// why it could not run.
+type Row struct {
+	Name    string
+	Samples []Sample
+	NA      string // "n/a (…)": shown instead of figures
 }
 
 func secs(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 2, 64) }
@@ -228,20 +262,34 @@ func (t *Table) Markdown() string {
 	for _, n := range t.Notes {
 		fmt.Fprintf(&b, "- %s\n", n)
 	}
+	if len(t.Cases) > 0 || len(t.NoChange) > 0 {
+		t.sizesMarkdown(&b)
+	}
+	t.siteMarkdown(&b)
+	t.manyMarkdown(&b)
+	return b.String()
+}
+
+// sizesMarkdown renders the tables by cluster size.
+func (t *Table) sizesMarkdown(b *strings.Builder) {
+	floor := t.Floor
+	if floor == nil {
+		floor = &Case{}
+	}
 	b.WriteString("\n## Wall seconds until every node is Ready (× the floor)\n\n")
-	t.header(&b, "case")
+	t.header(b, "case")
 	for _, c := range t.Cases {
 		b.WriteString("| " + c.Name + " |")
 		for _, n := range t.Sizes {
 			s, ok := Fastest(c.Samples[n])
-			f, fok := Fastest(t.Floor.Samples[n])
+			f, fok := Fastest(floor.Samples[n])
 			switch {
 			case !ok:
 				b.WriteString(" — |")
 			case fok && f.Wall > 0:
-				fmt.Fprintf(&b, " %s (%.2f×) |", secs(s.Wall), s.Wall.Seconds()/f.Wall.Seconds())
+				fmt.Fprintf(b, " %s (%.2f×) |", secs(s.Wall), s.Wall.Seconds()/f.Wall.Seconds())
 			default:
-				fmt.Fprintf(&b, " %s |", secs(s.Wall))
+				fmt.Fprintf(b, " %s |", secs(s.Wall))
 			}
 		}
 		b.WriteString("\n")
@@ -254,10 +302,10 @@ func (t *Table) Markdown() string {
 			b.WriteString(" — |")
 			continue
 		}
-		fmt.Fprintf(&b, " %s vs %s (%.2f×) |", secs(a.Wall), secs(r.Wall), a.Wall.Seconds()/r.Wall.Seconds())
+		fmt.Fprintf(b, " %s vs %s (%.2f×) |", secs(a.Wall), secs(r.Wall), a.Wall.Seconds()/r.Wall.Seconds())
 	}
 	b.WriteString("\n\n## CPU-seconds: processes started here / whole machine (hosts' sshd and K3s included)\n\n")
-	t.header(&b, "case")
+	t.header(b, "case")
 	cpu := func(name string, by map[int][]Sample) {
 		b.WriteString("| " + name + " |")
 		for _, n := range t.Sizes {
@@ -266,7 +314,7 @@ func (t *Table) Markdown() string {
 				b.WriteString(" — |")
 				continue
 			}
-			fmt.Fprintf(&b, " %s / %s |", secs(s.LocalCPU), secs(s.MachineCPU))
+			fmt.Fprintf(b, " %s / %s |", secs(s.LocalCPU), secs(s.MachineCPU))
 		}
 		b.WriteString("\n")
 	}
@@ -277,10 +325,10 @@ func (t *Table) Markdown() string {
 	cpu("one parallel `ssh host true` round", t.SSHRound)
 	b.WriteString("\n## Megabytes sent from the workstation to the hosts (per cluster")
 	if t.BinaryLen > 0 {
-		fmt.Fprintf(&b, "; the binary is %.1f MB", float64(t.BinaryLen)/1e6)
+		fmt.Fprintf(b, "; the binary is %.1f MB", float64(t.BinaryLen)/1e6)
 	}
 	b.WriteString(")\n\n")
-	t.header(&b, "case")
+	t.header(b, "case")
 	for _, c := range t.Cases {
 		b.WriteString("| " + c.Name + " |")
 		for _, n := range t.Sizes {
@@ -289,10 +337,72 @@ func (t *Table) Markdown() string {
 				b.WriteString(" — |")
 				continue
 			}
-			fmt.Fprintf(&b, " %.1f |", float64(s.TxBytes)/1e6)
+			fmt.Fprintf(b, " %.1f |", float64(s.TxBytes)/1e6)
 		}
 		b.WriteString("\n")
 	}
-	t.breakdownMarkdown(&b)
-	return b.String()
+	t.breakdownMarkdown(b)
+}
+
+func mb(n int64) string { return strconv.FormatFloat(float64(n)/1e6, 'f', 1, 64) }
+
+// siteMarkdown renders "Site behind a slow uplink": each case's wall
+// seconds with the ratio to the floor through the same uplink, the
+// megabytes that went up the uplink, and CPU.
+func (t *Table) siteMarkdown(b *strings.Builder) {
+	st := t.Site
+	if st == nil || len(st.Rows) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "\n## Site behind a slow uplink (%s; %s)\n\n", st.Hosts, st.Uplink)
+	b.WriteString("| case | wall seconds (× floor) | MB workstation → site | CPU-seconds here / machine |\n| --- | --- | --- | --- |\n")
+	f, fok := Fastest(st.Rows[0].Samples)
+	for _, r := range st.Rows {
+		s, ok := Fastest(r.Samples)
+		switch {
+		case r.NA != "":
+			fmt.Fprintf(b, "| %s | %s | — | — |\n", r.Name, r.NA)
+			continue
+		case !ok:
+			fmt.Fprintf(b, "| %s | — | — | — |\n", r.Name)
+			continue
+		}
+		wall := secs(s.Wall)
+		if fok && f.Wall > 0 {
+			wall = fmt.Sprintf("%s (%.2f×)", wall, s.Wall.Seconds()/f.Wall.Seconds())
+		}
+		up := "—"
+		if s.UplinkBytes >= 0 {
+			up = mb(s.UplinkBytes)
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s / %s |\n", r.Name, wall, up, secs(s.LocalCPU), secs(s.MachineCPU))
+	}
+}
+
+// manyMarkdown renders "Memory at many hosts": wall seconds and the peak
+// resident set of k3sctl against many hosts at once.
+func (t *Table) manyMarkdown(b *strings.Builder) {
+	m := t.Many
+	if m == nil || len(m.Rows) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "\n## Memory at many hosts (%d hosts: %s)\n\n", m.Hosts, m.Setup)
+	for _, n := range m.Notes {
+		fmt.Fprintf(b, "- %s\n", n)
+	}
+	if len(m.Notes) > 0 {
+		b.WriteString("\n")
+	}
+	b.WriteString("| case | wall seconds | peak RSS MB | CPU-seconds here / machine |\n| --- | --- | --- | --- |\n")
+	for _, r := range m.Rows {
+		s, ok := Fastest(r.Samples)
+		switch {
+		case r.NA != "":
+			fmt.Fprintf(b, "| %s | %s | — | — |\n", r.Name, r.NA)
+		case !ok:
+			fmt.Fprintf(b, "| %s | — | — | — |\n", r.Name)
+		default:
+			fmt.Fprintf(b, "| %s | %s | %s | %s / %s |\n", r.Name, secs(s.Wall), mb(s.MaxRSS), secs(s.LocalCPU), secs(s.MachineCPU))
+		}
+	}
 }

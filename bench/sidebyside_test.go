@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -29,12 +30,26 @@ import (
 //	BENCH_RESULTS  where the markdown table is written (default results/<date>.md)
 //	BENCH_BASELINE another k3sctl binary (e.g. built from main) whose `apply -f` runs
 //	               as one more case beside this one, on the same hosts in the same run
+//	BENCH_CASES    the cases to run, comma-separated (default all; see cases.go):
+//	               floor, floor-serial, apply, no-change, baseline, install-join,
+//	               site-floor, site-direct, site-site, many-plan; groups sizes, site, many
+//	BENCH_SITE     0 skips the site behind a slow uplink
+//	BENCH_UPLINK_MBIT  the site's uplink in Mbit/s, each way (default 80)
+//	BENCH_UPLINK_MS    latency the uplink adds, each way, in ms (default 20)
+//	BENCH_MANY_HOSTS   hosts of the memory case (default 300; 0 skips it)
+//	BENCH_MANY_CONTAINERS containers they are spread over, one sshd per host (default 10)
 type sideConfig struct {
 	sizes    []int
 	runs     int
 	padSize  int64
 	out      string
 	baseline string
+	cases    Cases
+
+	uplinkMbit     float64
+	uplinkMS       int
+	manyHosts      int
+	manyContainers int
 }
 
 func loadSideConfig(b *testing.B) sideConfig {
@@ -62,6 +77,33 @@ func loadSideConfig(b *testing.B) sideConfig {
 			b.Fatalf("BENCH_BASELINE: %v", err)
 		}
 	}
+	if c.cases, err = ParseCases(os.Getenv("BENCH_CASES")); err != nil {
+		b.Fatalf("BENCH_CASES: %v", err)
+	}
+	if c.baseline == "" {
+		c.cases.Without(CaseBaseline)
+	}
+	if os.Getenv("BENCH_SITE") == "0" {
+		c.cases.Without(SiteCases...)
+	}
+	if c.uplinkMbit, err = strconv.ParseFloat(envOr("BENCH_UPLINK_MBIT", "80"), 64); err != nil || c.uplinkMbit <= 0 {
+		b.Fatalf("BENCH_UPLINK_MBIT=%q: want a rate in Mbit/s above 0, e.g. 80", os.Getenv("BENCH_UPLINK_MBIT"))
+	}
+	if c.uplinkMS, err = strconv.Atoi(envOr("BENCH_UPLINK_MS", "20")); err != nil || c.uplinkMS < 0 {
+		b.Fatalf("BENCH_UPLINK_MS=%q: want milliseconds, 0 or more", os.Getenv("BENCH_UPLINK_MS"))
+	}
+	if c.manyHosts, err = strconv.Atoi(envOr("BENCH_MANY_HOSTS", "300")); err != nil || c.manyHosts < 0 {
+		b.Fatalf("BENCH_MANY_HOSTS=%q: want a number of hosts (0 skips the case)", os.Getenv("BENCH_MANY_HOSTS"))
+	}
+	if c.manyHosts == 0 {
+		c.cases.Without(ManyCases...)
+	}
+	if len(c.cases) == 0 {
+		b.Fatalf("BENCH_CASES=%q leaves no case to run (BENCH_SITE=0, BENCH_MANY_HOSTS=0 and an unset BENCH_BASELINE take theirs away)", os.Getenv("BENCH_CASES"))
+	}
+	if c.manyContainers, err = strconv.Atoi(envOr("BENCH_MANY_CONTAINERS", "10")); err != nil || c.manyContainers < 1 {
+		b.Fatalf("BENCH_MANY_CONTAINERS=%q: want a number of containers, at least 1", os.Getenv("BENCH_MANY_CONTAINERS"))
+	}
 	c.out = os.Getenv("BENCH_RESULTS")
 	if c.out == "" {
 		c.out = filepath.Join("results", time.Now().UTC().Format("2006-01-02")+".md")
@@ -84,14 +126,20 @@ type side struct {
 	b       *testing.B
 	w       *world.World
 	hosts   []*world.Host
-	dirty   []bool // K3s may be on the host: recreate it before the next case
-	keys    map[string]string
+	dirty   []bool              // K3s may be on the host: recreate it before the next case
+	pubs    map[string]string   // host IP → its ssh_host_*_key.pub files
+	names   map[string][]string // host IP → more known_hosts names: [127.0.0.1]:port, [ip]:port
+	aliases []Alias             // ssh config Host blocks, before `Host *`
 	home    string
 	env     []string
 	known   string
 	sshCfg  string
 	binary  string
 	flags   []string // k3sctl flags every command gets
+	// planFlags are those of flags that `plan` takes too.
+	planFlags []string
+	// uplink is the site's, while a site case runs.
+	uplink  *Uplink
 	bridge  string
 	cli     string
 	floorSh string
@@ -113,7 +161,7 @@ func BenchmarkSideBySide(b *testing.B) {
 	}
 	cfg := loadSideConfig(b)
 	w := world.New(b)
-	s := &side{b: b, w: w, keys: map[string]string{}, cli: k3sctl(b)}
+	s := &side{b: b, w: w, pubs: map[string]string{}, names: map[string][]string{}, cli: k3sctl(b)}
 	var err error
 	if s.floorSh, err = filepath.Abs("floor.sh"); err != nil {
 		b.Fatal(err)
@@ -135,9 +183,16 @@ func BenchmarkSideBySide(b *testing.B) {
 	}
 	m := mirror.Start(b, dir)
 
+	sizeCases := cfg.cases.Any(SizeCases...)
+	if !sizeCases {
+		cfg.sizes = nil
+	}
 	most := 0
 	for _, n := range cfg.sizes {
 		most = max(most, n)
+	}
+	if cfg.cases.Any(SiteCases...) {
+		most = max(most, len(siteRoles)-1)
 	}
 	names := make([]string, most+1)
 	for i := range names {
@@ -154,14 +209,12 @@ func BenchmarkSideBySide(b *testing.B) {
 	}
 	s.known = filepath.Join(s.home, ".ssh", "known_hosts")
 	s.sshCfg = filepath.Join(s.home, ".ssh", "config")
-	conf := fmt.Sprintf("Host *\n  User pi\n  IdentityFile %s\n  IdentitiesOnly yes\n  UserKnownHostsFile %s\n  StrictHostKeyChecking yes\n", w.Key, s.known)
-	if err := os.WriteFile(s.sshCfg, []byte(conf), 0o600); err != nil {
-		b.Fatal(err)
-	}
+	s.writeSSHConfig()
 	s.env = append(os.Environ(), "HOME="+s.home, "KUBECONFIG="+filepath.Join(s.home, "kubeconfig"),
 		"XDG_CACHE_HOME="+filepath.Join(s.home, "cache"), "CI=true")
-	s.flags = []string{"--ssh-config", s.sshCfg, "--ssh-host-key-checking", "strict",
-		"--download-url", m.DownloadURL, "--channel-url", m.ChannelURL, "--timeout", "5m"}
+	s.planFlags = []string{"--ssh-config", s.sshCfg, "--ssh-host-key-checking", "strict",
+		"--download-url", m.DownloadURL, "--channel-url", m.ChannelURL}
+	s.flags = append(slices.Clone(s.planFlags), "--timeout", "5m")
 	s.refreshKnownHosts(s.hosts)
 	if s.logs, err = os.MkdirTemp("", "k3sctl-bench-logs-"); err != nil {
 		b.Fatal(err)
@@ -181,10 +234,16 @@ func BenchmarkSideBySide(b *testing.B) {
 	apply := &Case{Name: "k3sctl `apply -f`", Samples: map[int][]Sample{}}
 	joins := &Case{Name: "k3sctl `install` + `join`, one host at a time", Samples: map[int][]Sample{}}
 	base := &Case{Name: "baseline k3sctl `apply -f` (" + filepath.Base(cfg.baseline) + ")", Samples: map[int][]Sample{}}
-	cases := []*Case{floor, serial, apply, joins}
-	if cfg.baseline != "" {
-		cases = append(cases, base)
+	var cases []*Case
+	for _, c := range []struct {
+		name string
+		c    *Case
+	}{{CaseFloor, floor}, {CaseFloorSerial, serial}, {CaseApply, apply}, {CaseInstallJoin, joins}, {CaseBaseline, base}} {
+		if cfg.cases[c.name] {
+			cases = append(cases, c.c)
+		}
 	}
+	want := func(name string) bool { return cfg.cases[name] }
 	load0, _ := os.ReadFile("/proc/loadavg")
 	t := &Table{
 		Title:     "k3sctl side by side, " + time.Now().UTC().Format("2006-01-02 15:04 UTC"),
@@ -201,33 +260,47 @@ func BenchmarkSideBySide(b *testing.B) {
 			for run := 1; run <= cfg.runs; run++ {
 				b.Logf("1+%d, run %d of %d", n, run, cfg.runs)
 				at := func(c string) { s.label = fmt.Sprintf("1+%d-run%d-%s", n, run, c) }
-				s.fresh(hs)
-				at("floor")
-				floor.Samples[n] = append(floor.Samples[n], s.measure(func() []*os.ProcessState {
-					return []*os.ProcessState{s.floor(hs, false)}
-				}))
-				s.fresh(hs)
-				at("floor-serial")
-				serial.Samples[n] = append(serial.Samples[n], s.measure(func() []*os.ProcessState {
-					return []*os.ProcessState{s.floor(hs, true)}
-				}))
-				s.fresh(hs)
-				at("apply")
-				sm := s.measure(func() []*os.ProcessState {
-					return []*os.ProcessState{s.applyJSON(s.cli, hs)}
-				})
-				bd := ParseBreakdown(bytes.NewReader(s.lastOut))
-				sm.Breakdown = &bd
-				apply.Samples[n] = append(apply.Samples[n], sm)
-				at("apply-no-change")
-				t.NoChange[n] = append(t.NoChange[n], s.measure(func() []*os.ProcessState {
-					return []*os.ProcessState{s.apply(hs)}
-				}))
-				at("ssh-true-round")
-				t.SSHRound[n] = append(t.SSHRound[n], s.measure(func() []*os.ProcessState {
-					return []*os.ProcessState{s.sshRound(hs)}
-				}))
-				if cfg.baseline != "" {
+				if want(CaseFloor) {
+					s.fresh(hs)
+					at("floor")
+					floor.Samples[n] = append(floor.Samples[n], s.measure(func() []*os.ProcessState {
+						return []*os.ProcessState{s.floor(hs, false)}
+					}))
+				}
+				if want(CaseFloorSerial) {
+					s.fresh(hs)
+					at("floor-serial")
+					serial.Samples[n] = append(serial.Samples[n], s.measure(func() []*os.ProcessState {
+						return []*os.ProcessState{s.floor(hs, true)}
+					}))
+				}
+				if want(CaseApply) {
+					s.fresh(hs)
+					at("apply")
+					sm := s.measure(func() []*os.ProcessState {
+						return []*os.ProcessState{s.applyJSON(s.cli, hs)}
+					})
+					bd := ParseBreakdown(bytes.NewReader(s.lastOut))
+					sm.Breakdown = &bd
+					apply.Samples[n] = append(apply.Samples[n], sm)
+				}
+				if want(CaseNoChange) {
+					if !want(CaseApply) {
+						// The cluster the no-change run finds, untimed.
+						s.fresh(hs)
+						at("apply-untimed")
+						s.apply(hs)
+					}
+					at("apply-no-change")
+					t.NoChange[n] = append(t.NoChange[n], s.measure(func() []*os.ProcessState {
+						return []*os.ProcessState{s.apply(hs)}
+					}))
+					at("ssh-true-round")
+					t.SSHRound[n] = append(t.SSHRound[n], s.measure(func() []*os.ProcessState {
+						return []*os.ProcessState{s.sshRound(hs)}
+					}))
+				}
+				if want(CaseBaseline) {
 					s.fresh(hs)
 					at("apply-baseline")
 					sm := s.measure(func() []*os.ProcessState {
@@ -237,12 +310,20 @@ func BenchmarkSideBySide(b *testing.B) {
 					sm.Breakdown = &bd
 					base.Samples[n] = append(base.Samples[n], sm)
 				}
-				s.fresh(hs)
-				at("install-join")
-				joins.Samples[n] = append(joins.Samples[n], s.measure(func() []*os.ProcessState {
-					return s.installJoin(hs)
-				}))
+				if want(CaseInstallJoin) {
+					s.fresh(hs)
+					at("install-join")
+					joins.Samples[n] = append(joins.Samples[n], s.measure(func() []*os.ProcessState {
+						return s.installJoin(hs)
+					}))
+				}
 			}
+		}
+		if cfg.cases.Any(SiteCases...) {
+			t.Site = s.site(cfg, s.hosts[:len(siteRoles)])
+		}
+		if cfg.cases.Any(ManyCases...) {
+			t.Many = s.many(cfg)
 		}
 	}
 	b.StopTimer()
@@ -253,7 +334,7 @@ func BenchmarkSideBySide(b *testing.B) {
 		fmt.Sprintf("load average (1, 5, 15 min) at the start: %s; at the end: %s", loadavg(load0), loadavg(load1)),
 		fmt.Sprintf("hosts: test-world containers on this machine (%d CPUs, shared with the hosts' sshd and K3s), fresh ones for every install case", runtime.NumCPU()),
 		fmt.Sprintf("binary: the K3s simulator %s padded to %.1f MB; k3sctl downloads it from a local mirror (cache warm), floor.sh copies the file", benchVersion, float64(st.Size())/1e6),
-		fmt.Sprintf("runs per case: %d, the fastest shown (its CPU and bytes too); k3sctl %s", cfg.runs, strings.TrimSpace(string(commit))),
+		fmt.Sprintf("runs per case: %d, the fastest shown (its CPU and bytes too); k3sctl %s; cases: %s", cfg.runs, strings.TrimSpace(string(commit)), cfg.cases),
 		"CPU: processes started here = user+sys of the command and its waited-for children (rusage); machine = non-idle time of all CPUs from /proc/stat over the run, which also counts the containers and anything else running",
 		fmt.Sprintf("k3sctl downloads of the binary from the mirror during the timed runs: %d (warm-up: %d)", m.Requests(download)-warm, warm),
 		"each command's output: " + s.logs,
@@ -286,6 +367,10 @@ func (s *side) measure(run func() []*os.ProcessState) Sample {
 		s.b.Fatal(err)
 	}
 	tx0 := readTx(s.bridge)
+	var up0 int64
+	if s.uplink != nil {
+		up0, _ = s.uplink.Bytes()
+	}
 	start := time.Now()
 	states := run()
 	wall := time.Since(start)
@@ -294,13 +379,22 @@ func (s *side) measure(run func() []*os.ProcessState) Sample {
 		s.b.Fatal(err)
 	}
 	tx1 := readTx(s.bridge)
-	sm := Sample{Wall: wall, MachineCPU: time.Duration(busy1-busy0) * time.Second / clockTicks, TxBytes: -1}
+	sm := Sample{Wall: wall, MachineCPU: time.Duration(busy1-busy0) * time.Second / clockTicks, TxBytes: -1, UplinkBytes: -1}
 	if tx0 >= 0 && tx1 >= tx0 {
 		sm.TxBytes = tx1 - tx0
 	}
+	if s.uplink != nil {
+		up1, _ := s.uplink.Bytes()
+		sm.UplinkBytes = up1 - up0
+	}
 	for _, st := range states {
+		if st == nil {
+			continue
+		}
 		if ru, ok := st.SysUsage().(*syscall.Rusage); ok {
 			sm.LocalCPU += time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+			// Linux reports maxrss in KiB.
+			sm.MaxRSS = max(sm.MaxRSS, ru.Maxrss*1024)
 		}
 	}
 	return sm
@@ -309,6 +403,17 @@ func (s *side) measure(run func() []*os.ProcessState) Sample {
 // run starts a command and fails the benchmark, with its output, when it fails.
 // Its output goes to <logs>/<label>.log, to see afterwards where time went.
 func (s *side) run(name string, args ...string) *os.ProcessState {
+	s.b.Helper()
+	st, err := s.try(name, args...)
+	if err != nil {
+		s.b.Fatalf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, s.lastOut)
+	}
+	return st
+}
+
+// try is run that returns the command's error (and leaves its output in
+// lastOut) instead of failing the benchmark.
+func (s *side) try(name string, args ...string) (*os.ProcessState, error) {
 	s.b.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Env = s.env
@@ -321,10 +426,7 @@ func (s *side) run(name string, args ...string) *os.ProcessState {
 		fmt.Fprintf(f, "$ %s %s\n%s(exit %v after %s)\n\n", filepath.Base(name), strings.Join(args, " "), out.String(), err, time.Since(start).Round(time.Millisecond))
 		f.Close()
 	}
-	if err != nil {
-		s.b.Fatalf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, out.String())
-	}
-	return cmd.ProcessState
+	return cmd.ProcessState, err
 }
 
 func (s *side) floor(hs []*world.Host, serial bool) *os.ProcessState {
@@ -478,18 +580,30 @@ func (s *side) settle(hs []*world.Host) {
 }
 
 // refreshKnownHosts reads each host's public host keys inside the
-// container (not over the network) and writes known_hosts for all hosts.
+// container (not over the network) and writes known_hosts for all hosts,
+// under their IPs and every other name in s.names.
 func (s *side) refreshKnownHosts(hs []*world.Host) {
 	s.b.Helper()
 	for _, h := range hs {
-		out := h.Exec(s.b, "cat /etc/ssh/ssh_host_*_key.pub")
-		s.keys[h.IP] = KnownHostsLines(h.IP, out)
+		s.pubs[h.IP] = h.Exec(s.b, "cat /etc/ssh/ssh_host_*_key.pub")
 	}
 	var b strings.Builder
-	for _, h := range s.hosts {
-		b.WriteString(s.keys[h.IP])
+	for _, ip := range slices.Sorted(maps.Keys(s.pubs)) {
+		for _, name := range append([]string{ip}, s.names[ip]...) {
+			b.WriteString(KnownHostsLines(name, s.pubs[ip]))
+		}
 	}
 	if err := os.WriteFile(s.known, []byte(b.String()), 0o600); err != nil {
+		s.b.Fatal(err)
+	}
+}
+
+// writeSSHConfig writes the ssh config k3sctl (and floor.sh with -F)
+// reads: the aliases, then what every host shares.
+func (s *side) writeSSHConfig() {
+	s.b.Helper()
+	conf := SSHConfigHosts(s.aliases) + fmt.Sprintf("Host *\n  User pi\n  IdentityFile %s\n  IdentitiesOnly yes\n  UserKnownHostsFile %s\n  StrictHostKeyChecking yes\n", s.w.Key, s.known)
+	if err := os.WriteFile(s.sshCfg, []byte(conf), 0o600); err != nil {
 		s.b.Fatal(err)
 	}
 }

@@ -12,7 +12,8 @@
 //	h.ExecErr(ctx, "cmd")             // same, returning (output, error)
 //	h.CopyIn(t, localPath, remotePath, mode)  // docker cp, then chmod
 //	h.Stop(t); h.Kill(t); h.Restart(t); h.Disconnect(t); h.Reconnect(t)
-//	h.Recreate(t)                     // new container, same name and IP, new host keys
+//	h.Recreate(t)                     // new container, same name and IP, new host keys and machine-id
+//	h.MachineID(t)                    // the host's /etc/machine-id
 //	w.Key                             // private key file (OpenSSH format, no passphrase) for users pi and ops
 //	w.PassphraseKey, w.Passphrase     // a second key for pi, protected by Passphrase
 //	w.OpsPassword                     // sudo password of user ops
@@ -38,5 +39,7 @@
 // registered with flags POCF (scripts/testworld-deps.sh does it).
 //
 // Users: pi (passwordless sudo), ops (sudo asks for OpsPassword).
-// Each container generates its own host keys at first boot.
+// Each container generates its own host keys at first boot and gets a
+// random /etc/machine-id of its own before systemd starts (copy one host's
+// id to another to test a cloned disk).
 package world

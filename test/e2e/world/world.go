@@ -262,11 +262,16 @@ func (h *Host) create() error {
 	h.w.mu.Lock()
 	extra := append([]netAddr(nil), h.extra...)
 	h.w.mu.Unlock()
-	verb := []string{"run", "-d"}
-	if len(extra) > 0 {
-		verb = []string{"create"}
+	// The container is created, given a machine-id of its own and then
+	// started: the image's /etc/machine-id is empty, and systemd on a
+	// virtual machine derives one from the (shared) DMI product UUID, so
+	// every host would otherwise have the same machine-id, as if its disk
+	// were cloned.
+	idFile, err := h.machineIDFile()
+	if err != nil {
+		return fmt.Errorf("host %s: machine-id: %v", h.Name, err)
 	}
-	args := append(verb, "--name", h.Container, "--hostname", h.Name,
+	args := append([]string{"create"}, "--name", h.Container, "--hostname", h.Name,
 		"--network", h.net.Name, "--ip", h.IP,
 		"--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN", "--security-opt", "seccomp=unconfined",
 		"--tmpfs", "/run", "--tmpfs", "/run/lock", "--stop-signal", "SIGRTMIN+3", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:ro",
@@ -281,15 +286,16 @@ func (h *Host) create() error {
 	if out, err := docker(args...); err != nil {
 		return fmt.Errorf("start host %s: %s", h.Name, out)
 	}
-	if len(extra) > 0 {
-		for _, a := range extra {
-			if out, err := docker("network", "connect", "--ip", a.ip, a.net.Name, h.Container); err != nil {
-				return fmt.Errorf("host %s: connect to %s: %s", h.Name, a.net.Name, out)
-			}
+	for _, a := range extra {
+		if out, err := docker("network", "connect", "--ip", a.ip, a.net.Name, h.Container); err != nil {
+			return fmt.Errorf("host %s: connect to %s: %s", h.Name, a.net.Name, out)
 		}
-		if out, err := docker("start", h.Container); err != nil {
-			return fmt.Errorf("start host %s: %s", h.Name, out)
-		}
+	}
+	if out, err := docker("cp", idFile, h.Container+":/etc/machine-id"); err != nil {
+		return fmt.Errorf("host %s: write /etc/machine-id: %s", h.Name, out)
+	}
+	if out, err := docker("start", h.Container); err != nil {
+		return fmt.Errorf("start host %s: %s", h.Name, out)
 	}
 	keys := strings.Join(h.w.pubKeys, "\n") + "\n"
 	script := "for u in pi ops; do printf '%s' \"$KEYS\" > /home/$u/.ssh/authorized_keys; " +
@@ -297,7 +303,6 @@ func (h *Host) create() error {
 	// docker exec can fail while a loaded machine is still starting the
 	// container; it is retried a few times.
 	var out string
-	var err error
 	for attempt := 0; attempt < 5; attempt++ {
 		if out, err = docker("exec", "-e", "KEYS="+keys, h.Container, "sh", "-c", script); err == nil {
 			break
@@ -312,6 +317,24 @@ func (h *Host) create() error {
 		boot = 3 * time.Minute
 	}
 	return h.waitSSH(boot)
+}
+
+// machineIDFile writes a new random machine-id (32 hex digits, as
+// systemd-machine-id-setup makes) to a file in the world's directory, for
+// docker cp into a created container. Each call, and so each Recreate, gives
+// a new id.
+func (h *Host) machineIDFile() (string, error) {
+	path := filepath.Join(h.w.dir, "machine-id-"+h.Name+"-"+randHex(4))
+	if err := os.WriteFile(path, []byte(randHex(16)+"\n"), 0o444); err != nil {
+		return "", err
+	}
+	return path, nil
+}
+
+// MachineID returns the host's /etc/machine-id.
+func (h *Host) MachineID(t testing.TB) string {
+	t.Helper()
+	return strings.TrimSpace(h.Exec(t, "cat /etc/machine-id"))
 }
 
 // waitSSH waits for an SSH banner on port 22.
