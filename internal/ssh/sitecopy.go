@@ -283,18 +283,7 @@ echo "staged $s"`
 // to the source's host key. When dst already has src.SHA256 nothing is
 // copied (unless o.Differs).
 func (c *Client) CopyFromPeer(ctx context.Context, src PeerSource, dst string, o UploadOptions) (UploadResult, error) {
-	op := "copy " + dst + " from " + src.Name
-	fail := func(err error) (UploadResult, error) {
-		var ee *ExitError
-		if errors.As(err, &ee) {
-			return UploadResult{}, err
-		}
-		var he *Error
-		if errors.As(err, &he) {
-			return UploadResult{}, err
-		}
-		return UploadResult{}, &Error{Host: c.host, Op: op, Err: err}
-	}
+	fail := c.failer("copy " + dst + " from " + src.Name)
 	switch {
 	case !path.IsAbs(dst) || !path.IsAbs(src.Path):
 		return fail(fmt.Errorf("paths must be absolute, not %q and %q", dst, src.Path))
@@ -305,14 +294,7 @@ func (c *Client) CopyFromPeer(ctx context.Context, src PeerSource, dst string, o
 	case src.SHA256 == "":
 		return fail(errors.New("no sha256 to check the copy against"))
 	}
-	mode := o.Mode.Perm()
-	if o.Mode == 0 {
-		mode = 0o644
-	}
-	owner := o.Owner
-	if owner == "" {
-		owner = "root:root"
-	}
+	mode, owner := o.modeOwner()
 	port := src.Port
 	if port == 0 {
 		port = 22
@@ -322,22 +304,13 @@ func (c *Client) CopyFromPeer(ctx context.Context, src PeerSource, dst string, o
 	res := UploadResult{SHA256: sum, Bytes: src.Size}
 	tmp := o.tempFor(dst)
 	needed := src.Size + SpaceMargin(src.Size)
-	compare := sum
-	if o.Differs {
-		compare = ""
-	}
-	out, err := c.Run(ctx, uploadCheckScript(dst, tmp, compare, mode, owner, needed), RunOptions{Sudo: true})
+	same, err := c.checkTarget(ctx, dst, tmp, sum, needed, o)
 	if err != nil {
 		return fail(err)
 	}
-	answer := strings.TrimSpace(string(out.Stdout))
-	if answer == "same" {
+	if same {
 		res.Skipped = true
 		return res, nil
-	}
-	if free, ok := strings.CutPrefix(answer, "nospace "); ok {
-		n, _ := strconv.ParseInt(free, 10, 64)
-		return UploadResult{}, &NoSpaceError{Host: c.host, Path: path.Dir(dst), Free: n, Needed: needed}
 	}
 	if o.Progress != nil {
 		o.Progress(0, src.Size)

@@ -67,13 +67,10 @@ const (
 	defaultStreams        = 4
 )
 
-// Upload copies the local file src to dst on the host: into a temporary
-// file, checked by sha256 on the host, then moved into place as root with
-// the mode and owner asked for. When dst already has the same sha256 nothing
-// is sent.
-func (c *Client) Upload(ctx context.Context, src, dst string, o UploadOptions) (UploadResult, error) {
-	op := "upload " + dst
-	fail := func(err error) (UploadResult, error) {
+// failer returns what an upload or copy gives back on err: err itself when
+// it already names the host, else err wrapped as op on this host.
+func (c *Client) failer(op string) func(error) (UploadResult, error) {
+	return func(err error) (UploadResult, error) {
 		var ee *ExitError
 		if errors.As(err, &ee) {
 			return UploadResult{}, err
@@ -82,19 +79,62 @@ func (c *Client) Upload(ctx context.Context, src, dst string, o UploadOptions) (
 		if errors.As(err, &he) {
 			return UploadResult{}, err
 		}
+		var ns *NoSpaceError
+		if errors.As(err, &ns) {
+			return UploadResult{}, err
+		}
 		return UploadResult{}, &Error{Host: c.host, Op: op, Err: err}
 	}
-	if !path.IsAbs(dst) {
-		return fail(fmt.Errorf("destination must be an absolute path, not %q", dst))
-	}
-	mode := o.Mode.Perm()
+}
+
+// modeOwner are the mode and owner the file gets on the host.
+func (o UploadOptions) modeOwner() (os.FileMode, string) {
+	mode, owner := o.Mode.Perm(), o.Owner
 	if o.Mode == 0 {
 		mode = 0o644
 	}
-	owner := o.Owner
 	if owner == "" {
 		owner = "root:root"
 	}
+	return mode, owner
+}
+
+// checkTarget asks the host whether dst has sum already (then mode and
+// owner are put right, and same is true) and, if not, whether needed bytes
+// fit beside it (else a *NoSpaceError), creating the empty temporary file
+// tmp for the login user to write. With o.Differs the host is not asked
+// about dst's content; the check still makes sure the file fits.
+func (c *Client) checkTarget(ctx context.Context, dst, tmp, sum string, needed int64, o UploadOptions) (same bool, err error) {
+	mode, owner := o.modeOwner()
+	compare := sum
+	if o.Differs {
+		compare = ""
+	}
+	out, err := c.Run(ctx, uploadCheckScript(dst, tmp, compare, mode, owner, needed), RunOptions{Sudo: true})
+	if err != nil {
+		return false, err
+	}
+	answer := strings.TrimSpace(string(out.Stdout))
+	if answer == "same" {
+		return true, nil
+	}
+	if free, ok := strings.CutPrefix(answer, "nospace "); ok {
+		n, _ := strconv.ParseInt(free, 10, 64)
+		return false, &NoSpaceError{Host: c.host, Path: path.Dir(dst), Free: n, Needed: needed}
+	}
+	return false, nil
+}
+
+// Upload copies the local file src to dst on the host: into a temporary
+// file, checked by sha256 on the host, then moved into place as root with
+// the mode and owner asked for. When dst already has the same sha256 nothing
+// is sent.
+func (c *Client) Upload(ctx context.Context, src, dst string, o UploadOptions) (UploadResult, error) {
+	fail := c.failer("upload " + dst)
+	if !path.IsAbs(dst) {
+		return fail(fmt.Errorf("destination must be an absolute path, not %q", dst))
+	}
+	mode, owner := o.modeOwner()
 
 	f, err := os.Open(src)
 	if err != nil {
@@ -121,28 +161,16 @@ func (c *Client) Upload(ctx context.Context, src, dst string, o UploadOptions) (
 
 	tmp := o.tempFor(dst)
 	needed := size + SpaceMargin(size)
-	// With Differs the host is not asked whether it has the file already;
-	// the check still makes sure the file fits.
-	compare := sum
-	if o.Differs {
-		compare = ""
-	}
-	check := uploadCheckScript(dst, tmp, compare, mode, owner, needed)
-	out, err := c.Run(ctx, check, RunOptions{Sudo: true})
+	same, err := c.checkTarget(ctx, dst, tmp, sum, needed, o)
 	if err != nil {
 		return fail(err)
 	}
-	answer := strings.TrimSpace(string(out.Stdout))
-	if answer == "same" {
+	if same {
 		res.Skipped = true
 		if o.Progress != nil {
 			o.Progress(size, size)
 		}
 		return res, nil
-	}
-	if free, ok := strings.CutPrefix(answer, "nospace "); ok {
-		n, _ := strconv.ParseInt(free, 10, 64)
-		return UploadResult{}, &NoSpaceError{Host: c.host, Path: path.Dir(dst), Free: n, Needed: needed}
 	}
 
 	staged := tmp
