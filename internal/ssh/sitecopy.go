@@ -312,9 +312,7 @@ func (c *Client) CopyFromPeer(ctx context.Context, src PeerSource, dst string, o
 		res.Skipped = true
 		return res, nil
 	}
-	if o.Progress != nil {
-		o.Progress(0, src.Size)
-	}
+	// No byte progress while the host copies: the caller says what runs.
 	line := KnownHostsLine(src.Address, port, src.HostKey) + "\n"
 	cres, err := c.RunWithAgent(ctx, peerCopyScript(src, tmp), src.Signers, RunOptions{Stdin: strings.NewReader(line)})
 	if err != nil {
