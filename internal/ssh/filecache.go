@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/kevinburke/ssh_config"
 	"golang.org/x/crypto/ssh"
@@ -20,6 +21,9 @@ import (
 // k3sctl or ssh is seen by the next check. The stamp is always taken
 // before the content is read: a change in between leaves an entry that the
 // next stat no longer matches, never a stale entry that looks current.
+
+// configParses and knownHostsParses count the parses, for the tests.
+var configParses, knownHostsParses atomic.Int64
 
 // fileStamp is one version of a file.
 type fileStamp struct {
@@ -69,6 +73,7 @@ func parseSSHConfig(file string) (*configEntry, error) {
 	if err != nil {
 		return nil, err
 	}
+	configParses.Add(1)
 	e.cfg, e.err = ssh_config.DecodeBytes(data)
 	if cacheable {
 		configCache.Lock()
@@ -172,6 +177,7 @@ func loadKnownHosts(candidates []string) (ssh.HostKeyCallback, error) {
 	if cb := cachedKnownHosts(files, stamps); cb != nil {
 		return cb, nil
 	}
+	knownHostsParses.Add(1)
 	cb, err := knownhosts.New(files...)
 	if err != nil {
 		return nil, fmt.Errorf("known_hosts: %w", err)
@@ -191,6 +197,7 @@ func loadKnownHostsLocked(candidates []string) (ssh.HostKeyCallback, error) {
 	if cb := cachedKnownHosts(files, stamps); cb != nil {
 		return cb, nil
 	}
+	knownHostsParses.Add(1)
 	cb, err := knownhosts.New(files...)
 	if err != nil {
 		return nil, fmt.Errorf("known_hosts: %w", err)
