@@ -57,14 +57,14 @@ func loadSSHConfig(explicit string, warnf func(string, ...any)) (*sshConfig, err
 		}
 		file = filepath.Join(home, ".ssh", "config")
 	}
-	data, err := os.ReadFile(file)
+	parsed, err := parseSSHConfig(file)
 	if err != nil {
 		if explicit == "" && errors.Is(err, os.ErrNotExist) {
 			return &sshConfig{}, nil
 		}
 		return nil, fmt.Errorf("ssh config: %w", err)
 	}
-	cfg, err := ssh_config.DecodeBytes(data)
+	cfg, err := parsed.cfg, parsed.err
 	if err != nil {
 		if explicit != "" {
 			return nil, fmt.Errorf("ssh config %s: %w", file, err)

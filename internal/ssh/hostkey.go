@@ -90,26 +90,14 @@ func newHostKeys(e *endpoint, warnf func(string, ...any)) *hostKeys {
 	return &hostKeys{mode: e.hostKeyChecking, files: e.knownHosts, hash: e.hashKnownHosts, warnf: warnf}
 }
 
-func (h *hostKeys) readable() []string {
-	var out []string
-	for _, f := range append(slices.Clone(h.files), globalKnownHosts...) {
-		if st, err := os.Stat(f); err == nil && st.Mode().IsRegular() {
-			out = append(out, f)
-		}
-	}
-	return out
+// candidates are the files checked, the user's then the global ones.
+func (h *hostKeys) candidates() []string {
+	return append(slices.Clone(h.files), globalKnownHosts...)
 }
 
+// db is the known_hosts database, parsed once per version of the files.
 func (h *hostKeys) db() (ssh.HostKeyCallback, error) {
-	files := h.readable()
-	if len(files) == 0 {
-		return func(string, net.Addr, ssh.PublicKey) error { return &knownhosts.KeyError{} }, nil
-	}
-	cb, err := knownhosts.New(files...)
-	if err != nil {
-		return nil, fmt.Errorf("known_hosts: %w", err)
-	}
-	return cb, nil
+	return loadKnownHosts(h.candidates())
 }
 
 // probeKey never matches a recorded key: checking it reveals which keys are
@@ -234,13 +222,13 @@ func (h *hostKeys) record(addr string, remote net.Addr, key ssh.PublicKey) error
 		return fmt.Errorf("known_hosts: %w", err)
 	}
 	defer f.Close()
-	unlock, err := lockFile(f)
+	unlock, err := lockFile(f, true)
 	if err != nil {
 		return fmt.Errorf("known_hosts: lock %s: %w", file, err)
 	}
 	defer unlock()
 
-	cb, err := h.db()
+	cb, err := loadKnownHostsLocked(h.candidates())
 	if err != nil {
 		return err
 	}

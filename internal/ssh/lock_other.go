@@ -7,10 +7,17 @@ import (
 	"sync"
 )
 
-var fileLockMu sync.Mutex
+var fileLocks sync.Map // path -> *sync.RWMutex
 
-// lockFile only orders writers within this process where flock is missing.
-func lockFile(*os.File) (unlock func(), err error) {
-	fileLockMu.Lock()
-	return fileLockMu.Unlock, nil
+// lockFile only orders readers and writers within this process where flock
+// is missing.
+func lockFile(f *os.File, exclusive bool) (unlock func(), err error) {
+	v, _ := fileLocks.LoadOrStore(f.Name(), &sync.RWMutex{})
+	mu := v.(*sync.RWMutex)
+	if exclusive {
+		mu.Lock()
+		return mu.Unlock, nil
+	}
+	mu.RLock()
+	return mu.RUnlock, nil
 }

@@ -7,10 +7,16 @@ import (
 	"syscall"
 )
 
-// lockFile takes an exclusive lock that other processes honour too.
-func lockFile(f *os.File) (unlock func(), err error) {
+// lockFile takes a lock on f that other processes honour too: exclusive for
+// the writer of known_hosts, shared for its readers, so that no reader sees
+// a line half written.
+func lockFile(f *os.File, exclusive bool) (unlock func(), err error) {
+	how := syscall.LOCK_SH
+	if exclusive {
+		how = syscall.LOCK_EX
+	}
 	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+		err = syscall.Flock(int(f.Fd()), how)
 		if err != syscall.EINTR {
 			break
 		}
