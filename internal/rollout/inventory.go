@@ -80,12 +80,12 @@ func FromInventory(inv *inventory.Inventory, base func(address string) ssh.Optio
 		}
 		o, s := base(hs.address), hs.ssh
 		if hs.address != address {
-			// Another host shares the address: its own port and jump host
-			// tell them apart, whatever the flags say.
-			if s.Port != 0 {
+			// Another host shares the address: the port and jump host
+			// that tell them apart win over the flags and ~/.ssh/config.
+			if strings.HasPrefix(address, net.JoinHostPort(hs.address, "")) {
 				o.Port = s.Port
 			}
-			if s.Jump != "" {
+			if strings.Contains(address, " via ") {
 				o.Jump = s.Jump
 			}
 		}
