@@ -91,8 +91,8 @@ type Host struct {
 	// NetAddress is the host's network address when it differs from
 	// Address; empty: Address.
 	NetAddress string
-	Role     k3s.Role
-	NodeName string
+	Role       k3s.Role
+	NodeName   string
 	// FixBoot: when the memory cgroup is off, add cgroup_memory=1
 	// cgroup_enable=memory to the boot command line and reboot before
 	// installing.
