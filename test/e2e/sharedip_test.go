@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -114,6 +115,22 @@ clusters:
 		if !strings.Contains(string(kh), fmt.Sprintf("[127.0.0.1]:%d ", p)) {
 			t.Errorf("known_hosts has no entry for [127.0.0.1]:%d:\n%s", p, kh)
 		}
+	}
+
+	// status and kubeconfig reach each host through its own port too.
+	r = u.mustK3sctl("status", "-f", inv)
+	for _, key := range []string{key1, key2} {
+		if !regexp.MustCompile(regexp.QuoteMeta(key) + `\s+\w+\s+yes\s+active\s+yes\s+` + regexp.QuoteMeta(v1)).MatchString(r.stdout) {
+			t.Errorf("status does not show %s reachable, active and Ready:\n%s", key, r)
+		}
+	}
+	if !strings.Contains(r.stdout, "1 healthy and in sync") {
+		t.Errorf("status:\n%s", r)
+	}
+	other := filepath.Join(t.TempDir(), "other.yaml")
+	u.mustK3sctl("kubeconfig", "-f", inv, "--kubeconfig", other)
+	if data, err := os.ReadFile(other); err != nil || !strings.Contains(string(data), "server: https://"+srv.IP+":6443") {
+		t.Errorf("kubeconfig -f: %v\n%s", err, data)
 	}
 
 	r = u.k3sctl(args(planFlags, "plan", "-f", inv, "--detailed-exitcode")...)
