@@ -3,6 +3,8 @@ package rollout
 import (
 	"context"
 	"fmt"
+	"net"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -121,5 +123,48 @@ func TestHostsThatShareAnAddressAreEachDialledAndPlanned(t *testing.T) {
 	}
 	if cp.JoinURL != "https://10.1.0.1:6443" || cp.APIAddress != "203.0.113.7" {
 		t.Errorf("join URL %s, API address %s: network addresses, not host keys", cp.JoinURL, cp.APIAddress)
+	}
+}
+
+// reset reaches each host that shares an address on its own port, and
+// reports it by its key.
+func TestResetTellsHostsThatShareAnAddressApart(t *testing.T) {
+	var ports []int
+	for range 2 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		l.Close() // nothing listens there now: the dial is refused at once
+	}
+	inv, err := inventory.Parse("nat.yaml", []byte(fmt.Sprintf(`apiVersion: k3sctl.io/v1alpha1
+kind: Inventory
+servers: [{address: 127.0.0.1, ssh: {port: %d}}]
+agents: [{address: 127.0.0.1, ssh: {port: %d}}]
+`, ports[0], ports[1])), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, sshFor := FromInventory(inv, func(addr string) ssh.Options {
+		return ssh.Options{Address: addr, User: "pi", ConnectRetry: -1, KnownHostsFile: filepath.Join(t.TempDir(), "known_hosts")}
+	})
+	var mu sync.Mutex
+	var reported []string
+	failed, err := Reset(context.Background(), inv, sshFor, nil, func(host string, removed bool, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			reported = append(reported, host)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(reported)
+	want := []string{fmt.Sprintf("127.0.0.1:%d", ports[0]), fmt.Sprintf("127.0.0.1:%d", ports[1])}
+	sort.Strings(want)
+	if failed != 2 || fmt.Sprint(reported) != fmt.Sprint(want) {
+		t.Errorf("failed %d, reported %v, want both hosts %v", failed, reported, want)
 	}
 }
