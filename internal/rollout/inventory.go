@@ -25,6 +25,8 @@ func FromInventory(inv *inventory.Inventory, base func(address string) ssh.Optio
 	type hostSSH struct {
 		address string
 		ssh     inventory.SSHSettings
+		// byPort, byJump: the key holds the port, the jump host.
+		byPort, byJump bool
 	}
 	perHost := map[string]hostSSH{}
 	keyOf := hostKeys(inv)
@@ -50,7 +52,7 @@ func FromInventory(inv *inventory.Inventory, base func(address string) ssh.Optio
 			versions[c.Name] = c.Channel
 		}
 		for _, h := range c.Hosts() {
-			key := keyOf(h)
+			key, byPort, byJump := keyOf(h)
 			ph := plan.Host{Address: key, Role: k3s.Role(h.Role), NodeName: h.Name,
 				Labels: h.Labels, Taints: h.Taints, Config: inventory.RevealConfig(h.Config),
 				PrivateAddress: h.PrivateAddress, Interface: h.Interface, Proxy: planProxy(h.Proxy), FixBoot: h.FixBoot}
@@ -66,7 +68,7 @@ func FromInventory(inv *inventory.Inventory, base func(address string) ssh.Optio
 			} else {
 				pc.Agents = append(pc.Agents, ph)
 			}
-			perHost[key] = hostSSH{h.Address, h.SSH}
+			perHost[key] = hostSSH{h.Address, h.SSH, byPort, byJump}
 		}
 		for _, f := range c.Files {
 			pc.Files = append(pc.Files, plan.File{Kind: plan.FileKind(f.Kind), Source: f.Src, Name: filepath.Base(f.Dst), Path: f.Dst, Secret: f.Secret})
@@ -79,15 +81,13 @@ func FromInventory(inv *inventory.Inventory, base func(address string) ssh.Optio
 			return base(address)
 		}
 		o, s := base(hs.address), hs.ssh
-		if hs.address != address {
-			// Another host shares the address: the port and jump host
-			// that tell them apart win over the flags and ~/.ssh/config.
-			if strings.HasPrefix(address, net.JoinHostPort(hs.address, "")) {
-				o.Port = s.Port
-			}
-			if strings.Contains(address, " via ") {
-				o.Jump = s.Jump
-			}
+		// Another host shares the address: the port and jump host that
+		// tell them apart win over the flags and ~/.ssh/config.
+		if hs.byPort {
+			o.Port = s.Port
+		}
+		if hs.byJump {
+			o.Jump = s.Jump
 		}
 		if s.User != "" && o.User == "" {
 			o.User = s.User
@@ -117,8 +117,9 @@ func FromInventory(inv *inventory.Inventory, base func(address string) ssh.Optio
 // other hosts of the inventory have the same address on another SSH port
 // or behind another jump host (different machines, as the inventory
 // tells them apart). Those keys add what differs: the port
-// ("203.0.113.7:2202") and the jump host ("192.168.1.10 via jump-b").
-func hostKeys(inv *inventory.Inventory) func(h inventory.Host) string {
+// ("203.0.113.7:2202") and the jump host ("192.168.1.10 via jump-b");
+// byPort and byJump say which the key holds.
+func hostKeys(inv *inventory.Inventory) func(h inventory.Host) (key string, byPort, byJump bool) {
 	norm := func(a string) string {
 		if ip, err := netip.ParseAddr(a); err == nil {
 			return ip.Unmap().String()
@@ -138,19 +139,21 @@ func hostKeys(inv *inventory.Inventory) func(h inventory.Host) string {
 			g.jumps[strings.ToLower(h.SSH.Jump)] = true
 		}
 	}
-	return func(h inventory.Host) string {
+	return func(h inventory.Host) (string, bool, bool) {
 		g := groups[norm(h.Address)]
 		if g == nil || h.Address == "" {
-			return h.Address
+			return h.Address, false, false
 		}
 		key := h.Address
-		if len(g.ports) > 1 && h.SSH.Port != 0 {
+		byPort := len(g.ports) > 1 && h.SSH.Port != 0
+		if byPort {
 			key = net.JoinHostPort(h.Address, strconv.Itoa(h.SSH.Port))
 		}
-		if len(g.jumps) > 1 && h.SSH.Jump != "" {
+		byJump := len(g.jumps) > 1 && h.SSH.Jump != ""
+		if byJump {
 			key += " via " + h.SSH.Jump
 		}
-		return key
+		return key, byPort, byJump
 	}
 }
 

@@ -46,7 +46,8 @@ func UninstallOne(ctx context.Context, c *ssh.Client, lock *LockOptions) (bool, 
 func Reset(ctx context.Context, inv *inventory.Inventory, sshFor func(string) ssh.Options, lock *LockOptions, report func(host string, removed bool, err error)) (int, error) {
 	var targets []target
 	seen := map[string]bool{}
-	keyOf := hostKeys(inv) // as FromInventory keys them: sshFor takes these
+	keys := hostKeys(inv) // as FromInventory keys them: sshFor takes these
+	keyOf := func(h inventory.Host) string { k, _, _ := keys(h); return k }
 	for _, c := range inv.Clusters {
 		for _, h := range c.Hosts() {
 			if k := keyOf(h); !seen[k] {
