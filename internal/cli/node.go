@@ -101,15 +101,15 @@ answers.`,
 					return err
 				}
 				res := sf.resolver(f)
-				_, _, sshFor := rollout.FromInventory(inv, res.options)
+				spec, _, sshFor := rollout.FromInventory(inv, res.options)
 				failed := 0
-				for _, c := range inv.Clusters {
+				for _, c := range spec.Clusters {
 					var lastErr error
 					done := false
 					for _, s := range c.Servers {
 						server := c.APIAddress
 						if server == "" {
-							server = s.Address
+							server = s.NetworkAddress()
 						}
 						if lastErr = mergeKubeconfig(ctx, sshFor(s.Address), server, c.Name, path, false); lastErr == nil {
 							fmt.Fprintf(io.Err, "✓ %s: context %q from %s\n", c.Name, c.Name, s.Address)

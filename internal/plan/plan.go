@@ -161,7 +161,7 @@ func buildCluster(in Input, c *Cluster) (ClusterPlan, error) {
 	}
 	first, join := c.JoinServer, c.JoinServer
 	if first == "" {
-		first, join = c.Servers[0].Address, c.Servers[0].JoinAddress()
+		first, join = c.Servers[0].NetworkAddress(), c.Servers[0].JoinAddress()
 	}
 	cp.JoinURL = ServerURL(join)
 	cp.APIAddress = c.APIAddress
@@ -297,7 +297,7 @@ func hostPlan(in Input, c *Cluster, h Host, token secret.Value, first bool) Host
 		other = k3s.Server
 	}
 	if f.Installed[other] {
-		return refuse(hp, fmt.Sprintf("runs K3s as %s (%s service); uninstall it first (k3sctl uninstall --ip %s)", other, k3s.ServiceName(other), h.Address))
+		return refuse(hp, fmt.Sprintf("runs K3s as %s (%s service); uninstall it first (k3sctl uninstall --ip %s)", other, k3s.ServiceName(other), h.NetworkAddress()))
 	}
 	bin, ok := in.Binaries[BinaryKey{Version: c.Version, Arch: f.Arch}]
 	if !ok {
@@ -589,7 +589,7 @@ func NodeConfig(c *Cluster, h Host, first bool, token secret.Value) (cfg k3s.Con
 		}
 	}
 	if h.Role == k3s.Server {
-		s.TLSSANs = []string{h.Address}
+		s.TLSSANs = []string{h.NetworkAddress()}
 		if h.PrivateAddress != "" {
 			s.TLSSANs = append(s.TLSSANs, h.PrivateAddress)
 		}
@@ -715,7 +715,7 @@ func noProxy(c *Cluster) []string {
 	}
 	for _, hs := range [][]Host{c.Servers, c.Agents} {
 		for _, h := range hs {
-			out = append(out, h.Address, h.PrivateAddress)
+			out = append(out, h.NetworkAddress(), h.PrivateAddress)
 		}
 	}
 	return out

@@ -84,7 +84,7 @@ func planRemovals(in Input, c *Cluster) []Removal {
 			if h.NodeName != "" && h.NodeName == n.Name {
 				return true
 			}
-			if n.Address != "" && (h.Address == n.Address || h.PrivateAddress == n.Address) {
+			if n.Address != "" && (h.NetworkAddress() == n.Address || h.PrivateAddress == n.Address) {
 				return true
 			}
 		}

@@ -83,9 +83,16 @@ func (p *Proxy) IsZero() bool {
 
 // Host is one node of a cluster.
 type Host struct {
-	Address  string // what k3sctl connects to and how the node is named in output
-	Role     k3s.Role
-	NodeName string
+	// Address is how k3sctl names the host in the plan and output, and
+	// the key of its connection and facts: the address it connects to,
+	// unless another host shares that address on another SSH port or
+	// behind another jump host (then NetAddress holds the address).
+	Address string
+	// NetAddress is the host's network address when it differs from
+	// Address; empty: Address.
+	NetAddress string
+	Role       k3s.Role
+	NodeName   string
 	// FixBoot: when the memory cgroup is off, add cgroup_memory=1
 	// cgroup_enable=memory to the boot command line and reboot before
 	// installing.
@@ -105,12 +112,20 @@ type Host struct {
 	Proxy *Proxy
 }
 
+// NetworkAddress is the address k3sctl connects to h on.
+func (h Host) NetworkAddress() string {
+	if h.NetAddress != "" {
+		return h.NetAddress
+	}
+	return h.Address
+}
+
 // JoinAddress is the address other nodes reach h on.
 func (h Host) JoinAddress() string {
 	if h.PrivateAddress != "" {
 		return h.PrivateAddress
 	}
-	return h.Address
+	return h.NetworkAddress()
 }
 
 // FileKind says where a delivered file goes on a node.

@@ -187,6 +187,7 @@ func Backup(ctx context.Context, o BackupOptions) (*BackupResult, error) {
 			continue
 		}
 		s, err := inspectServer(ctx, c)
+		s.addr = addr // the host's key: hosts sharing an address differ in it
 		switch {
 		case err != nil:
 			problems = append(problems, fmt.Sprintf("%s: %v", addr, err))

@@ -46,11 +46,13 @@ func UninstallOne(ctx context.Context, c *ssh.Client, lock *LockOptions) (bool, 
 func Reset(ctx context.Context, inv *inventory.Inventory, sshFor func(string) ssh.Options, lock *LockOptions, report func(host string, removed bool, err error)) (int, error) {
 	var targets []target
 	seen := map[string]bool{}
+	keys := hostKeys(inv) // as FromInventory keys them: sshFor takes these
+	keyOf := func(h inventory.Host) string { k, _, _ := keys(h); return k }
 	for _, c := range inv.Clusters {
 		for _, h := range c.Hosts() {
-			if !seen[h.Address] {
-				seen[h.Address] = true
-				targets = append(targets, target{addr: h.Address})
+			if k := keyOf(h); !seen[k] {
+				seen[k] = true
+				targets = append(targets, target{addr: k})
 			}
 		}
 	}
@@ -107,7 +109,7 @@ func Reset(ctx context.Context, inv *inventory.Inventory, sshFor func(string) ss
 		var wg sync.WaitGroup
 		for _, h := range hosts {
 			wg.Add(1)
-			go func() { defer wg.Done(); one(h.Address) }()
+			go func() { defer wg.Done(); one(keyOf(h)) }()
 		}
 		wg.Wait()
 	}
