@@ -40,6 +40,15 @@ func Print(w io.Writer, p *Plan) {
 			fmt.Fprintln(w)
 		}
 		fmt.Fprintf(w, "cluster %s (K3s %s, API %s)\n", c.Name, orNone(c.Version), c.APIAddress)
+		// Hosts keyed past their address ("10.0.0.5 via ops@jump-b")
+		// widen the column.
+		width := 22
+		for _, h := range c.Hosts {
+			width = max(width, len(h.Address))
+		}
+		for _, r := range c.Removals {
+			width = max(width, len(r.Node))
+		}
 		for _, h := range c.Hosts {
 			role := string(h.Role)
 			if h.First && h.Action != ActionJoinSource {
@@ -52,7 +61,7 @@ func Print(w io.Writer, p *Plan) {
 			case ActionUpgrade, ActionDowngrade:
 				what += " " + orNone(h.From) + " → " + h.To
 			}
-			fmt.Fprintf(w, "  %d. %-22s %-14s %s\n", h.Step, h.Address, "("+role+")", what)
+			fmt.Fprintf(w, "  %d. %-*s %-14s %s\n", h.Step, width, h.Address, "("+role+")", what)
 			for _, r := range h.Reasons {
 				fmt.Fprintf(w, "       - %s\n", strings.ReplaceAll(strings.TrimSpace(r), "\n", "\n         "))
 			}
@@ -70,7 +79,7 @@ func Print(w io.Writer, p *Plan) {
 				}
 			}
 		}
-		printRemovals(w, c.Removals)
+		printRemovals(w, c.Removals, width)
 	}
 	n, changes, blocked := 0, 0, 0
 	for _, c := range p.Clusters {
@@ -138,7 +147,7 @@ func printFiles(w io.Writer, files []FileChange) {
 }
 
 // printRemovals lists the nodes of a cluster no longer in the inventory.
-func printRemovals(w io.Writer, rs []Removal) {
+func printRemovals(w io.Writer, rs []Removal, width int) {
 	for _, r := range rs {
 		where := r.Address
 		if where == "" {
@@ -148,7 +157,7 @@ func printRemovals(w io.Writer, rs []Removal) {
 		if r.Action == ActionRemove && !r.Pruned {
 			what += " (needs --prune)"
 		}
-		fmt.Fprintf(w, "  -. %-22s %-14s %s\n", r.Node, "("+string(r.Role)+", "+where+")", what)
+		fmt.Fprintf(w, "  -. %-*s %-14s %s\n", width, r.Node, "("+string(r.Role)+", "+where+")", what)
 		for _, why := range r.Reasons {
 			fmt.Fprintf(w, "       - %s\n", why)
 		}

@@ -66,3 +66,24 @@ func TestSharedAddressPlanUsesTheNetworkAddress(t *testing.T) {
 		t.Errorf("removals %+v, want only the node no host claims", rs)
 	}
 }
+
+// A host keyed past its address widens the plan's host column, so the
+// roles stay in one column.
+func TestPrintWidensForLongHostKeys(t *testing.T) {
+	p := &Plan{Clusters: []ClusterPlan{{Name: "shops", Version: "v1.31.4+k3s1", Hosts: []HostPlan{
+		{Address: "192.168.1.10 via ops@jump-b", Role: "server", First: true, Action: ActionNothing, Step: 1},
+		{Address: "10.0.0.2", Role: "agent", Action: ActionNothing, Step: 2},
+	}}}}
+	var b strings.Builder
+	Print(&b, p)
+	var cols []int
+	for _, l := range strings.Split(b.String(), "\n") {
+		t := strings.TrimSpace(l)
+		if strings.HasPrefix(t, "1. ") || strings.HasPrefix(t, "2. ") {
+			cols = append(cols, strings.Index(l, "("))
+		}
+	}
+	if len(cols) != 2 || cols[0] != cols[1] {
+		t.Errorf("role columns at %v:\n%s", cols, b.String())
+	}
+}
