@@ -78,8 +78,8 @@ func TestPrintWidensForLongHostKeys(t *testing.T) {
 	Print(&b, p)
 	var cols []int
 	for _, l := range strings.Split(b.String(), "\n") {
-		t := strings.TrimSpace(l)
-		if strings.HasPrefix(t, "1. ") || strings.HasPrefix(t, "2. ") {
+		trimmed := strings.TrimSpace(l)
+		if strings.HasPrefix(trimmed, "1. ") || strings.HasPrefix(trimmed, "2. ") {
 			cols = append(cols, strings.Index(l, "("))
 		}
 	}
