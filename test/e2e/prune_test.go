@@ -338,8 +338,11 @@ func TestPruneDrainsBeforeRestart(t *testing.T) {
 	if len(mostCordoned) > 1 {
 		t.Errorf("nodes cordoned at the same time: %v", mostCordoned)
 	}
-	if len(cordoned) != 3 {
-		t.Errorf("cordoned nodes seen: %v, want all three", cordoned)
+	// The poller asks d1, so it sees d2 and d3 cordoned while d1 serves;
+	// d1's own cordon lasts only until its K3s stops, and the probe above
+	// shows it.
+	if !cordoned[hs[1].Name] || !cordoned[hs[2].Name] {
+		t.Errorf("cordoned nodes seen: %v, want %s and %s", cordoned, hs[1].Name, hs[2].Name)
 	}
 	out, err := u.kubectl("--context", "drain", "get", "nodes", "-o", "jsonpath={.items[*].spec.unschedulable}")
 	if err != nil || strings.Contains(out, "true") {
