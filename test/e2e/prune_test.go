@@ -204,8 +204,9 @@ func TestPruneRemovesNodes(t *testing.T) {
 // probe pod go at a time; the test refills them as a ReplicaSet would)
 // before K3s restarts on it, and uncordoned once it is Ready. The check
 // does not trust k3sctl's own events: a systemd drop-in on every host asks
-// another server's API, at the moment K3s starts, whether the node is
-// unschedulable, and a poller records which nodes are cordoned together.
+// the other servers' APIs and its own datastore, at the moment K3s starts,
+// whether the node is unschedulable, and a poller records which nodes are
+// cordoned together.
 func TestPruneDrainsBeforeRestart(t *testing.T) {
 	t.Parallel()
 	w := world.New(t)
@@ -221,18 +222,30 @@ func TestPruneDrainsBeforeRestart(t *testing.T) {
 	u.mustK3sctl(args(flags, "apply", "-f", write(""))...)
 	u.waitNodes("drain", 3)
 
-	// The probe, run by systemd just before K3s starts: what d1 says of
-	// the node. k3sctl works through d1, the first server, and the
-	// simulated servers copy each other's datastore only every two
-	// seconds, so d1 is the one whose view is current. On d1 itself K3s is
-	// stopped at that moment: its datastore file, written when it
-	// stopped, is its view.
+	// The probe, run by systemd just before K3s starts: what the other
+	// servers' APIs say of the node, and the host's own datastore file,
+	// written when its K3s stopped. k3sctl cordons through whichever
+	// server answers, and the simulated servers copy each other's
+	// datastore only every two seconds, so the server it used has the
+	// cordon at once and the others may not yet: the node counts as
+	// cordoned when one of them says so.
+	var others []string
 	for _, h := range hs {
-		h.Exec(t, "sed 's/127.0.0.1/"+hs[0].IP+"/' /etc/rancher/k3s/k3s.yaml > /root/probe.yaml")
+		others = append(others, h.IP)
+	}
+	for _, h := range hs {
+		for _, ip := range others {
+			h.Exec(t, "sed 's/127.0.0.1/"+ip+"/' /etc/rancher/k3s/k3s.yaml > /root/probe-"+ip+".yaml")
+		}
 		h.Exec(t, "printf '%s\\n' '#!/bin/sh' "+
 			`'cp /var/lib/rancher/k3s/server/db/etcd/member/snap/db /root/state-at-start.json' `+
-			`'s=$(/usr/local/bin/kubectl --kubeconfig /root/probe.yaml --request-timeout 5s get node `+h.Name+` -o jsonpath={.spec.unschedulable} 2>&1)' `+
-			`'echo "unschedulable=${s:-false}" >> /root/cordon-at-start' > /root/probe.sh && chmod 755 /root/probe.sh && `+
+			`'said=' `+
+			`'for ip in `+strings.Join(others, " ")+`; do' `+
+			`'  [ "$ip" = "`+h.IP+`" ] && continue' `+
+			`'  s=$(/usr/local/bin/kubectl --kubeconfig "/root/probe-$ip.yaml" --request-timeout 3s get node `+h.Name+` -o jsonpath={.spec.unschedulable} 2>&1 | tr -s " \\n" "__")' `+
+			`'  said="$said $ip=${s:-false}"' `+
+			`'done' `+
+			`'echo "$said" >> /root/cordon-at-start' > /root/probe.sh && chmod 755 /root/probe.sh && `+
 			`mkdir -p /etc/systemd/system/k3s.service.d && printf '[Service]\nExecStartPre=-/root/probe.sh\n' > /etc/systemd/system/k3s.service.d/probe.conf && systemctl daemon-reload`)
 	}
 
@@ -315,21 +328,21 @@ func TestPruneDrainsBeforeRestart(t *testing.T) {
 		if want := []string{"drain node", "start k3s", "uncordon"}; !slices.Equal(order[h.IP], want) {
 			t.Errorf("%s: steps %v, want %v", h.Name, order[h.IP], want)
 		}
-		// What d1 said of the node when K3s started on the host.
-		got := strings.TrimSpace(h.Exec(t, "cat /root/cordon-at-start"))
-		if h == hs[0] {
-			var st struct {
-				Nodes map[string]struct {
-					Unschedulable bool `json:"unschedulable"`
-				} `json:"nodes"`
-			}
-			if err := json.Unmarshal([]byte(h.Exec(t, "cat /root/state-at-start.json")), &st); err != nil {
-				t.Fatal(err)
-			}
-			got = fmt.Sprintf("unschedulable=%v", st.Nodes[h.Name].Unschedulable)
+		// What the others and its own datastore said of the node when
+		// K3s started on the host.
+		said := strings.TrimSpace(h.Exec(t, "cat /root/cordon-at-start"))
+		var st struct {
+			Nodes map[string]struct {
+				Unschedulable bool `json:"unschedulable"`
+			} `json:"nodes"`
 		}
-		if got != "unschedulable=true" {
-			t.Errorf("%s: at K3s's start d1 said %q, want the node cordoned (once)", h.Name, got)
+		if err := json.Unmarshal([]byte(h.Exec(t, "cat /root/state-at-start.json")), &st); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s at K3s's start: %s; own datastore unschedulable=%v", h.Name, said, st.Nodes[h.Name].Unschedulable)
+		if strings.Count(said, "\n") != 0 || (!strings.Contains(said, "=true") && !st.Nodes[h.Name].Unschedulable) {
+			t.Errorf("%s: at K3s's start the other servers said %q and its own datastore unschedulable=%v, want the node cordoned (once)",
+				h.Name, said, st.Nodes[h.Name].Unschedulable)
 		}
 		if out, err := u.kubectl("--context", "drain", "get", "pod", "probe-"+h.Name); err == nil || !strings.Contains(out, "NotFound") {
 			t.Errorf("probe-%s was not evicted: %v %s", h.Name, err, out)
