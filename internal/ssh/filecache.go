@@ -170,27 +170,20 @@ func loadKnownHosts(candidates []string) (ssh.HostKeyCallback, error) {
 		files = append(files, name)
 		stamps = append(stamps, stampOf(fi))
 	}
-	if len(files) == 0 {
-		return noKnownHosts, nil
-	}
 	// Another caller may have parsed this version while this one waited.
-	if cb := cachedKnownHosts(files, stamps); cb != nil {
-		return cb, nil
-	}
-	knownHostsParses.Add(1)
-	cb, err := knownhosts.New(files...)
-	if err != nil {
-		return nil, fmt.Errorf("known_hosts: %w", err)
-	}
-	storeKnownHosts(files, stamps, cb)
-	return cb, nil
+	return parseKnownHosts(files, stamps)
 }
 
 // loadKnownHostsLocked is loadKnownHosts for the writer, which holds the
 // exclusive lock on the file it appends to (a shared lock would wait for
 // it forever).
 func loadKnownHostsLocked(candidates []string) (ssh.HostKeyCallback, error) {
-	files, stamps := statKnownHosts(candidates)
+	return parseKnownHosts(statKnownHosts(candidates))
+}
+
+// parseKnownHosts is the callback for files at stamps: the cached one
+// when that version was parsed already, else parsed now and cached.
+func parseKnownHosts(files []string, stamps []fileStamp) (ssh.HostKeyCallback, error) {
 	if len(files) == 0 {
 		return noKnownHosts, nil
 	}
