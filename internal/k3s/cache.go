@@ -33,6 +33,9 @@ import (
 type Cache struct {
 	// Dir is the cache root; empty means DefaultCacheDir.
 	Dir string
+	// Downloading, when set, is told the asset's name just before it is
+	// downloaded; a cache hit downloads nothing and tells nothing.
+	Downloading func(asset string)
 
 	mu    sync.Mutex
 	slots map[string]chan struct{}
@@ -138,6 +141,9 @@ func (c *Cache) fetch(ctx context.Context, rel Release, v Version, arch Arch, as
 
 	if sum, ok := cachedSum(target); ok {
 		return target, sum, nil
+	}
+	if c.Downloading != nil {
+		c.Downloading(asset)
 	}
 	want, err := c.expectedSum(ctx, rel, v, arch, asset)
 	if err != nil {

@@ -27,7 +27,8 @@ func TestCacheBinaryDownloadsOnceAndVerifies(t *testing.T) {
 	f := newFakeReleases(t)
 	body := binaryBody(5000)
 	want := f.publish(testVersion, AMD64, "k3s", body)
-	c := &Cache{Dir: t.TempDir()}
+	var told []string
+	c := &Cache{Dir: t.TempDir(), Downloading: func(asset string) { told = append(told, asset) }}
 
 	var last, total int64 = -1, -2
 	path, sum, err := c.Binary(context.Background(), f.release(), v1314, AMD64, func(done, tot int64) {
@@ -74,8 +75,12 @@ func TestCacheBinaryDownloadsOnceAndVerifies(t *testing.T) {
 		t.Fatalf("cache hit with the server gone: %s %s %v", path2, sum2, err)
 	}
 	// Also from a new Cache value (a later k3sctl run).
-	if _, _, err := (&Cache{Dir: c.Dir}).Binary(context.Background(), f.release(), v1314, AMD64, nil); err != nil {
+	if _, _, err := (&Cache{Dir: c.Dir, Downloading: c.Downloading}).Binary(context.Background(), f.release(), v1314, AMD64, nil); err != nil {
 		t.Fatalf("cache hit from a new process: %v", err)
+	}
+	// Only the download was told, not the hits.
+	if len(told) != 1 || told[0] != "k3s" {
+		t.Errorf("Downloading told %q, want once, of k3s", told)
 	}
 }
 

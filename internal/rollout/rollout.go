@@ -625,9 +625,6 @@ func fetchBinaries(ctx context.Context, o Options, keys []plan.BinaryKey) (map[p
 	bins := map[plan.BinaryKey]plan.Binary{}
 	paths := map[plan.BinaryKey]string{}
 	for _, k := range keys {
-		if o.LocalBinary == "" {
-			o.Progress("fetching k3s %s for %s", k.Version, k.Arch)
-		}
 		f, err := o.Fetch(ctx, k)
 		if err != nil {
 			return nil, nil, err
@@ -661,7 +658,6 @@ func fetchImages(ctx context.Context, o Options, clusters []plan.Cluster, facts 
 	images := map[plan.BinaryKey]plan.Images{}
 	paths := map[plan.BinaryKey]string{}
 	for _, k := range binariesNeeded(airgapped, facts) {
-		o.Progress("fetching the images archive of k3s %s for %s", k.Version, k.Arch)
 		f, err := o.FetchImages(ctx, k)
 		if err != nil {
 			return nil, nil, err
@@ -680,7 +676,9 @@ func defaultImagesFetcher(o Options) ImagesFetcher {
 		if err != nil {
 			return Fetched{}, err
 		}
-		cache := &k3s.Cache{Dir: o.CacheDir}
+		cache := &k3s.Cache{Dir: o.CacheDir, Downloading: func(asset string) {
+			o.Progress("downloading the images archive of k3s %s for %s (%s)", k.Version, k.Arch, asset)
+		}}
 		path, sum, err := cache.AirgapImages(ctx, o.Release, v, k.Arch, imagesExt, nil)
 		if err != nil {
 			return Fetched{}, fmt.Errorf("images archive of k3s %s for %s: %w", k.Version, k.Arch, err)
@@ -703,7 +701,9 @@ func defaultFetcher(o Options) BinaryFetcher {
 		if err != nil {
 			return Fetched{}, err
 		}
-		cache := &k3s.Cache{Dir: o.CacheDir}
+		cache := &k3s.Cache{Dir: o.CacheDir, Downloading: func(string) {
+			o.Progress("downloading k3s %s for %s", k.Version, k.Arch)
+		}}
 		path, sum, err := cache.Binary(ctx, o.Release, v, k.Arch, nil)
 		if err != nil {
 			return Fetched{}, fmt.Errorf("k3s %s for %s: %w", k.Version, k.Arch, err)

@@ -47,7 +47,10 @@ func TestMixedArchitecturesAndAirgapImages(t *testing.T) {
 	u := newUser(t)
 	common := append(sshArgs(w), "--download-url", m.DownloadURL, "--channel-url", m.ChannelURL, "--timeout", "180s")
 
-	u.mustK3sctl(args(common, "install", "--ip", server.IP, "--context", "mixed", "--k3s-version", v1)...)
+	r := u.mustK3sctl(args(common, "install", "--ip", server.IP, "--context", "mixed", "--k3s-version", v1)...)
+	if !strings.Contains(r.stderr, "downloading k3s "+v1+" for amd64") {
+		t.Errorf("install with an empty cache does not say it downloads:\n%s", r)
+	}
 	u.mustK3sctl(args(common, "join", "--ip", pi.IP, "--server-ip", server.IP)...)
 	nodes := u.waitNodes("mixed", 2)
 	if nodes["pi"] == nil || nodes["pi"][2] != v1 {
@@ -71,9 +74,12 @@ func TestMixedArchitecturesAndAirgapImages(t *testing.T) {
 	// images archive, and nothing but the archives and their checksum
 	// files is downloaded (the binaries are in the cache).
 	m.ResetRequests()
-	r := u.mustK3sctl(args(common, "install", "--ip", server.IP, "--context", "mixed", "--k3s-version", v1, "--airgap")...)
+	r = u.mustK3sctl(args(common, "install", "--ip", server.IP, "--context", "mixed", "--k3s-version", v1, "--airgap")...)
 	if !strings.Contains(r.stderr, "upload images") {
 		t.Errorf("install --airgap shows no upload images step:\n%s", r)
+	}
+	if !strings.Contains(r.stderr, "downloading the images archive of k3s "+v1+" for amd64") || strings.Contains(r.stderr, "downloading k3s ") {
+		t.Errorf("install --airgap: want it to say it downloads the images archive, and not the cached binary:\n%s", r)
 	}
 	u.mustK3sctl(args(common, "join", "--ip", pi.IP, "--server-ip", server.IP, "--airgap")...)
 	for _, tc := range []struct {
@@ -110,8 +116,8 @@ func TestMixedArchitecturesAndAirgapImages(t *testing.T) {
 	// Again: the archives are there, nothing is uploaded or downloaded.
 	m.ResetRequests()
 	r = u.mustK3sctl(args(common, "join", "--ip", pi.IP, "--server-ip", server.IP, "--airgap")...)
-	if !strings.Contains(r.stderr, "No changes") {
-		t.Errorf("second air-gapped join changed something:\n%s", r)
+	if !strings.Contains(r.stderr, "No changes") || strings.Contains(r.stderr, "downloading") {
+		t.Errorf("second air-gapped join changed or downloaded something:\n%s", r)
 	}
 	if n := m.Total(); n != 0 {
 		t.Errorf("second air-gapped join downloaded: %v", m.AllRequests())
