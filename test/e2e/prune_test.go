@@ -229,19 +229,19 @@ func TestPruneDrainsBeforeRestart(t *testing.T) {
 	// datastore only every two seconds, so the server it used has the
 	// cordon at once and the others may not yet: the node counts as
 	// cordoned when one of them says so.
-	var others []string
 	for _, h := range hs {
-		others = append(others, h.IP)
-	}
-	for _, h := range hs {
-		for _, ip := range others {
-			h.Exec(t, "sed 's/127.0.0.1/"+ip+"/' /etc/rancher/k3s/k3s.yaml > /root/probe-"+ip+".yaml")
+		// A kubeconfig per other server, and the probe asking each.
+		var others []string
+		for _, o := range hs {
+			if o != h {
+				others = append(others, o.IP)
+			}
 		}
+		h.Exec(t, "for ip in "+strings.Join(others, " ")+"; do sed \"s/127.0.0.1/$ip/\" /etc/rancher/k3s/k3s.yaml > /root/probe-$ip.yaml; done")
 		h.Exec(t, "printf '%s\\n' '#!/bin/sh' "+
 			`'cp /var/lib/rancher/k3s/server/db/etcd/member/snap/db /root/state-at-start.json' `+
 			`'said=' `+
 			`'for ip in `+strings.Join(others, " ")+`; do' `+
-			`'  [ "$ip" = "`+h.IP+`" ] && continue' `+
 			`'  s=$(/usr/local/bin/kubectl --kubeconfig "/root/probe-$ip.yaml" --request-timeout 3s get node `+h.Name+` -o jsonpath={.spec.unschedulable} 2>&1 | tr -s " \\n" "__")' `+
 			`'  said="$said $ip=${s:-false}"' `+
 			`'done' `+
